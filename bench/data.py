@@ -1,0 +1,134 @@
+"""Portrait data in the shared folder format (``shared/data/README.md``).
+
+    <root>/images/<stem>.jpg|png     RGB photo
+    <root>/masks/<stem>.png          binary mask, 0/255 or 0/1                    (label kind "mask")
+    <root>/alpha/<stem>.png          RGBA cut-out (alpha = channel 3) or 1-channel  (label kind "alpha")
+
+Pairs are matched by file stem. A label stored at another size than its image is resized to the
+image with nearest-neighbour (masks) or bilinear (alpha mattes) interpolation before any metric.
+Every problem raises :class:`DataError` naming the file or folder and what is wrong.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+LABEL_DIRS = ("masks", "alpha")
+
+
+class DataError(ValueError):
+    """A data file or folder is missing, unreadable or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    stem: str
+    image_path: Path
+    label_path: Path
+    label_kind: str  # "mask" or "alpha"
+
+
+def _files_by_stem(folder: Path, suffixes: Sequence[str]) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.suffix.lower() in suffixes:
+            if p.stem in found:
+                raise DataError(f"{folder}: two files share the stem {p.stem!r}: {found[p.stem].name}, {p.name}")
+            found[p.stem] = p
+    return found
+
+
+def scan_folder(root: str | Path, stems: Optional[Sequence[str]] = None) -> list[Sample]:
+    """Pair ``images/`` with ``masks/`` or ``alpha/`` by stem; ``stems`` keeps only those (in order)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data folder {root} does not exist")
+    img_dir = root / "images"
+    if not img_dir.is_dir():
+        raise DataError(f"{root}: no images/ folder (expected images/ plus masks/ or alpha/)")
+    label_dirs = [root / d for d in LABEL_DIRS if (root / d).is_dir()]
+    if not label_dirs:
+        raise DataError(f"{root}: no masks/ or alpha/ folder next to images/")
+    if len(label_dirs) > 1:
+        raise DataError(f"{root}: both masks/ and alpha/ exist; keep one label kind per folder")
+    label_dir = label_dirs[0]
+    kind = "mask" if label_dir.name == "masks" else "alpha"
+    images = _files_by_stem(img_dir, IMAGE_SUFFIXES)
+    labels = _files_by_stem(label_dir, (".png", ".bmp", ".jpg", ".jpeg"))
+    if not images:
+        raise DataError(f"{img_dir}: empty folder (no {'/'.join(IMAGE_SUFFIXES)} files)")
+    no_label = sorted(set(images) - set(labels))
+    if no_label:
+        raise DataError(f"{root}: image without label: {images[no_label[0]]}"
+                        + (f" (and {len(no_label) - 1} more)" if len(no_label) > 1 else ""))
+    no_image = sorted(set(labels) - set(images))
+    if no_image:
+        raise DataError(f"{root}: label without image: {labels[no_image[0]]}"
+                        + (f" (and {len(no_image) - 1} more)" if len(no_image) > 1 else ""))
+    if stems is None:
+        stems = sorted(images)
+    else:
+        missing = [s for s in stems if s not in images]
+        if missing:
+            raise DataError(f"{root}: stems not found: {', '.join(missing[:5])}")
+    return [Sample(s, images[s], labels[s], kind) for s in stems]
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """H x W x 3 uint8 RGB image; DataError if the file is missing, unreadable or corrupt."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: image file does not exist")
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None or img.size == 0:
+        raise DataError(f"{path}: unreadable or corrupt image")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_label(path: str | Path, kind: str, size_hw: Optional[tuple[int, int]] = None) -> np.ndarray:
+    """Label as float32 in [0, 1] (mask: 0/1, alpha: soft), resized to ``size_hw`` if given.
+
+    Masks are resized with nearest-neighbour, alpha mattes with bilinear interpolation.
+    """
+    path = Path(path)
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None or raw.size == 0:
+        raise DataError(f"{path}: unreadable or corrupt label image")
+    if raw.ndim == 3:
+        if kind == "alpha" and raw.shape[2] == 4:
+            raw = raw[:, :, 3]
+        elif kind == "alpha":
+            raise DataError(f"{path}: alpha label must be RGBA (alpha in channel 3) or 1-channel, "
+                            f"got {raw.shape[2]} channels")
+        else:
+            raw = raw[:, :, 0]
+    if raw.dtype == np.uint16:
+        raw = (raw / 257.0).astype(np.float32)
+    lab = raw.astype(np.float32)
+    top = lab.max()
+    if kind == "mask":
+        lab = (lab > (0.5 if top <= 1 else 127)).astype(np.float32)
+    else:
+        lab = lab / (1.0 if top <= 1 else 255.0)  # 0..1 or 0..255 mattes
+    if size_hw is not None and lab.shape[:2] != tuple(size_hw):
+        h, w = size_hw
+        interp = cv2.INTER_NEAREST if kind == "mask" else cv2.INTER_LINEAR
+        lab = cv2.resize(lab, (w, h), interpolation=interp)
+    return lab
+
+
+def load_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB uint8 image, label float32 in [0,1] at the image's size)."""
+    img = read_image(sample.image_path)
+    return img, read_label(sample.label_path, sample.label_kind, img.shape[:2])
+
+
+def iter_pairs(samples: Sequence[Sample]) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:
+    for s in samples:
+        img, lab = load_pair(s)
+        yield s, img, lab
