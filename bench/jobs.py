@@ -1,0 +1,133 @@
+"""Jobs: independent (measurement x design x settings) units of work, and executors for them.
+
+A :class:`Job` is a small frozen value (picklable, no shared state): everything a measurement needs
+is in its settings (sizes, paths, backend...). ``run_job`` turns a job into result rows (dicts) and
+never raises: a failure becomes one row with ``status = "error: ..."``. Executors run many jobs and
+yield ``(job, rows)`` as each finishes, so the caller (report layer) can save every finished result
+at once; ``skip_keys`` lets an interrupted run resume without redoing finished jobs.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+Row = dict[str, Any]
+MeasureFn = Callable[["Job"], list[Row]]
+
+_MEASUREMENTS: dict[str, MeasureFn] = {}
+
+
+class Skip(Exception):
+    """Raised by a measurement that cannot run here; becomes a ``skipped: <reason>`` row."""
+
+
+@dataclass(frozen=True)
+class Job:
+    measurement: str
+    arch: str
+    settings: tuple[tuple[str, Any], ...] = ()
+
+    @staticmethod
+    def make(measurement: str, arch: str, **settings: Any) -> "Job":
+        return Job(measurement, arch, tuple(sorted(settings.items())))
+
+    @property
+    def key(self) -> str:
+        opts = ",".join(f"{k}={v}" for k, v in self.settings if not k.endswith("_dir"))
+        return f"{self.measurement}/{self.arch}" + (f"/{opts}" if opts else "")
+
+    def get(self, name: str, default: Any = None) -> Any:
+        for k, v in self.settings:
+            if k == name:
+                return v
+        return default
+
+
+def measurement(name: str) -> Callable[[MeasureFn], MeasureFn]:
+    """Register ``fn(job) -> rows`` as the runner of measurement ``name``."""
+
+    def deco(fn: MeasureFn) -> MeasureFn:
+        if name in _MEASUREMENTS:
+            raise ValueError(f"measurement {name!r} registered twice")
+        _MEASUREMENTS[name] = fn
+        return fn
+
+    return deco
+
+
+def known_measurements() -> list[str]:
+    return sorted(_MEASUREMENTS)
+
+
+def _base_row(job: Job) -> Row:
+    row: Row = {"job": job.key, "measurement": job.measurement, "arch": job.arch}
+    row.update({k: v for k, v in job.settings if not k.endswith("_dir")})
+    return row
+
+
+def run_job(job: Job) -> list[Row]:
+    """Run one job; always returns rows (``status`` ok / skipped: why / error: why)."""
+    t0 = time.perf_counter()
+    try:
+        fn = _MEASUREMENTS.get(job.measurement)
+        if fn is None:
+            raise KeyError(f"unknown measurement {job.measurement!r}; known: {', '.join(known_measurements())}")
+        rows = fn(job)
+        out = []
+        for r in rows:
+            row = _base_row(job)
+            row.update(r)
+            row.setdefault("status", "ok")
+            out.append(row)
+    except Skip as exc:
+        out = [{**_base_row(job), "status": f"skipped: {exc}"}]
+    except Exception as exc:  # a failed job must not stop the run
+        msg = f"{type(exc).__name__}: {exc}".strip().replace("\n", " ")
+        out = [{**_base_row(job), "status": f"error: {msg[:500]}",
+                "traceback": traceback.format_exc(limit=8)}]
+    elapsed = time.perf_counter() - t0
+    for row in out:
+        row["job_seconds"] = round(elapsed, 3)
+    return out
+
+
+def execute(jobs: Iterable[Job], skip_keys: Iterable[str] = (), workers: int = 0,
+            ) -> Iterator[tuple[Job, list[Row]]]:
+    """Run ``jobs`` (skipping those whose key is in ``skip_keys``), yielding results as they finish.
+
+    ``workers=0`` runs in this process, in order (the default: timing jobs must not compete for
+    the cores); ``workers>0`` spreads them over that many processes.
+    """
+    skip = set(skip_keys)
+    todo = [j for j in jobs if j.key not in skip]
+    if workers <= 0:
+        for job in todo:
+            yield job, run_job(job)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(_run_in_worker, job): job for job in todo}
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+
+
+def _run_in_worker(job: Job) -> list[Row]:
+    import bench.measurements  # noqa: F401  registers the measurements in the worker process
+    return run_job(job)
+
+
+def status_of(rows: list[Row]) -> str:
+    """'ok' if every row is ok, else the first non-ok status."""
+    for r in rows:
+        if r.get("status") != "ok":
+            return str(r.get("status"))
+    return "ok"
+
+
+def first_error(rows: list[Row]) -> Optional[str]:
+    for r in rows:
+        if str(r.get("status", "")).startswith("error"):
+            return str(r["status"])
+    return None

@@ -1,0 +1,1 @@
+"""Report layer: the only code that writes files (run folders, tables, plots)."""
