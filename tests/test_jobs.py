@@ -1,0 +1,87 @@
+"""Job executor and run folders: failures become rows, results are saved as they finish, resume."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.jobs import Job, Skip, execute, measurement, run_job
+from reports.results import RunWriter, finished_jobs, load_rows
+
+CALLS: list[str] = []
+
+
+@measurement("_test_echo")
+def _echo(job: Job) -> list[dict]:
+    CALLS.append(job.key)
+    if job.get("fail"):
+        raise RuntimeError("boom")
+    if job.get("skip"):
+        raise Skip("no device")
+    return [{"value": job.get("x", 0) * 2}]
+
+
+def test_job_key_is_stable_and_ignores_paths():
+    a = Job.make("_test_echo", "d", x=1, data_dir="/a")
+    b = Job.make("_test_echo", "d", data_dir="/b", x=1)
+    assert a.key == b.key == "_test_echo/d/x=1"
+
+
+def test_rows_carry_status_and_settings():
+    rows = run_job(Job.make("_test_echo", "d", x=3))
+    assert rows[0]["status"] == "ok" and rows[0]["value"] == 6 and rows[0]["x"] == 3
+    assert rows[0]["arch"] == "d" and rows[0]["measurement"] == "_test_echo"
+
+
+def test_failure_becomes_error_row():
+    rows = run_job(Job.make("_test_echo", "d", fail=True))
+    assert rows[0]["status"] == "error: RuntimeError: boom"
+    assert "Traceback" in rows[0]["traceback"]
+
+
+def test_skip_becomes_skipped_row():
+    assert run_job(Job.make("_test_echo", "d", skip=True))[0]["status"] == "skipped: no device"
+
+
+def test_unknown_measurement_is_an_error_row():
+    assert run_job(Job.make("nope", "d"))[0]["status"].startswith("error: KeyError")
+
+
+def test_run_goes_on_after_a_failure_and_resumes(tmp_path):
+    jobs = [Job.make("_test_echo", "d", x=1), Job.make("_test_echo", "d", fail=True),
+            Job.make("_test_echo", "d", x=2)]
+    writer = RunWriter(tmp_path)
+    for _, rows in execute(jobs):
+        writer.append(rows)
+    df = writer.finish()
+    assert list(df["status"]) == ["ok", "error: RuntimeError: boom", "ok"]
+    assert (tmp_path / "results.csv").is_file()
+    assert len(json.loads((tmp_path / "results.json").read_text())) == 3
+    # resume: only the failed job runs again
+    done = finished_jobs(tmp_path)
+    assert done == {jobs[0].key, jobs[2].key}
+    CALLS.clear()
+    for _, rows in execute(jobs, skip_keys=done):
+        writer.append(rows)
+    assert CALLS == [jobs[1].key]
+    assert len(load_rows(tmp_path)) == 3  # the retry replaces the failed attempt
+
+
+def test_truncated_last_line_keeps_earlier_rows(tmp_path):
+    writer = RunWriter(tmp_path)
+    writer.append(run_job(Job.make("_test_echo", "d", x=1)))
+    with open(writer.rows_path, "a") as f:
+        f.write('{"job": "cut')
+    assert len(load_rows(tmp_path)) == 1
+
+
+def test_process_executor_runs_registered_measurements():
+    jobs = [Job.make("profile", "esp_dense_seg", input_size=128)]
+    results = list(execute(jobs, workers=1))
+    assert results[0][1][0]["status"] == "ok"
+    assert results[0][1][0]["params"] == 240237
+
+
+def test_not_a_run_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        load_rows(tmp_path)
