@@ -39,6 +39,8 @@ def _one_job(job, as_json: bool, keys: Sequence[str]) -> int:
     if status.startswith("error"):
         print(f"{job.key}: {status}", file=sys.stderr)
         return EXIT_FAIL
+    if status != "ok":
+        print(f"{job.key}: {status}", file=sys.stderr)
     if as_json:
         _print_json(rows[0] if len(rows) == 1 else rows)
     else:

@@ -53,6 +53,7 @@ class ArchSpec:
     description: str = ""
     checkpoints: Tuple[CheckpointInfo, ...] = field(default_factory=tuple)
     preprocess: Preprocess = Preprocess()  # used when training / evaluating our own weights
+    peer: bool = False  # True for published peers (SINet, ...) shown beside the five designs
 
     def checkpoint(self, name: str) -> CheckpointInfo:
         for ck in self.checkpoints:
@@ -85,9 +86,12 @@ def _lookup(name: str) -> tuple[ArchSpec, Callable[..., nn.Module]]:
         raise KeyError(f"unknown design {name!r}; known designs: {known}") from None
 
 
-def list_archs(pattern: Optional[str] = None) -> list[str]:
-    """Registered design names (sorted), optionally filtered by a shell-style pattern."""
-    names = sorted(_REGISTRY)
+def list_archs(pattern: Optional[str] = None, peers: bool = False) -> list[str]:
+    """Registered design names (sorted), optionally filtered by a shell-style pattern.
+
+    Peers (published networks benchmarked beside the five designs) are listed only with
+    ``peers=True``."""
+    names = sorted(n for n, (spec, _) in _REGISTRY.items() if peers or not spec.peer)
     if pattern:
         names = [n for n in names if fnmatch.fnmatch(n, pattern)]
     return names
