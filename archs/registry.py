@@ -20,12 +20,14 @@ SEG_ALPHA = "seg_alpha"  # tuple (N x 2 x H x W seg logits [bg, fg], N x 1 x H x
 
 @dataclass(frozen=True)
 class Preprocess:
-    """How an image becomes the network input: ``(pixel[channel_order] - mean) / scale``."""
+    """How an image becomes the network input: ``(pixel[channel_order] - mean) / scale``, or
+    ``(pixel[channel_order] - mean) / (scale * std)`` when a per-channel ``std`` is given."""
 
     channel_order: str = "BGR"  # order of the channels fed to the network
     mean: Tuple[float, float, float] = (104.0, 112.0, 121.0)  # in channel_order
     scale: float = 255.0
     resize: str = "cubic"  # interpolation used to bring an image to the input size
+    std: Optional[Tuple[float, float, float]] = None  # per-channel divisor (in channel_order), or None
 
 
 @dataclass(frozen=True)
