@@ -249,7 +249,9 @@ int main(int argc, char** argv)
     std::string err = parse_args(argc, argv, a);
     if (!err.empty()) return fail(err);
 
-    ncnn::set_cpu_powersave(a.powersave);
+    // ncnn's default is 0 (all cores). Setting it runs an OpenMP region over all cores to pin
+    // threads, which leaves idle worker threads behind: only do it when a choice was asked for.
+    if (a.powersave != 0) ncnn::set_cpu_powersave(a.powersave);
     const ncnn::CpuSet& mask = ncnn::get_cpu_thread_affinity_mask(a.powersave);
     std::vector<int> mask_cpus;
     for (int i = 0; i < ncnn::get_cpu_count(); i++)
