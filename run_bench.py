@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Benchmark suite for fast portrait-segmentation networks: one command line.
 
-    python run_bench.py --all                 measure everything, write reports/runs/<run>/
+    python run_bench.py --all                 measure everything, write reports/runs/<run>/ and its report
+    python run_bench.py report RUN_DIR        re-render a run's report.md / report.html (no measuring)
+    python run_bench.py compare RUN_A RUN_B   what changed between two runs, per design and metric
     python run_bench.py list                  the registered designs
     python run_bench.py profile --arch NAME   parameters and cost of one design
-    python run_bench.py eval --arch NAME --weights seed --data DIR
+    python run_bench.py eval --arch NAME --weights seed --data DIR [--split val]
+    python run_bench.py train --arch NAME [--minutes 30 | --steps N | --epochs E]
+    python run_bench.py latency --arch NAME --backend ncnn [--threads 2] [--size 256] [--json]
 
 Exit codes: 0 ok, 1 failure, 2 usage error. This file only wires arguments to ``bench/`` (which
 measures) and ``reports/`` (which writes files).
@@ -62,17 +66,132 @@ def cmd_list(args) -> int:
 
 
 def cmd_profile(args) -> int:
-    from bench.jobs import Job
+    from bench.jobs import Job, run_job, status_of
+    keys = ["arch", "input_size", "params", "params_trainable", "size_mb_fp32", "size_mb_fp16",
+            "size_mb_ncnn_bin", "macs", "macs_g", "macs_g_thop", "thop_rel_diff", "elementwise_g",
+            "act_peak_mb", "act_largest_mb", "act_largest_shape", "ref_params", "ref_macs_g",
+            "ref_macs_size", "macs_rel_diff"]
     job = Job.make("profile", args.arch, input_size=args.size)
-    return _one_job(job, args.json, ["arch", "input_size", "params", "params_trainable", "ref_params"])
+    if not args.layers:
+        return _one_job(job, args.json, keys)
+    from bench.complexity import layer_table
+    from bench.weights import load_model
+    rows = run_job(job)
+    status = status_of(rows)
+    if status != "ok":
+        print(f"{job.key}: {status}", file=sys.stderr)
+        return EXIT_FAIL
+    table = layer_table(load_model(args.arch, "random").model, args.size)
+    if args.json:
+        _print_json({**rows[0], "layers": table.to_dict(orient="records")})
+        return EXIT_OK
+    _print_row(rows[0], keys)
+    print(f"\nper layer at {args.size}x{args.size} (MACs and element-wise ops of each module's own "
+          f"forward; columns sum to the totals; module '' is the model):")
+    print(table.to_string(index=False, formatters={"macs_pct": "{:.2f}".format}))
+    return EXIT_OK
 
 
 def cmd_eval(args) -> int:
     from bench.jobs import Job
+    extra = {k: v for k, v in (("split", args.split), ("layout", args.layout)) if v and v != "auto"}
     job = Job.make("accuracy", args.arch, weights=args.weights, input_size=args.size,
-                   data_dir=str(Path(args.data).resolve()), models_dir=str(args.models_dir))
-    return _one_job(job, args.json, ["arch", "weights", "dataset", "input_size", "n_images", "miou",
-                                     "miou_ci_low", "miou_ci_high", "iou_dataset"])
+                   data_dir=str(Path(args.data).resolve()), models_dir=str(args.models_dir), **extra)
+    return _one_job(job, args.json, ["arch", "weights", "dataset", "layout", "split", "input_size",
+                                     "n_images", "miou", "miou_ci_low", "miou_ci_high", "iou_dataset",
+                                     "boundary_f", "boundary_f_ci_low", "boundary_f_ci_high", "n_alpha",
+                                     "sad_k", "mse_x1e3", "grad_k"])
+
+
+def cmd_latency(args) -> int:
+    import os
+
+    from bench.jobs import Job
+    threads = args.threads or os.cpu_count() or 1
+    job = Job.make("latency", args.arch, backend=args.backend, threads=threads, input_size=args.size,
+                   loops=args.loops, warmup=args.warmup, weights=args.weights,
+                   models_dir=str(args.models_dir), data_dir=str(Path(args.data_dir) / "hsd"))
+    code = _one_job(job, args.json, [
+        "protocol", "arch", "backend", "weights", "threads", "input_size", "status", "latency_ms_median",
+        "latency_ms_p10", "latency_ms_p90", "latency_ms_min", "latency_ms_mean", "latency_cv",
+        "parity_ok", "parity_max_abs_diff", "parity_mask_iou", "calib_ms_median", "peak_gmacs_per_s",
+        "latency_ratio_to_calib", "macs_g", "achieved_gmacs_per_s", "fraction_of_peak", "backend_options",
+        "converter", "cpu_model", "cpu_count", "load_avg_1m", "cpu_busy_before", "cpu_other_during",
+        "torch_version", "ncnn_version",
+        "pnnx_version", "onnxruntime_version"])
+    if code != EXIT_OK or not args.layers or args.backend == "onnxruntime":
+        return code
+    from bench.backends import convert_module_to_ncnn, ncnn_layer_times, time_by_type, torch_op_times
+    from bench.latency import fixed_input
+    from bench.weights import load_model
+    lm = load_model(args.arch, args.weights, args.models_dir)
+    x, _ = fixed_input(args.size, lm.preprocess, Path(args.data_dir) / "hsd")
+    if args.backend == "ncnn":
+        nm = convert_module_to_ncnn(lm.model, args.arch, args.size)
+        layers = ncnn_layer_times(nm, x, threads)
+    else:
+        layers = torch_op_times(lm.model, x, threads)
+    total = sum(lt.ms for lt in layers) or 1.0
+    print(f"\n{args.backend} time per layer type ({threads} threads; median of 10 runs; sum "
+          f"{total:.2f} ms):")
+    for kind, ms, n in time_by_type(layers):
+        print(f"  {kind:<32} {ms:8.3f} ms  {100 * ms / total:5.1f} %  x{n}")
+    return code
+
+
+def cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from bench.datasets import open_dataset, split_path
+    from bench.train import Recipe, train
+    from bench.weights import load_model
+    from reports.training import load_state, save_state, state_path, write_trained_checkpoint
+
+    kw = {"seed": args.seed}
+    if args.train_size:
+        kw["train_size"] = args.train_size
+    recipe = Recipe(**kw)
+    data_dir = Path(args.train_data_dir or args.data_dir)
+    name = args.name or (args.arch if args.init == "scratch" else f"{args.arch}-finetuned")
+    train_sets = {n: open_dataset(data_dir / n, "folder", "train", args.splits_dir) for n in recipe.train_sets}
+    val_sets = {n: open_dataset(data_dir / n, "folder", "val", args.splits_dir) for n in recipe.train_sets}
+    split_files = [split_path(n, sp, args.splits_dir) for n in recipe.train_sets for sp in ("train", "val")]
+    init_model = None if args.init == "scratch" else load_model(args.arch, args.init, args.models_dir).model
+    spath = state_path(args.state_dir, name)
+    resume = load_state(spath) if args.train_resume else None
+    budget = {}
+    if resume is None:
+        budget = ({"steps": args.steps} if args.steps else {"epochs": args.epochs} if args.epochs
+                  else {"minutes": args.minutes or 30.0})
+    n_train = sum(len(v) for v in train_sets.values())
+    n_val = sum(len(v) for v in val_sets.values())
+    print(f"train {args.arch} -> {Path(args.train_out) / name}.pt  init={args.init}  {budget or 'resume'}  "
+          f"train {n_train} / val {n_val} images  size {recipe.train_size} (eval {recipe.eval_size})  "
+          f"batch {recipe.batch_size}  lr {recipe.lr}  seed {recipe.seed}  threads {args.threads or 'default'}",
+          file=sys.stderr)
+    bar = tqdm(total=None, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+    def on_progress(p) -> None:
+        if p.total_steps and bar.total != p.total_steps:
+            bar.total = p.total_steps
+        bar.n = p.step
+        bar.set_postfix_str(f"loss {p.loss:.3f} val_miou {p.val_miou:.3f} lr {p.lr:.1e} "
+                            f"{p.img_per_s:.1f} img/s" + (" [validating]" if p.phase == "val" else ""))
+
+    try:
+        model, rec = train(args.arch, recipe, train_sets, val_sets, init_model=init_model, init=args.init,
+                           threads=args.threads, resume=resume, on_progress=on_progress,
+                           on_state=lambda st: save_state(st, spath), **budget)
+    finally:
+        bar.close()
+    pt, js = write_trained_checkpoint(model, rec, Path(args.train_out), name, split_files, data_dir)
+    v = rec.val
+    print(f"{args.arch}: {rec.steps} steps ({rec.epochs} epochs, {rec.train_seconds:.0f} s training, "
+          f"{rec.img_per_s} img/s)  val mIoU {v.get('miou', float('nan')):.4f} "
+          f"[{v.get('miou_ci_low', float('nan')):.4f}, {v.get('miou_ci_high', float('nan')):.4f}]  "
+          f"boundary F {v.get('boundary_f', float('nan')):.4f}")
+    print(f"  {pt}\n  {js}")
+    return EXIT_OK
 
 
 def cmd_all(args) -> int:
@@ -105,7 +224,68 @@ def cmd_all(args) -> int:
     print(f"{len(df)} rows ({n_err} failed jobs, {len(done)} reused) -> {run_dir}")
     for name in ("results.csv", "results.json"):
         print(f"  {run_dir / name}")
+    from reports.report import load_meta
+    try:
+        report = _render_report(run_dir, df, load_meta(run_dir), Path(args.data_dir) / "hsd", args.arch, args.size)
+    except Exception as exc:  # the measurements are saved: the report can be redone alone
+        print(f"report failed ({type(exc).__name__}: {exc}); redo it with "
+              f"`python run_bench.py report {run_dir}`", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"  {report.with_name('report.md')}\n  {report}")
     return EXIT_OK if n_err == 0 else EXIT_FAIL
+
+
+def _render_report(run_dir: Path, df, meta: dict, data_dir: Optional[Path], archs, size: int,
+                   layers: bool = True) -> Path:
+    """Example strip (when ``data_dir`` is given) and report of a run; progress on stderr."""
+    from reports.report import write_examples, write_report
+
+    def say(msg: str) -> None:
+        print(f"report: {msg}", file=sys.stderr, flush=True)
+
+    if data_dir is not None:
+        say(f"example predictions on {data_dir}")
+        info = write_examples(run_dir, data_dir, archs=archs or None, input_size=size)
+        if info.get("note"):
+            say(info["note"])
+    return write_report(run_dir, df, meta, layer_tables=layers, progress=say)
+
+
+def cmd_report(args) -> int:
+    from reports.report import load_meta, load_results, main_input_size
+
+    run_dir = Path(args.run_dir)
+    try:
+        df = load_results(run_dir)
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    meta = load_meta(run_dir)
+    size = main_input_size(df, meta)
+    archs = sorted(set(df["arch"].dropna())) if "arch" in df.columns else None
+    path = _render_report(run_dir, df, meta, Path(args.data) if args.data else None, archs, size,
+                          layers=not args.no_layers)
+    print(path.with_name("report.md"))
+    print(path)
+    return EXIT_OK
+
+
+def cmd_compare(args) -> int:
+    from reports.report import compare_runs, format_comparison, load_meta, load_results
+
+    dfs = []
+    for d in (args.run_a, args.run_b):
+        try:
+            dfs.append(load_results(Path(d)))
+        except FileNotFoundError as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_USAGE
+        m = load_meta(Path(d))
+        print(f"{'AB'[len(dfs) - 1]}: {d}  ({m.get('date', '?')}, commit {m.get('commit', '?')}"
+              f"{', dirty' if m.get('dirty') else ''})")
+    cmp = compare_runs(dfs[0], dfs[1], input_size=args.size, rel_tol=args.min_change / 100)
+    print(format_comparison(cmp))
+    return EXIT_OK
 
 
 def _arch_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -136,20 +316,87 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-v", "--verbose", action="store_true", help="with reference numbers")
     s.set_defaults(func=cmd_list)
 
-    s = sub.add_parser("profile", help="parameters and cost of one design")
+    s = sub.add_parser("profile", help="parameters, MACs (fvcore and thop), weight size and "
+                                       "activation memory of one design (1 MAC = 1 multiply-add)")
     _arch_arg(s)
     s.add_argument("--size", type=int, default=256, help="input side (default 256)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.add_argument("--layers", action="store_true",
+                   help="also the per-layer table (path, type, output shape, params, MACs, share)")
     s.set_defaults(func=cmd_profile)
 
     s = sub.add_parser("eval", help="accuracy (mean per-image IoU) of one design on a data folder")
     _arch_arg(s)
     s.add_argument("--weights", default="random",
                    help="random, seed (the published seg_matting checkpoint), trained, or a path")
-    s.add_argument("--data", required=True, metavar="DIR", help="folder with images/ and masks/ or alpha/")
+    s.add_argument("--data", required=True, metavar="DIR",
+                   help="folder with images/ and masks/ or alpha/ (or an EG1800, AISegment, PPM-100, "
+                        "P3M-10k folder, see --layout)")
     s.add_argument("--size", type=int, default=256, help="network input side (default 256)")
+    s.add_argument("--split", default=None,
+                   help="part of the data: all, train or val (stems in splits/<folder>_<split>.txt) for the "
+                        "shared format; test/train (EG1800); val_np/val_p/train (P3M-10k). Default: all, "
+                        "or the test / validation part of a public set")
+    s.add_argument("--layout", default="auto",
+                   choices=["auto", "folder", "eg1800", "aisegment", "ppm100", "p3m10k"],
+                   help="data layout (default: detected from the folders)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("latency", help="latency of one design on one backend (protocol: docs/latency.md)")
+    _arch_arg(s)
+    s.add_argument("--backend", default="torch", choices=["torch", "ncnn", "onnxruntime"],
+                   help="torch (eager), ncnn (converted with pnnx, cached in .cache/ncnn) or onnxruntime")
+    s.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    s.add_argument("--size", type=int, default=256, help="input side (default 256)")
+    s.add_argument("--loops", type=int, default=30, help="timed iterations (default 30, at least 5)")
+    s.add_argument("--warmup", type=int, default=10, help="untimed iterations first (default 10)")
+    s.add_argument("--weights", default="random",
+                   help="random (default), seed (seg_matting), trained or a path; parity is checked with them")
+    s.add_argument("--layers", action="store_true",
+                   help="also the time per layer type (ncnn: per layer, extracted one by one; torch: profiler)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_latency)
+
+    from bench.datasets import SPLITS_DIR
+    from bench.weights import CHECKPOINTS_DIR
+    s = sub.add_parser("train", help="train one design with the suite's recipe (docs/training.md)")
+    _arch_arg(s)
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--minutes", type=float, help="time budget; turned into a step count after timing "
+                   "the first steps (default 30 when no length is given)")
+    g.add_argument("--steps", type=int, help="number of optimisation steps (batch 16)")
+    g.add_argument("--epochs", type=float, help="passes over the training images")
+    s.add_argument("--init", default="scratch",
+                   help="scratch (seeded random init, default), seed (seg_matting's published checkpoint) "
+                        "or a state-dict path")
+    s.add_argument("--seed", type=int, default=0, help="seed of init, data order and augmentation (default 0)")
+    s.add_argument("--train-size", type=int, help="training crop side (default: the recipe's, 192)")
+    s.add_argument("--threads", type=int, help="torch threads (default: torch's default)")
+    s.add_argument("--name", help="checkpoint name (default: the design, or <design>-finetuned with --init)")
+    s.add_argument("--out", dest="train_out", default=str(CHECKPOINTS_DIR), metavar="DIR",
+                   help="where <name>.pt and <name>.json go (default %(default)s)")
+    s.add_argument("--data-dir", dest="train_data_dir", type=Path, metavar="DIR",
+                   help="folder holding hsd/ and aisegment-40/ (default: the top-level --data-dir)")
+    s.add_argument("--splits-dir", type=Path, default=SPLITS_DIR, help="stem lists (default %(default)s)")
+    s.add_argument("--state-dir", type=Path, default=Path(__file__).resolve().parent / "reports" / "runs" / "train",
+                   help="resumable state <name>.state.pt, written at every validation (default %(default)s)")
+    s.add_argument("--resume", dest="train_resume", action="store_true", help="continue the interrupted run of <name> from --state-dir")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("report", help="re-render the report of a saved run (no measuring)")
+    s.add_argument("run_dir", metavar="RUN_DIR", help="run folder (reports/runs/<run>)")
+    s.add_argument("--data", metavar="DIR", help="also redo the example predictions on this data folder")
+    s.add_argument("--no-layers", action="store_true", help="skip the per-layer MAC share plot")
+    s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("compare", help="what changed between two runs, per design and metric")
+    s.add_argument("run_a", metavar="RUN_A", help="the older run folder")
+    s.add_argument("run_b", metavar="RUN_B", help="the newer run folder")
+    s.add_argument("--size", type=int, default=None, help="input side to compare at (default: run A's)")
+    s.add_argument("--min-change", type=float, default=0.0, metavar="PCT",
+                   help="hide changes smaller than PCT percent (default 0: every change)")
+    s.set_defaults(func=cmd_compare)
     return p
 
 

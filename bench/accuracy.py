@@ -8,7 +8,11 @@ Protocol (the same for every design, see README "Accuracy protocol"):
 - the label is resized to its image with nearest-neighbour (masks) and thresholded at 0.5
   (alpha > 127 of 255);
 - IoU = |pred & gt| / |pred | gt| per image (1.0 when both are empty); ``miou`` is the mean over
-  images, with a 95% percentile-bootstrap confidence interval over images.
+  images, with a 95% percentile-bootstrap confidence interval over images;
+- boundary F-score with a band of ``boundary_band_frac`` (1 %) of each image's diagonal, and, for
+  alpha labels (``label_kind == "alpha"``), the matting errors SAD (thousands), MSE (x 1e3) and
+  gradient error (thousands) of the foreground probability against the soft matte, whole image;
+  definitions in :mod:`bench.metrics`. Every metric has a 95 % bootstrap CI over images.
 """
 from __future__ import annotations
 
@@ -22,6 +26,10 @@ import torch
 from archs import LOGITS, Preprocess
 
 from .data import Sample, iter_pairs
+from .metrics import (BOUNDARY_BAND_FRAC, band_px_for, boundary_f, bootstrap_ci, bootstrap_ratio_ci,
+                      gradient_error, iou, mean_ci, mse, sad)
+
+__all__ = ["EvalRecord", "evaluate", "evaluate_fn", "predict_prob", "to_input", "foreground_prob", "iou", "bootstrap_ci"]
 
 RESIZE = {"cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA,
           "nearest": cv2.INTER_NEAREST}
@@ -35,7 +43,10 @@ def to_input(image_rgb: np.ndarray, size: int | tuple[int, int], pre: Preprocess
         img = img[:, :, ::-1]
     elif pre.channel_order != "RGB":
         raise ValueError(f"unknown channel order {pre.channel_order!r}")
-    img = (img - np.asarray(pre.mean, np.float32)) / np.float32(pre.scale)
+    img = img - np.asarray(pre.mean, np.float32)
+    if pre.std is not None:  # per-channel std (e.g. SINet): (pixel - mean) / std / scale
+        img = img / np.asarray(pre.std, np.float32)
+    img = img / np.float32(pre.scale)
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
 
 
@@ -45,28 +56,6 @@ def foreground_prob(output, output_kind: str) -> torch.Tensor:
         return torch.sigmoid(output)
     _, alpha = output
     return alpha
-
-
-def iou(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Foreground IoU of two boolean masks; 1.0 when both are empty."""
-    union = np.logical_or(pred, gt).sum()
-    if union == 0:
-        return 1.0
-    return float(np.logical_and(pred, gt).sum() / union)
-
-
-def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, level: float = 0.95,
-                 seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean over items (deterministic for a given seed)."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.size == 0:
-        return float("nan"), float("nan")
-    if v.size == 1:
-        return float(v[0]), float(v[0])
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
 
 
 @dataclass(frozen=True)
@@ -80,6 +69,24 @@ class EvalRecord:
     threshold: float
     per_image_iou: tuple[float, ...]
     stems: tuple[str, ...]
+    # added with boundary and matting metrics (defaults keep older constructors working)
+    iou_dataset_ci_low: float = float("nan")
+    iou_dataset_ci_high: float = float("nan")
+    boundary_f: float = float("nan")  # mean per-image boundary F-score
+    boundary_f_ci_low: float = float("nan")
+    boundary_f_ci_high: float = float("nan")
+    boundary_band_frac: float = BOUNDARY_BAND_FRAC  # band = this fraction of each image's diagonal
+    n_alpha: int = 0  # images with a soft alpha label (the matting errors are over these)
+    sad_k: float = float("nan")  # mean per-image SAD, thousands of alpha units
+    sad_k_ci_low: float = float("nan")
+    sad_k_ci_high: float = float("nan")
+    mse_x1e3: float = float("nan")  # mean per-image MSE x 1000 (alpha in [0, 1])
+    mse_x1e3_ci_low: float = float("nan")
+    mse_x1e3_ci_high: float = float("nan")
+    grad_k: float = float("nan")  # mean per-image gradient error, thousands
+    grad_k_ci_low: float = float("nan")
+    grad_k_ci_high: float = float("nan")
+    per_image_boundary_f: tuple[float, ...] = ()
 
 
 @torch.inference_mode()
@@ -93,21 +100,49 @@ def predict_prob(model: torch.nn.Module, image_rgb: np.ndarray, input_size: int,
 
 def evaluate(model: torch.nn.Module, samples: Sequence[Sample], input_size: int, pre: Preprocess,
              output_kind: str, threshold: float = 0.5,
-             on_image: Optional[Callable[[int], None]] = None) -> EvalRecord:
-    """Mean per-image foreground IoU of ``model`` on ``samples`` (protocol in the module doc)."""
+             on_image: Optional[Callable[[int], None]] = None,
+             band_frac: float = BOUNDARY_BAND_FRAC) -> EvalRecord:
+    """Accuracy of ``model`` on ``samples`` (protocol in the module doc)."""
     model.eval()
-    ious, inter_sum, union_sum = [], 0, 0
-    for i, (_, img, lab) in enumerate(iter_pairs(samples)):
-        pred = predict_prob(model, img, input_size, pre, output_kind) > threshold
+    return evaluate_fn(lambda img: predict_prob(model, img, input_size, pre, output_kind), samples,
+                       input_size, threshold, on_image, band_frac)
+
+
+def evaluate_fn(predict: Callable[[np.ndarray], np.ndarray], samples: Sequence[Sample],
+                input_size: int | tuple[int, int], threshold: float = 0.5,
+                on_image: Optional[Callable[[int], None]] = None,
+                band_frac: float = BOUNDARY_BAND_FRAC) -> EvalRecord:
+    """Accuracy of any predictor ``predict(image_rgb) -> H x W float32 foreground probability at
+    the image's own size`` (e.g. a runtime peer of :mod:`bench.peers`): the same metrics and CIs
+    as :func:`evaluate`. ``input_size`` is only recorded (the predictor does its own resizing)."""
+    ious, bfs, inters, unions = [], [], [], []
+    sads, mses, grads = [], [], []
+    for i, (s, img, lab) in enumerate(iter_pairs(samples)):
+        prob = predict(img)
+        pred = prob > threshold
         gt = lab > 0.5
-        inter_sum += int(np.logical_and(pred, gt).sum())
-        union_sum += int(np.logical_or(pred, gt).sum())
+        inters.append(int(np.logical_and(pred, gt).sum()))
+        unions.append(int(np.logical_or(pred, gt).sum()))
         ious.append(iou(pred, gt))
+        bfs.append(boundary_f(pred, gt, band_px_for(gt.shape, band_frac)))
+        if s.label_kind == "alpha":
+            sads.append(sad(prob, lab))
+            mses.append(mse(prob, lab) * 1e3)
+            grads.append(gradient_error(prob, lab))
         if on_image:
             on_image(i + 1)
     lo, hi = bootstrap_ci(ious)
+    d_lo, d_hi = bootstrap_ratio_ci(inters, unions)
+    bf, sd, ms, gr = mean_ci(bfs), mean_ci(sads), mean_ci(mses), mean_ci(grads)
     return EvalRecord(
         miou=float(np.mean(ious)) if ious else float("nan"), miou_ci_low=lo, miou_ci_high=hi,
-        iou_dataset=inter_sum / union_sum if union_sum else 1.0, n_images=len(ious),
+        iou_dataset=sum(inters) / sum(unions) if sum(unions) else 1.0, n_images=len(ious),
         input_size=input_size, threshold=threshold, per_image_iou=tuple(ious),
-        stems=tuple(s.stem for s in samples))
+        stems=tuple(s.stem for s in samples),
+        iou_dataset_ci_low=d_lo, iou_dataset_ci_high=d_hi,
+        boundary_f=bf.mean, boundary_f_ci_low=bf.ci_low, boundary_f_ci_high=bf.ci_high,
+        boundary_band_frac=band_frac, n_alpha=len(sads),
+        sad_k=sd.mean, sad_k_ci_low=sd.ci_low, sad_k_ci_high=sd.ci_high,
+        mse_x1e3=ms.mean, mse_x1e3_ci_low=ms.ci_low, mse_x1e3_ci_high=ms.ci_high,
+        grad_k=gr.mean, grad_k_ci_low=gr.ci_low, grad_k_ci_high=gr.ci_high,
+        per_image_boundary_f=tuple(bfs))

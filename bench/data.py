@@ -30,7 +30,7 @@ class Sample:
     stem: str
     image_path: Path
     label_path: Path
-    label_kind: str  # "mask" or "alpha"
+    label_kind: str  # "mask" or "alpha" (or "mask01", see read_label)
 
 
 def _files_by_stem(folder: Path, suffixes: Sequence[str]) -> dict[str, Path]:
@@ -93,7 +93,10 @@ def read_image(path: str | Path) -> np.ndarray:
 def read_label(path: str | Path, kind: str, size_hw: Optional[tuple[int, int]] = None) -> np.ndarray:
     """Label as float32 in [0, 1] (mask: 0/1, alpha: soft), resized to ``size_hw`` if given.
 
-    Masks are resized with nearest-neighbour, alpha mattes with bilinear interpolation.
+    ``kind``: ``"mask"`` (0/1 or 0/255), ``"alpha"`` (RGBA cut-out or 1-channel matte, 0..1 or
+    0..255) or ``"mask01"`` (EG1800: value 1 is the person, any other value background; a file
+    without any 1 is read as 0/255). Masks are resized with nearest-neighbour, alpha mattes with
+    bilinear interpolation.
     """
     path = Path(path)
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -111,7 +114,10 @@ def read_label(path: str | Path, kind: str, size_hw: Optional[tuple[int, int]] =
         raw = (raw / 257.0).astype(np.float32)
     lab = raw.astype(np.float32)
     top = lab.max()
-    if kind == "mask":
+    if kind == "mask01":  # EG1800 convention: 1 = person; values > 1 are background (PortraitNet)
+        lab = (lab == 1).astype(np.float32) if (lab == 1).any() else (lab > 127).astype(np.float32)
+        kind = "mask"
+    elif kind == "mask":
         lab = (lab > (0.5 if top <= 1 else 127)).astype(np.float32)
     else:
         lab = lab / (1.0 if top <= 1 else 255.0)  # 0..1 or 0..255 mattes

@@ -8,6 +8,7 @@ at once; ``skip_keys`` lets an interrupted run resume without redoing finished j
 """
 from __future__ import annotations
 
+import multiprocessing
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -107,7 +108,9 @@ def execute(jobs: Iterable[Job], skip_keys: Iterable[str] = (), workers: int = 0
         for job in todo:
             yield job, run_job(job)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # "spawn": a forked child of a process that already ran torch on several threads can deadlock.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = {pool.submit(_run_in_worker, job): job for job in todo}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()

@@ -5,10 +5,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from archs import list_archs
+from archs import get_spec, list_archs
 
+from .complexity import sweep_sizes
 from .jobs import Job
-from .weights import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+from .weights import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR, trained_checkpoint_path
+
+ACCURACY_SETS = ("hsd", "aisegment-40")  # folders of the data dir evaluated on their "val" split
 
 
 @dataclass(frozen=True)
@@ -23,13 +26,62 @@ class PlanOptions:
 def plan_all(opt: PlanOptions) -> list[Job]:
     archs = list(opt.archs) if opt.archs else list_archs()
     jobs: list[Job] = []
+    # profile: paper cost over the resolution sweep (one size, the run's, with --quick)
     for arch in archs:
-        jobs.append(Job.make("profile", arch, input_size=opt.input_size))
-    hsd = str(Path(opt.data_dir) / "hsd")
+        multiple = get_spec(arch).input_multiple
+        sizes = [opt.input_size] if opt.quick else sorted({*sweep_sizes(multiple), opt.input_size})
+        for size in sizes:
+            jobs.append(Job.make("profile", arch, input_size=size))
+    # accuracy: validation split (stems in splits/, never trained on) of both shared sets
     for arch in archs:
-        if arch == "seg_matting":
-            jobs.append(Job.make("accuracy", arch, weights="seed", input_size=opt.input_size,
-                                 data_dir=hsd, models_dir=str(opt.models_dir)))
-        jobs.append(Job.make("accuracy", arch, weights="trained", input_size=opt.input_size,
-                             data_dir=hsd, models_dir=str(opt.models_dir)))
+        weights = (["seed"] if arch == "seg_matting" else []) + ["trained"]
+        finetuned = trained_checkpoint_path(f"{arch}-finetuned")  # optional: the seed fine-tuned
+        if finetuned.is_file():
+            weights.append(str(finetuned))
+        for w in weights:
+            for name in ACCURACY_SETS:
+                jobs.append(Job.make("accuracy", arch, weights=w, input_size=opt.input_size,
+                                     dataset=name,  # in the job key (``*_dir`` settings are not)
+                                     data_dir=str(Path(opt.data_dir) / name), split="val",
+                                     models_dir=str(opt.models_dir)))
+    jobs.extend(latency_jobs(archs, opt))
+    return jobs
+
+
+def _latency_weights(arch: str, models_dir: Path) -> str:
+    """The design's first published checkpoint when its file is there (parity on real weights),
+    else random weights (latency does not depend on the values)."""
+    spec = get_spec(arch)
+    if spec.checkpoints and (Path(models_dir) / spec.checkpoints[0].relpath).is_file():
+        return spec.checkpoints[0].name
+    return "random"
+
+
+def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
+    """Every design on every backend at 1..cores threads (powers of two) at the run's size, plus the
+    size sweep at 2 threads on torch and ncnn. ``quick``: 2 threads, the run's size, 10 loops."""
+    from .backends import BACKENDS
+    from .latency import DEFAULT_LOOPS, DEFAULT_WARMUP, default_thread_counts
+
+    if opt.quick:
+        thread_counts, loops, warmup = (min(2, default_thread_counts()[-1]),), 10, 3
+    else:
+        thread_counts, loops, warmup = default_thread_counts(), DEFAULT_LOOPS, DEFAULT_WARMUP
+    sweep_threads = min(2, default_thread_counts()[-1])
+    jobs = []
+    for arch in archs:
+        common = dict(weights=_latency_weights(arch, opt.models_dir), loops=loops, warmup=warmup,
+                      models_dir=str(opt.models_dir))
+        for backend in BACKENDS:
+            for t in thread_counts:
+                jobs.append(Job.make("latency", arch, backend=backend, threads=t,
+                                     input_size=opt.input_size, **common))
+        if opt.quick:
+            continue
+        for size in sweep_sizes(get_spec(arch).input_multiple):
+            if size == opt.input_size:
+                continue
+            for backend in ("torch", "ncnn"):
+                jobs.append(Job.make("latency", arch, backend=backend, threads=sweep_threads,
+                                     input_size=size, **common))
     return jobs

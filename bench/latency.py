@@ -1,0 +1,462 @@
+"""Latency on this CPU: the timing protocol, a calibration workload and per-design measurements.
+
+Protocol (``PROTOCOL`` in every row, printed first by the command line like benchncnn does):
+
+- batch 1, fp32, one fixed real input (the first image of ``shared/data/hsd`` resized to the input
+  size with the design's preprocessing), the model loaded and converted before timing starts;
+- untimed warm-up: ``warmup`` iterations (default 10) and at least ``DEFAULT_WARMUP_MIN_S`` (0.5 s),
+  then ``loops`` timed iterations (default 30), each timed on its own with ``time.perf_counter_ns``,
+  Python's garbage collector off while timing;
+- statistics over the timed iterations: min, p10, median, p90, max, mean, coefficient of variation
+  (std / mean, ``latency_cv``) and a robust one (1.4826 MAD / median, ``latency_cv_robust``);
+- threads set explicitly (torch ``set_num_threads``, restored afterwards; ncnn ``opt.num_threads``;
+  onnxruntime ``intra_op_num_threads``, one inter-op thread);
+- before a non-torch backend is timed its outputs are compared with PyTorch's on the same input
+  (:func:`bench.backends.check_parity`); a failure gives ``status = "error: parity ..."`` and no
+  latency (the latency fields are NaN);
+- a calibration workload (fp32 GEMM 1024 x 1024 x 1024 with ``torch.mm``, 1.07 GMAC) is timed in the
+  same job at the same thread count right before the design, giving ``calib_ms_median``, the
+  machine's ``peak_gmacs_per_s`` and ``latency_ratio_to_calib = latency_ms_median / calib_ms_median``
+  (comparable across machines and across loads that slow both alike); ``achieved_gmacs_per_s`` is
+  the design's MACs over its median latency, ``fraction_of_peak`` their ratio.
+  The design's MACs at input size S are the spec's reference MACs scaled by (S / ref size)^2 (every
+  design is fully convolutional, so its cost is proportional to the pixel count).
+- quiet gate (a shared machine): before an attempt, the share of the machine's CPU time used by
+  other processes is probed in 0.5 s windows until it is at most 5% (``MAX_OTHER_CPU``) or 10 s
+  have passed; the same share is measured over the warm-up and timed loop (busy time from
+  ``/proc/stat`` minus this process's own CPU time). A disturbed attempt (either share above 5%) is
+  redone, up to 3 attempts, and the least disturbed one is reported: ``cpu_busy_before``,
+  ``cpu_other_during``, ``quiet`` and ``attempts`` say how it went. A row with ``quiet = False`` is
+  not a quiet-machine number (on 2 cores, one busy core makes 2-thread timings meaningless).
+
+Everything here returns frozen records; nothing is printed and no file is written except the
+conversion cache of :mod:`bench.backends`.
+"""
+from __future__ import annotations
+
+import gc
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+
+from archs import get_spec
+
+from .backends import (BACKENDS, DEFAULT_NCNN_OPTIONS, DEFAULT_PNNX_FP16, NcnnOptions, ParityRecord,
+                       backend_versions, check_parity, open_runner, torch_threads)
+
+DEFAULT_WARMUP = 10
+DEFAULT_LOOPS = 30
+DEFAULT_WARMUP_MIN_S = 0.5  # warm-up also lasts at least this long (caches, allocator, CPU clock)
+MIN_LOOPS = 5  # fewer timed iterations make percentiles meaningless
+CALIB_N = 1024  # calibration GEMM side
+CALIB_WARMUP = 3
+CALIB_LOOPS = 20
+PROTOCOL_VERSION = 1
+MAX_OTHER_CPU = 0.05  # a timed attempt is quiet when other processes used at most 5% of the machine
+DEFAULT_QUIET_WAIT_S = 10.0  # before an attempt, wait up to this long for the machine to be quiet
+DEFAULT_ATTEMPTS = 3  # a disturbed attempt is redone up to this many attempts in all
+
+
+# ----------------------------------------------------------------------------- statistics
+
+@dataclass(frozen=True)
+class TimingStats:
+    n_loops: int
+    warmup: int
+    latency_ms_min: float
+    latency_ms_p10: float
+    latency_ms_median: float
+    latency_ms_p90: float
+    latency_ms_max: float
+    latency_ms_mean: float
+    latency_ms_std: float  # sample standard deviation (ddof=1)
+    latency_cv: float  # std / mean
+    latency_cv_robust: float  # 1.4826 * median absolute deviation / median
+    samples_ms: tuple[float, ...]  # the timed iterations, in order
+
+
+def summarize(samples_ms: Sequence[float], warmup: int = 0) -> TimingStats:
+    """Statistics of timed iterations (milliseconds). Percentiles interpolate linearly."""
+    s = np.asarray(list(samples_ms), dtype=np.float64)
+    if s.size == 0:
+        raise ValueError("no timed iterations")
+    if not np.isfinite(s).all() or (s < 0).any():
+        raise ValueError("timings must be finite and non-negative")
+    mean = float(s.mean())
+    std = float(s.std(ddof=1)) if s.size > 1 else 0.0
+    med = float(np.median(s))
+    mad = float(np.median(np.abs(s - med)))
+    p10, p90 = (float(v) for v in np.percentile(s, [10, 90]))
+    return TimingStats(
+        n_loops=int(s.size), warmup=int(warmup), latency_ms_min=float(s.min()), latency_ms_p10=p10,
+        latency_ms_median=med, latency_ms_p90=p90, latency_ms_max=float(s.max()), latency_ms_mean=mean,
+        latency_ms_std=std, latency_cv=std / mean if mean > 0 else 0.0,
+        latency_cv_robust=1.4826 * mad / med if med > 0 else 0.0, samples_ms=tuple(float(v) for v in s))
+
+
+def time_callable(fn: Callable[[], Any], warmup: int = DEFAULT_WARMUP, loops: int = DEFAULT_LOOPS,
+                  clock: Callable[[], int] = time.perf_counter_ns,
+                  warmup_min_s: float = DEFAULT_WARMUP_MIN_S) -> TimingStats:
+    """Run ``fn`` untimed at least ``warmup`` times and for at least ``warmup_min_s`` seconds, then
+    ``loops`` times each timed alone (``clock`` in ns). ``TimingStats.warmup`` is the number of
+    warm-up iterations run. The garbage collector is off while timing (restored afterwards)."""
+    if loops < 1 or warmup < 0 or warmup_min_s < 0:
+        raise ValueError(f"need loops >= 1, warmup >= 0 and warmup_min_s >= 0 "
+                         f"(got loops={loops}, warmup={warmup}, warmup_min_s={warmup_min_s})")
+    for _ in range(warmup):
+        fn()
+    if warmup_min_s > 0:
+        start = clock()
+        while clock() - start < warmup_min_s * 1e9:
+            fn()
+            warmup += 1
+    samples = []
+    gc_was_on = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(loops):
+            t0 = clock()
+            fn()
+            samples.append((clock() - t0) / 1e6)
+    finally:
+        if gc_was_on:
+            gc.enable()
+    return summarize(samples, warmup)
+
+
+# ----------------------------------------------------------------------------- machine, calibration
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_times() -> Optional[tuple[float, float, float]]:
+    """(all cores' time, their busy time, this process's CPU time) in seconds; None off Linux."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        hz = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, AttributeError):
+        return None
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return total / hz, (total - idle) / hz, time.process_time()
+
+
+def cpu_other_share(start: Optional[tuple[float, float, float]],
+                    end: Optional[tuple[float, float, float]]) -> Optional[float]:
+    """Share of the machine's CPU time between two :func:`_cpu_times` readings that other processes
+    used (busy time minus this process's own CPU time, over all cores' time)."""
+    if start is None or end is None or end[0] <= start[0]:
+        return None
+    other = (end[1] - start[1]) - (end[2] - start[2])
+    return round(min(1.0, max(0.0, other / (end[0] - start[0]))), 3)
+
+
+def cpu_busy_fraction(interval_s: float = 0.5) -> Optional[float]:
+    """Share of all cores' time used by other processes during ``interval_s`` while this one sleeps
+    (Linux ``/proc/stat``; None elsewhere): the noise check before timing."""
+    a = _cpu_times()
+    time.sleep(interval_s)
+    return cpu_other_share(a, _cpu_times())
+
+
+def default_thread_counts(cpu_count: Optional[int] = None) -> tuple[int, ...]:
+    """Thread counts for a scaling sweep: powers of two below the core count, and the core count."""
+    n = max(1, int(cpu_count or os.cpu_count() or 1))
+    counts = {n}
+    t = 1
+    while t < n:
+        counts.add(t)
+        t *= 2
+    return tuple(sorted(counts))
+
+
+@dataclass(frozen=True)
+class CalibRecord:
+    calib_kernel: str
+    calib_macs_g: float
+    calib_threads: int
+    calib_ms_median: float
+    calib_ms_min: float
+    calib_cv: float
+    peak_gmacs_per_s: float  # calib_macs_g / median time: what this machine sustains on dense fp32 GEMM
+
+
+def measure_calibration(threads: int, n: int = CALIB_N, warmup: int = CALIB_WARMUP,
+                        loops: int = CALIB_LOOPS) -> CalibRecord:
+    """Time the calibration kernel: fp32 ``torch.mm`` of two n x n matrices into a preallocated output."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g)
+    b = torch.randn(n, n, generator=g)
+    c = torch.empty(n, n)
+    with torch_threads(threads), torch.inference_mode():
+        st = time_callable(lambda: torch.mm(a, b, out=c), warmup, loops, warmup_min_s=0.2)
+    macs_g = n ** 3 / 1e9
+    return CalibRecord(calib_kernel=f"gemm fp32 {n}x{n}x{n} torch.mm", calib_macs_g=macs_g,
+                       calib_threads=int(threads), calib_ms_median=st.latency_ms_median,
+                       calib_ms_min=st.latency_ms_min, calib_cv=st.latency_cv,
+                       peak_gmacs_per_s=macs_g / st.latency_ms_median * 1e3)
+
+
+def design_macs_g(arch: str, input_size: int) -> float:
+    """GMACs of one inference at ``input_size`` (reference MACs scaled by the pixel count)."""
+    spec = get_spec(arch)
+    return spec.ref_macs_g * (input_size / spec.ref_macs_size) ** 2
+
+
+# ----------------------------------------------------------------------------- the measurement
+
+def protocol_string(warmup: int, loops: int, threads: int, input_size: int, calib: bool = True,
+                    attempts: int = DEFAULT_ATTEMPTS, quiet_wait_s: float = DEFAULT_QUIET_WAIT_S,
+                    max_other_cpu: float = MAX_OTHER_CPU) -> str:
+    return (f"latency-protocol v{PROTOCOL_VERSION}: batch=1 fp32 input={input_size}x{input_size} "
+            f"threads={threads} warmup={warmup}+{DEFAULT_WARMUP_MIN_S:g}s loops={loops} "
+            f"clock=perf_counter_ns gc=off stats=min/p10/median/p90/mean/cv "
+            f"quiet=other_cpu<={max_other_cpu:g},wait<={quiet_wait_s:g}s,attempts<={attempts}"
+            + (f" calib=gemm{CALIB_N}" if calib else ""))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One timed attempt: the design's timings, the calibration next to them, and the share of the
+    machine other processes used before (``busy_before``) and during (``other_during``) it."""
+
+    stats: TimingStats
+    calib: Optional[CalibRecord]
+    busy_before: Optional[float]
+    other_during: Optional[float]
+
+    def disturbance(self) -> float:
+        return max(self.busy_before or 0.0, self.other_during or 0.0)
+
+    def quiet(self, max_other_cpu: float = MAX_OTHER_CPU) -> Optional[bool]:
+        if self.busy_before is None and self.other_during is None:
+            return None
+        return self.disturbance() <= max_other_cpu
+
+
+def wait_for_quiet(max_wait_s: float, max_other_cpu: float = MAX_OTHER_CPU, probe_s: float = 0.5,
+                   probe: Optional[Callable[[float], Optional[float]]] = None) -> Optional[float]:
+    """Probe the other processes' CPU share in ``probe_s`` windows until it is at most
+    ``max_other_cpu`` or ``max_wait_s`` have passed (at least one probe); the last share measured."""
+    probe = probe or cpu_busy_fraction
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        busy = probe(probe_s)
+        if busy is None or busy <= max_other_cpu or time.monotonic() >= deadline:
+            return busy
+
+
+def least_disturbed(run_once: Callable[[], Attempt], attempts: int,
+                    max_other_cpu: float = MAX_OTHER_CPU) -> tuple[Attempt, int]:
+    """Run attempts until one is quiet (or ``attempts`` were made); (the least disturbed, count)."""
+    if attempts < 1:
+        raise ValueError(f"attempts={attempts}: need at least 1")
+    best, n = None, 0
+    for n in range(1, attempts + 1):
+        a = run_once()
+        if best is None or a.disturbance() < best.disturbance():
+            best = a
+        if a.quiet(max_other_cpu) is not False:
+            break
+    return best, n
+
+
+def fixed_input(input_size: int, preprocess, data_dir: Optional[Path] = None) -> tuple[np.ndarray, str]:
+    """(1 x 3 x S x S float32 input, its name): the first image (by stem) of ``data_dir`` (default
+    ``shared/data/hsd``) with the design's preprocessing; a seeded synthetic image if the folder is
+    missing (the name then says so)."""
+    from .accuracy import to_input
+    from .data import read_image, scan_folder
+    from .weights import DEFAULT_DATA_DIR
+
+    folder = Path(data_dir) if data_dir else DEFAULT_DATA_DIR / "hsd"
+    if folder.is_dir():
+        sample = scan_folder(folder)[0]
+        img, name = read_image(sample.image_path), f"{folder.name}/{sample.image_path.name}"
+    else:
+        rng = np.random.default_rng(0)
+        img = np.clip(rng.normal(128, 40, (input_size, input_size, 3)), 0, 255).astype(np.uint8)
+        name = "synthetic (no data folder)"
+    return to_input(img, input_size, preprocess).numpy(), name
+
+
+@dataclass(frozen=True)
+class LatencyRecord:
+    arch: str
+    backend: str
+    weights: str
+    threads: int
+    input_size: int
+    status: str  # "ok" or "error: parity ..."
+    protocol: str
+    warmup: int
+    loops: int
+    latency_ms_min: float
+    latency_ms_p10: float
+    latency_ms_median: float
+    latency_ms_p90: float
+    latency_ms_max: float
+    latency_ms_mean: float
+    latency_cv: float
+    latency_cv_robust: float
+    # parity with PyTorch on the fixed input (None for the torch backend, the reference itself)
+    parity_ok: Optional[bool]
+    parity_max_abs_diff: Optional[float]
+    parity_max_abs_ref: Optional[float]
+    parity_mask_iou: Optional[float]
+    parity_input: str
+    # calibration and efficiency
+    calib_kernel: str
+    calib_ms_median: float
+    calib_cv: float
+    peak_gmacs_per_s: float
+    latency_ratio_to_calib: float
+    macs_g: float
+    achieved_gmacs_per_s: float
+    fraction_of_peak: float
+    # how it ran
+    backend_options: str
+    converter: str
+    model_size_mb: Optional[float]
+    cpu_model: str
+    cpu_count: int
+    load_avg_1m: Optional[float]  # system load when the job started
+    cpu_busy_before: Optional[float]  # share of CPU time used by other work just before timing
+    cpu_other_during: Optional[float]  # share of CPU time used by other work during the timed loop
+    quiet: Optional[bool]  # both shares <= max_other_cpu (None: not measurable here)
+    attempts: int  # timed attempts made (a disturbed one is redone, the least disturbed is kept)
+    torch_version: str
+    ncnn_version: Optional[str]
+    pnnx_version: Optional[str]
+    onnxruntime_version: Optional[str]
+
+
+NAN = float("nan")
+
+
+def measure_latency(arch: str, backend: str = "torch", threads: int = 1, input_size: int = 256,
+                    loops: int = DEFAULT_LOOPS, warmup: int = DEFAULT_WARMUP, weights: str = "random", *,
+                    calibrate: bool = True, ncnn_options: NcnnOptions = DEFAULT_NCNN_OPTIONS,
+                    pnnx_fp16: bool = DEFAULT_PNNX_FP16, cache_dir: Optional[Path] = None,
+                    models_dir: Optional[Path] = None, data_dir: Optional[Path] = None,
+                    attempts: int = DEFAULT_ATTEMPTS, quiet_wait_s: float = DEFAULT_QUIET_WAIT_S,
+                    max_other_cpu: float = MAX_OTHER_CPU) -> LatencyRecord:
+    """Latency of design ``arch`` on ``backend`` under the module's protocol.
+
+    Raises :class:`bench.backends.BackendUnavailable` when the backend's package is missing and
+    ``ValueError`` for settings the protocol rejects; a parity failure is a record with an error
+    status and NaN latencies."""
+    from .weights import DEFAULT_MODELS_DIR, load_model
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+    if loops < MIN_LOOPS:
+        raise ValueError(f"loops={loops}: the protocol needs at least {MIN_LOOPS} timed iterations")
+    if threads < 1:
+        raise ValueError(f"threads={threads}: need at least 1")
+    spec = get_spec(arch)
+    if input_size % spec.input_multiple:
+        raise ValueError(f"{arch} needs an input side that is a multiple of {spec.input_multiple}, "
+                         f"got {input_size}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    lm = load_model(arch, weights, Path(models_dir) if models_dir else DEFAULT_MODELS_DIR)
+    x, input_name = fixed_input(input_size, lm.preprocess, data_dir)
+
+    parity: Optional[ParityRecord] = None
+    if backend != "torch":
+        with open_runner("torch", lm.model, arch, input_size, threads) as ref_runner:
+            ref = ref_runner.infer(x)
+    with open_runner(backend, lm.model, arch, input_size, threads, ncnn_options=ncnn_options,
+                     pnnx_fp16=pnnx_fp16, cache_dir=cache_dir) as runner:
+        if backend != "torch":
+            parity = check_parity(ref, runner.infer(x), spec.output_kind)
+        best, n_attempts = None, 0
+        if parity is None or parity.ok:
+            fn = runner.bind(x)
+
+            def once() -> Attempt:
+                busy = wait_for_quiet(quiet_wait_s, max_other_cpu)
+                calib = measure_calibration(threads) if calibrate else None
+                t0 = _cpu_times()
+                stats = time_callable(fn, warmup, loops)
+                return Attempt(stats, calib, busy, cpu_other_share(t0, _cpu_times()))
+
+            best, n_attempts = least_disturbed(once, attempts, max_other_cpu)
+        options, converter, size_mb = runner.options, runner.converter, runner.model_size_mb
+    stats, calib = (best.stats, best.calib) if best else (None, None)
+
+    macs = design_macs_g(arch, input_size)
+    med = stats.latency_ms_median if stats else NAN
+    v = backend_versions()
+    status = "ok" if parity is None or parity.ok else f"error: parity {parity.reason}"
+    st = {k: (getattr(stats, k) if stats else NAN) for k in (
+        "latency_ms_min", "latency_ms_p10", "latency_ms_median", "latency_ms_p90", "latency_ms_max",
+        "latency_ms_mean", "latency_cv", "latency_cv_robust")}
+    achieved = macs / med * 1e3 if stats else NAN
+    return LatencyRecord(
+        arch=arch, backend=backend, weights=weights, threads=int(threads), input_size=int(input_size),
+        status=status, protocol=protocol_string(warmup, loops, threads, input_size, calibrate, attempts,
+                                                 quiet_wait_s, max_other_cpu),
+        warmup=int(warmup), loops=int(loops), **st,
+        parity_ok=None if parity is None else parity.ok,
+        parity_max_abs_diff=None if parity is None else parity.max_abs_diff,
+        parity_max_abs_ref=None if parity is None else parity.max_abs_ref,
+        parity_mask_iou=None if parity is None else parity.mask_iou, parity_input=input_name,
+        calib_kernel=calib.calib_kernel if calib else "",
+        calib_ms_median=calib.calib_ms_median if calib else NAN,
+        calib_cv=calib.calib_cv if calib else NAN,
+        peak_gmacs_per_s=calib.peak_gmacs_per_s if calib else NAN,
+        latency_ratio_to_calib=med / calib.calib_ms_median if calib else NAN,
+        macs_g=macs, achieved_gmacs_per_s=achieved,
+        fraction_of_peak=achieved / calib.peak_gmacs_per_s if calib else NAN,
+        backend_options=options, converter=converter, model_size_mb=size_mb,
+        cpu_model=cpu_model(), cpu_count=os.cpu_count() or 1,
+        load_avg_1m=round(load, 2) if load is not None else None,
+        cpu_busy_before=best.busy_before if best else None,
+        cpu_other_during=best.other_during if best else None,
+        quiet=best.quiet(max_other_cpu) if best else None, attempts=n_attempts,
+        torch_version=v["torch"], ncnn_version=v["ncnn"], pnnx_version=v["pnnx"],
+        onnxruntime_version=v["onnxruntime"])
+
+
+def record_row(rec: LatencyRecord) -> dict[str, Any]:
+    """A result row (plain dict) of a record."""
+    return asdict(rec)
+
+
+# ----------------------------------------------------------------------------- comparisons
+
+def speedups(rows: Iterable[Mapping[str, Any]], base: str = "torch", other: str = "ncnn") -> list[dict]:
+    """Per (arch, threads, input_size) with ok rows on both backends: their medians and
+    ``speedup = base median / other median`` (> 1: ``other`` is faster). Sorted by arch, threads, size."""
+    med: dict[tuple, dict[str, float]] = {}
+    for r in rows:
+        if r.get("status") != "ok" or r.get("backend") not in (base, other):
+            continue
+        m = r.get("latency_ms_median")
+        if m is None or not math.isfinite(float(m)):
+            continue
+        key = (r["arch"], int(r["threads"]), int(r["input_size"]))
+        med.setdefault(key, {})[r["backend"]] = float(m)
+    out = []
+    for (arch, threads, size), m in sorted(med.items()):
+        if base in m and other in m:
+            out.append({"arch": arch, "threads": threads, "input_size": size,
+                        f"{base}_ms_median": m[base], f"{other}_ms_median": m[other],
+                        "speedup": m[base] / m[other]})
+    return out

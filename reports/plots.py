@@ -1,0 +1,237 @@
+"""Plots of the comparison report (matplotlib, Agg, no pyplot state).
+
+Every function takes data already prepared by :mod:`reports.report`, writes one PNG and returns its
+path, or returns None when there is nothing to draw (the report then says what is missing).
+matplotlib is imported inside the functions so the command line stays fast.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+DPI = 110
+
+
+def arch_colors(archs: Sequence[str]) -> dict[str, Any]:
+    """A fixed colour per design (same in every plot of a report)."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return {a: cmap(i % 10) for i, a in enumerate(sorted(archs))}
+
+
+def _figure(n_panels: int, width: float = 6.4, height: float = 4.6, ncols: int = 2):
+    from matplotlib.figure import Figure
+
+    ncols = max(1, min(ncols, n_panels))
+    nrows = math.ceil(n_panels / ncols)
+    fig = Figure(figsize=(width * ncols, height * nrows), dpi=DPI, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    return fig, axes[:n_panels]
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, facecolor="white")
+    return path
+
+
+def _color(colors: Mapping[str, Any], arch: str) -> Any:
+    return colors.get(arch, "0.3")
+
+
+def plot_accuracy_vs_cost(panels: Sequence[Mapping], path: Path, colors: Mapping[str, Any]) -> Optional[Path]:
+    """One panel per cost (e.g. latency per backend): mIoU against cost, CIs as error bars, the
+    Pareto front as a staircase. A panel is ``{"title", "xlabel", "points"}`` with points columns
+    arch, kind, x, x_lo, x_hi, y, y_lo, y_hi, on_front."""
+    panels = [p for p in panels if len(p["points"])]
+    if not panels:
+        return None
+    fig, axes = _figure(len(panels))
+    for ax, panel in zip(axes, panels):
+        pts = panel["points"]
+        for _, r in pts.iterrows():
+            yerr = ([[max(r.y - r.y_lo, 0)], [max(r.y_hi - r.y, 0)]]
+                    if np.isfinite(r.y_lo) and np.isfinite(r.y_hi) else None)
+            xerr = ([[max(r.x - r.x_lo, 0)], [max(r.x_hi - r.x, 0)]]
+                    if np.isfinite(r.x_lo) and np.isfinite(r.x_hi) else None)
+            ax.errorbar([r.x], [r.y], yerr=yerr, xerr=xerr, fmt="D" if r.kind == "peer" else "o",
+                        color=_color(colors, r.arch), ms=8, capsize=4, elinewidth=1.3,
+                        label=r.arch + (" (peer)" if r.kind == "peer" else ""),
+                        markeredgecolor="black" if r.on_front else "none", zorder=3)
+            ax.annotate(r.arch, (r.x, r.y), textcoords="offset points", xytext=(7, 5), fontsize=8)
+        x = pts[["x", "x_lo", "x_hi"]].to_numpy(float)
+        xlim = (np.nanmin(x) / 1.3, np.nanmax(x) * 1.6)
+        front = pts[pts["on_front"]].sort_values("x")
+        if len(front):
+            # staircase: the best accuracy reachable at each cost, continued to the right edge
+            fx = [*front["x"], xlim[1]]
+            fy = [*front["y"], front["y"].iloc[-1]]
+            ax.plot(fx, fy, "--", color="0.35", lw=1.2, drawstyle="steps-post",
+                    label="Pareto front (black edge)", zorder=2)
+        _log_axis(ax.xaxis)
+        ax.set_xlim(*xlim)
+        ax.set_xlabel(panel["xlabel"])
+        ax.set_ylabel("mIoU (mean per-image IoU, 95% CI)")
+        ax.set_title(panel["title"])
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
+def _log_axis(axis) -> None:
+    """Log scale with plain numbers (2, 5, 10, 20 ...) instead of powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    axis.axes.set_xscale("log") if axis is axis.axes.xaxis else axis.axes.set_yscale("log")
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
+    axis.set_minor_locator(LogLocator(base=10, subs=tuple(range(1, 10))))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+
+def plot_latency_bars(summary: pd.DataFrame, path: Path, colors: Mapping[str, Any]) -> Optional[Path]:
+    """Median latency per design, one group per backend, p10-p90 as error bars."""
+    cols = [c for c in summary.columns if c.startswith("latency_ms_") and not c.endswith(("_p10", "_p90"))
+            and pd.to_numeric(summary[c], errors="coerce").notna().any()]
+    if not cols or summary.empty:
+        return None
+    from .report import BACKEND_LABELS, _bk
+
+    labels = {_bk(b): lbl for b, lbl in BACKEND_LABELS.items()}
+    archs = list(summary["arch"])
+    fig, (ax,) = _figure(1, width=max(7.0, 1.6 * len(cols) * max(1, len(archs)) / 2.5), height=4.8)
+    width = 0.8 / len(archs)
+    for i, (_, r) in enumerate(summary.iterrows()):
+        xs = np.arange(len(cols)) + (i - (len(archs) - 1) / 2) * width
+        y = np.array([pd.to_numeric(r.get(c), errors="coerce") for c in cols], float)
+        lo = np.array([pd.to_numeric(r.get(c + "_p10"), errors="coerce") for c in cols], float)
+        hi = np.array([pd.to_numeric(r.get(c + "_p90"), errors="coerce") for c in cols], float)
+        err = np.vstack([np.where(np.isfinite(lo), y - lo, 0), np.where(np.isfinite(hi), hi - y, 0)]).clip(min=0)
+        ax.bar(xs, np.nan_to_num(y), width, yerr=err, capsize=3, color=_color(colors, r["arch"]), label=r["arch"])
+        for x_, y_, top in zip(xs, y, np.where(np.isfinite(hi), hi, y)):
+            if np.isfinite(y_):
+                ax.text(x_, max(top, y_), f"{y_:.1f}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(np.arange(len(cols)),
+                  [labels.get(c[len("latency_ms_"):], c[len("latency_ms_"):]) for c in cols])
+    ax.set_ylabel("median latency per frame (ms)")
+    ax.set_title("Latency per backend (lower is better)")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncols=2)
+    return _save(fig, path)
+
+
+def plot_curves(panels: Sequence[Mapping], path: Path, colors: Mapping[str, Any], xlabel: str, ylabel: str,
+                log_y: bool = False, speedup: bool = False) -> Optional[Path]:
+    """One panel per backend, one line per design. A panel is ``{"title", "series": {arch: frame
+    with x, y, lo, hi}}``. ``speedup`` plots y(first x) / y with the ideal linear speed-up dotted."""
+    panels = [p for p in panels if p["series"]]
+    if not panels:
+        return None
+    fig, axes = _figure(len(panels))
+    for ax, panel in zip(axes, panels):
+        xmax = 1
+        for arch, d in panel["series"].items():
+            x, y = d["x"].to_numpy(float), d["y"].to_numpy(float)
+            c = _color(colors, arch)
+            if speedup:
+                ax.plot(x, y[0] / y, "o-", color=c, label=arch)
+            else:
+                ax.plot(x, y, "o-", color=c, label=arch)
+                lo, hi = d["lo"].to_numpy(float), d["hi"].to_numpy(float)
+                ok = np.isfinite(lo) & np.isfinite(hi)
+                if ok.any():
+                    ax.fill_between(x[ok], lo[ok], hi[ok], color=c, alpha=0.15, lw=0)
+            xmax = max(xmax, x.max())
+            x0 = x.min()
+        if speedup:
+            xs = np.linspace(x0, xmax, 20)
+            ax.plot(xs, xs / x0, ":", color="0.4", label="ideal (linear)")
+            ax.set_xticks(sorted({int(v) for d in panel["series"].values() for v in d["x"]}))
+        if log_y:
+            _log_axis(ax.yaxis)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel.replace("{x0}", f"{x0:g}"))
+        ax.set_title(panel["title"])
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_layer_shares(shares: Mapping[str, pd.DataFrame], path: Path, colors: Mapping[str, Any],
+                      top: int = 8) -> Optional[Path]:
+    """Per design, the ``top`` layers by share of MACs (the rest summed as "other")."""
+    shares = {a: t for a, t in shares.items() if len(t) and t["macs"].sum() > 0}
+    if not shares:
+        return None
+    fig, axes = _figure(len(shares), width=6.4, height=3.6)
+    for ax, (arch, t) in zip(axes, shares.items()):
+        t = t.sort_values("macs", ascending=False)
+        head, rest = t.head(top), t.iloc[top:]
+        names = [_short(f"{r.layer}" + (f" ({r.type})" if r.type else ""), 42) for r in head.itertuples()]
+        vals = list(100 * head["share"])
+        if len(rest):
+            names.append(f"other ({len(rest)} layers)")
+            vals.append(100 * rest["share"].sum())
+        y = np.arange(len(names))[::-1]
+        ax.barh(y, vals, color=_color(colors, arch))
+        for yy, v in zip(y, vals):
+            ax.text(v, yy, f" {v:.1f}%", va="center", fontsize=7)
+        ax.set_yticks(y, names, fontsize=7)
+        ax.set_xlabel("share of the design's MACs (%)")
+        ax.set_xlim(0, max(vals) * 1.25)
+        ax.set_title(f"{arch}: {t['macs'].sum() / 1e9:.3f} GMACs in {len(t)} layers", fontsize=10)
+        ax.grid(True, axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else "…" + text[-(n - 1):]
+
+
+def plot_examples(grid: Sequence[Mapping], archs: Sequence[str], weights: Mapping[str, str], path: Path,
+                  input_size: int) -> Optional[Path]:
+    """Rows = images; columns = photo, label, each design's mask (foreground probability > 0.5) with
+    its IoU against the label. A design without weights gets an "untrained" cell."""
+    if not grid:
+        return None
+    from matplotlib.figure import Figure
+
+    ncols = 2 + len(archs)
+    fig = Figure(figsize=(1.9 * ncols, 2.4 * len(grid) + 0.4), dpi=DPI, layout="constrained")
+    axes = fig.subplots(len(grid), ncols, squeeze=False)
+    for i, item in enumerate(grid):
+        gt = item["label"] > 0.5
+        axes[i, 0].imshow(item["image"])
+        axes[i, 0].set_ylabel(str(item["stem"]), fontsize=8)
+        axes[i, 1].imshow(gt, cmap="gray", vmin=0, vmax=1)
+        for j, a in enumerate(archs):
+            ax = axes[i, 2 + j]
+            prob = item["preds"].get(a)
+            if prob is None:
+                ax.imshow(np.full(gt.shape, 0.93), cmap="gray", vmin=0, vmax=1)
+                ax.text(0.5, 0.5, f"{weights.get(a, 'untrained')}\n(no prediction)", ha="center", va="center",
+                        fontsize=8, color="0.35", transform=ax.transAxes)
+                continue
+            pred = prob > 0.5
+            union = np.logical_or(pred, gt).sum()
+            iou = np.logical_and(pred, gt).sum() / union if union else 1.0
+            ax.imshow(pred, cmap="gray", vmin=0, vmax=1)
+            ax.set_xlabel(f"IoU {iou:.3f}", fontsize=8)
+        if i == 0:
+            axes[0, 0].set_title("image", fontsize=9)
+            axes[0, 1].set_title("label", fontsize=9)
+            for j, a in enumerate(archs):
+                axes[0, 2 + j].set_title(f"{a}\n({weights.get(a, '?')})", fontsize=8)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"Example predictions at {input_size}x{input_size} input (mask = probability > 0.5)", fontsize=10)
+    return _save(fig, path)

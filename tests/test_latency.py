@@ -1,0 +1,505 @@
+"""Latency protocol logic: statistics, timing loop, parity check, conversion cache, error rows.
+
+Deterministic: nothing here asserts on a measured time. The timing loop is driven by a fake clock;
+measure_latency is run with stand-in runners, calibration and timing where the point is the
+record's arithmetic. Real pnnx / ncnn conversions use tiny modules (a few seconds in all).
+Latency itself is measured by ``run_bench.py latency`` and tests/benchmarks (docs/latency.md).
+"""
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+import bench.backends as backends
+import bench.latency as latency
+import bench.measurements  # noqa: F401  registers the latency measurement
+import run_bench
+from archs import LOGITS, SEG_ALPHA, list_archs
+from bench.backends import (ParityRecord, Runner, check_parity, conversion_key, read_param_io,
+                            state_dict_digest)
+from bench.jobs import Job, run_job
+from bench.latency import CalibRecord, default_thread_counts, summarize, time_callable
+from bench.plan import PlanOptions, latency_jobs
+
+HAVE_NCNN = backends.backend_missing("ncnn") is None
+needs_ncnn = pytest.mark.skipif(not HAVE_NCNN, reason="ncnn / pnnx not installed")
+
+
+# ----------------------------------------------------------------------------- statistics
+
+def test_summarize_known_values():
+    st = summarize([float(v) for v in range(1, 11)], warmup=3)
+    assert (st.n_loops, st.warmup) == (10, 3)
+    assert st.latency_ms_min == 1.0 and st.latency_ms_max == 10.0
+    assert st.latency_ms_median == 5.5 and st.latency_ms_mean == 5.5
+    assert st.latency_ms_p10 == pytest.approx(1.9) and st.latency_ms_p90 == pytest.approx(9.1)
+    assert st.latency_ms_std == pytest.approx(3.0276503540974917)
+    assert st.latency_cv == pytest.approx(3.0276503540974917 / 5.5)
+    assert st.latency_cv_robust == pytest.approx(1.4826 * 2.5 / 5.5)
+
+
+def test_summarize_constant_and_single_samples_have_zero_cv():
+    assert summarize([4.0] * 30).latency_cv == 0.0
+    one = summarize([2.0])
+    assert one.latency_ms_median == 2.0 and one.latency_cv == 0.0 and one.latency_ms_std == 0.0
+
+
+def test_summarize_robust_cv_ignores_one_outlier():
+    st = summarize([10.0] * 29 + [100.0])
+    assert st.latency_ms_median == 10.0
+    assert st.latency_cv > 0.5 and st.latency_cv_robust == 0.0
+
+
+@pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [1.0, -1.0], [float("inf")]])
+def test_summarize_rejects_bad_samples(bad):
+    with pytest.raises(ValueError):
+        summarize(bad)
+
+
+class FakeClock:
+    """perf_counter_ns stand-in: iteration i (0-based) lasts (i + 1) ms."""
+
+    def __init__(self):
+        self.t, self.calls = 0, 0
+
+    def __call__(self) -> int:
+        self.calls += 1
+        if self.calls % 2 == 0:  # end of an iteration
+            self.t += (self.calls // 2) * 1_000_000
+        return self.t
+
+
+def test_time_callable_warmup_loops_and_samples():
+    calls = []
+    clock = FakeClock()
+    st = time_callable(lambda: calls.append(1), warmup=4, loops=6, clock=clock, warmup_min_s=0)
+    assert len(calls) == 10 and clock.calls == 12  # warm-up untimed, two clock reads per timed loop
+    assert st.samples_ms == (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
+    assert st.n_loops == 6 and st.warmup == 4 and st.latency_ms_median == 3.5
+
+
+def test_time_callable_disables_gc_while_timing_and_restores_it():
+    seen = []
+    assert gc.isenabled()
+    time_callable(lambda: seen.append(gc.isenabled()), warmup=2, loops=3, warmup_min_s=0)
+    assert seen == [True, True, False, False, False]
+    assert gc.isenabled()
+
+
+def test_time_callable_warmup_lasts_at_least_the_minimum_time():
+    ticks = iter(range(0, 10**9, 1_000_000))  # every clock read is 1 ms after the previous one
+    calls = []
+    st = time_callable(lambda: calls.append(1), warmup=1, loops=2, clock=lambda: next(ticks),
+                       warmup_min_s=0.004)
+    # 1 counted warm-up run, then runs while the clock shows < 4 ms since the start: 3 more
+    assert st.warmup == 4 and len(calls) == 6 and st.samples_ms == (1.0, 1.0)
+
+
+@pytest.mark.parametrize("warmup, loops, min_s", [(0, 0, 0.0), (-1, 5, 0.0), (1, 5, -1.0)])
+def test_time_callable_rejects_bad_counts(warmup, loops, min_s):
+    with pytest.raises(ValueError):
+        time_callable(lambda: None, warmup, loops, warmup_min_s=min_s)
+
+
+@pytest.mark.parametrize("cores, expected", [(1, (1,)), (2, (1, 2)), (6, (1, 2, 4, 6)), (8, (1, 2, 4, 8))])
+def test_default_thread_counts(cores, expected):
+    assert default_thread_counts(cores) == expected
+
+
+def test_cpu_busy_fraction_is_a_share_or_unknown():
+    busy = latency.cpu_busy_fraction(0.05)
+    assert busy is None or 0.0 <= busy <= 1.0
+
+
+def test_cpu_other_share_subtracts_own_cpu_time():
+    # 2 cores x 1 s = 2 s of CPU time; 1.5 s busy, of which 1.2 s were this process's
+    assert latency.cpu_other_share((10.0, 4.0, 1.0), (12.0, 5.5, 2.2)) == pytest.approx(0.15)
+    assert latency.cpu_other_share((10.0, 4.0, 1.0), (12.0, 5.0, 3.0)) == 0.0  # clamped
+    assert latency.cpu_other_share(None, (12.0, 5.0, 3.0)) is None
+    assert latency.cpu_other_share((10.0, 4.0, 1.0), (10.0, 4.0, 1.0)) is None
+
+
+def _attempt(busy, during, median=1.0):
+    return latency.Attempt(summarize([median] * 5), None, busy, during)
+
+
+def test_least_disturbed_stops_at_the_first_quiet_attempt():
+    seq = iter([_attempt(0.5, 0.0, 9.0), _attempt(0.0, 0.01, 2.0), _attempt(0.0, 0.0, 3.0)])
+    best, n = latency.least_disturbed(lambda: next(seq), attempts=3)
+    assert n == 2 and best.stats.latency_ms_median == 2.0 and best.quiet() is True
+
+
+def test_least_disturbed_keeps_the_least_disturbed_when_none_is_quiet():
+    seq = iter([_attempt(0.3, 0.2, 9.0), _attempt(0.0, 0.1, 4.0), _attempt(0.6, 0.0, 7.0)])
+    best, n = latency.least_disturbed(lambda: next(seq), attempts=3)
+    assert n == 3 and best.stats.latency_ms_median == 4.0 and best.quiet() is False
+    with pytest.raises(ValueError):
+        latency.least_disturbed(lambda: _attempt(0, 0), attempts=0)
+
+
+def test_unknown_disturbance_counts_as_quiet_enough():
+    calls = []
+    best, n = latency.least_disturbed(lambda: calls.append(1) or _attempt(None, None), attempts=3)
+    assert n == 1 and best.quiet() is None
+
+
+def test_wait_for_quiet_returns_at_the_first_quiet_probe_or_times_out():
+    shares = iter([0.9, 0.5, 0.02, 0.9])
+    assert latency.wait_for_quiet(60, probe=lambda s: next(shares)) == 0.02
+    assert latency.wait_for_quiet(0, probe=lambda s: 0.9) == 0.9  # at least one probe, then gives up
+    assert latency.wait_for_quiet(60, probe=lambda s: None) is None
+
+
+def test_torch_threads_restored():
+    before = torch.get_num_threads()
+    with backends.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+# ----------------------------------------------------------------------------- parity
+
+def _logits(seed=0, shape=(1, 1, 16, 16)):
+    return np.random.default_rng(seed).normal(0, 3, shape).astype(np.float32)
+
+
+def test_parity_identical_outputs():
+    ref = [_logits()]
+    p = check_parity(ref, [ref[0].copy()], LOGITS)
+    assert p == ParityRecord(0.0, float(np.abs(ref[0]).max()), 1.0, True, "")
+
+
+def test_parity_small_noise_passes_and_accepts_missing_batch_axis():
+    ref = _logits()
+    out = (ref + 1e-5)[0]  # ncnn gives C x H x W
+    p = check_parity([ref], [out], LOGITS)
+    assert p.ok and p.max_abs_diff == pytest.approx(1e-5, rel=1e-2)
+
+
+def test_parity_large_difference_fails():
+    ref = _logits()
+    p = check_parity([ref], [ref + 0.5], LOGITS)
+    assert not p.ok and "max_abs_diff" in p.reason and p.max_abs_diff == pytest.approx(0.5)
+
+
+def test_parity_mask_iou_fails_on_a_flipped_region_even_within_value_tolerance():
+    ref = np.full((1, 1, 10, 10), 0.001, np.float32)
+    out = ref.copy()
+    out[..., :2, :] = -0.001  # 20 of 100 pixels change side of the threshold, values barely move
+    p = check_parity([ref], [out], LOGITS, atol=0.01)
+    assert not p.ok and p.mask_iou == pytest.approx(0.8) and "mask_iou" in p.reason
+
+
+def test_parity_seg_alpha_uses_the_alpha_mask():
+    seg = _logits(1, (1, 2, 8, 8))
+    alpha = np.zeros((1, 1, 8, 8), np.float32)
+    alpha[..., :4, :] = 0.9
+    out_alpha = alpha.copy()
+    out_alpha[..., :2, :] = 0.1
+    p = check_parity([seg, alpha], [seg, out_alpha], SEG_ALPHA, atol=1.0)
+    assert p.mask_iou == pytest.approx(0.5) and not p.ok
+
+
+@pytest.mark.parametrize("out, reason", [
+    ([], "outputs"),
+    ([np.zeros((1, 1, 8, 8), np.float32)], "shape"),
+    ([np.full((1, 1, 16, 16), np.nan, np.float32)], "non-finite"),
+])
+def test_parity_structural_failures(out, reason):
+    p = check_parity([_logits()], out, LOGITS)
+    assert not p.ok and reason in p.reason
+
+
+def test_parity_empty_masks_count_as_equal():
+    ref = -np.ones((1, 1, 4, 4), np.float32)
+    assert check_parity([ref], [ref], LOGITS).mask_iou == 1.0
+
+
+# ----------------------------------------------------------------------------- cache keys and cache
+
+class Tiny(nn.Module):
+    def __init__(self, two_outputs: bool = False):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.head = nn.Conv2d(4, 1, 1)
+        self.two_outputs = two_outputs
+
+    def forward(self, x):
+        y = self.head(torch.relu(self.bn(self.conv(x))))
+        return (y, torch.sigmoid(y)) if self.two_outputs else y
+
+
+def _tiny(seed=0, two_outputs=False) -> nn.Module:
+    torch.manual_seed(seed)
+    m = Tiny(two_outputs).eval()
+    with torch.no_grad():  # non-trivial BN statistics
+        m.bn.running_mean.uniform_(-0.5, 0.5)
+        m.bn.running_var.uniform_(0.5, 2.0)
+    return m
+
+
+def test_state_dict_digest_sees_parameters_and_buffers():
+    a, b = _tiny(), _tiny()
+    assert state_dict_digest(a) == state_dict_digest(b)
+    with torch.no_grad():
+        b.conv.weight[0, 0, 0, 0] += 1e-6
+    assert state_dict_digest(a) != state_dict_digest(b)
+    c = _tiny()
+    with torch.no_grad():
+        c.bn.running_var[0] += 1e-3
+    assert state_dict_digest(a) != state_dict_digest(c)
+
+
+def test_conversion_key_changes_with_each_input():
+    base = dict(weights_digest="ab", arch="x", input_size=256, converter="pnnx", converter_version="1",
+                options={"fp16": False})
+    k = conversion_key(**base)
+    assert k == conversion_key(**base) and len(k) == 64
+    for change in [dict(weights_digest="ac"), dict(arch="y"), dict(input_size=128),
+                   dict(converter_version="2"), dict(options={"fp16": True}), dict(converter="torch.onnx")]:
+        assert conversion_key(**{**base, **change}) != k, change
+
+
+def test_cache_builds_once_and_leaves_nothing_on_failure(tmp_path):
+    calls = []
+
+    def build(tmp: Path) -> dict:
+        calls.append(tmp)
+        (tmp / "model.bin").write_bytes(b"x")
+        return {"n": len(calls)}
+
+    folder = tmp_path / "ncnn" / "key1"
+    assert backends._cached(folder, build) == {"n": 1}
+    assert backends._cached(folder, build) == {"n": 1} and len(calls) == 1
+    assert (folder / "model.bin").is_file() and not calls[0].exists()  # built in a temp folder
+
+    def broken(tmp: Path) -> dict:
+        (tmp / "half.bin").write_bytes(b"x")
+        raise RuntimeError("converter crashed")
+
+    with pytest.raises(RuntimeError):
+        backends._cached(tmp_path / "ncnn" / "key2", broken)
+    assert sorted(p.name for p in (tmp_path / "ncnn").iterdir()) == ["key1"]
+
+
+def test_read_param_io(tmp_path):
+    param = tmp_path / "m.param"
+    param.write_text("7767517\n5 6\nInput in0 0 1 in0\nSplit s 1 2 in0 a b\n"
+                     "Convolution c1 1 1 a out10 0=1\nConvolution c2 1 1 b c 0=1\nSigmoid s2 1 1 c out2\n")
+    assert read_param_io(param) == (("in0",), ("out2", "out10"))
+    bad = tmp_path / "bad.param"
+    bad.write_text("hello\n")
+    with pytest.raises(backends.ConversionError):
+        read_param_io(bad)
+
+
+@needs_ncnn
+@pytest.mark.parametrize("two_outputs", [False, True])
+def test_ncnn_conversion_is_cached_runs_and_matches_torch(tmp_path, monkeypatch, two_outputs):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    model = _tiny(two_outputs=two_outputs)
+    nm = backends.convert_module_to_ncnn(model, "tiny", 32, cache_dir=tmp_path / "cache")
+    folder = Path(nm.param_path).parent
+    assert folder.parent == tmp_path / "cache" / "ncnn" and Path(nm.bin_path).is_file()
+    assert list(cwd.iterdir()) == []  # pnnx's side files stay in the cache folder
+    assert nm.in_names == ("in0",) and nm.out_names == (("out0", "out1") if two_outputs else ("out0",))
+    assert nm.pnnx_version == backends.package_version("pnnx") and nm.bin_size_mb > 0
+    assert json.loads((folder / "meta.json").read_text())["cache_key"] == nm.cache_key
+
+    def no_converter(*a, **k):
+        raise AssertionError("pnnx ran again although the conversion is cached")
+    monkeypatch.setattr(backends.subprocess, "run", no_converter)
+    assert backends.convert_module_to_ncnn(model, "tiny", 32, cache_dir=tmp_path / "cache") == nm
+
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(1)).numpy()
+    with backends.TorchRunner(model, 1) as tr, backends.NcnnRunner(nm, 1) as nr:
+        p = check_parity(tr.infer(x), nr.infer(x), SEG_ALPHA if two_outputs else LOGITS)
+    assert p.ok, p.reason
+
+
+@needs_ncnn
+def test_ncnn_conversion_key_depends_on_weights_and_size(tmp_path):
+    a = backends.convert_module_to_ncnn(_tiny(0), "tiny", 32, cache_dir=tmp_path)
+    b = backends.convert_module_to_ncnn(_tiny(1), "tiny", 32, cache_dir=tmp_path)
+    c = backends.convert_module_to_ncnn(_tiny(0), "tiny", 64, cache_dir=tmp_path)
+    assert len({a.cache_key, b.cache_key, c.cache_key}) == 3
+
+
+# ----------------------------------------------------------------------------- records and rows
+
+class FakeRunner(Runner):
+    """Stand-in backend: returns the reference outputs plus ``offset``."""
+
+    def __init__(self, backend, model, offset):
+        self.backend, self.model, self.offset, self.threads = backend, model, offset, 1
+        self.options, self.converter, self.model_size_mb = "fake", "fake 1", 0.5
+
+    def infer(self, x):
+        with torch.inference_mode():
+            out = self.model(torch.from_numpy(x))
+        out = out if isinstance(out, tuple) else (out,)
+        return tuple(o.numpy() + self.offset for o in out)
+
+    def bind(self, x):
+        return lambda: None
+
+
+FIXED_STATS = summarize([2.0, 4.0, 4.0, 4.0, 6.0])
+FIXED_CALIB = CalibRecord("gemm fake", 1.0, 1, 8.0, 7.5, 0.01, 125.0)
+
+
+@pytest.fixture
+def fake_backend(monkeypatch):
+    """measure_latency with the real torch reference, a fake other backend, fixed timing/calibration."""
+    real_open = latency.open_runner
+    state = {"offset": 0.0, "timed": 0}
+
+    def open_runner(backend, model, arch, input_size, threads, **kw):
+        if backend == "torch":
+            return real_open(backend, model, arch, input_size, threads)
+        return FakeRunner(backend, model, state["offset"])
+
+    def timed(fn, warmup, loops):
+        state["timed"] += 1
+        return FIXED_STATS
+
+    monkeypatch.setattr(latency, "open_runner", open_runner)
+    monkeypatch.setattr(latency, "time_callable", timed)
+    monkeypatch.setattr(latency, "measure_calibration", lambda threads: FIXED_CALIB)
+    monkeypatch.setattr(latency, "cpu_busy_fraction", lambda *a: 0.0)  # a quiet machine
+    monkeypatch.setattr(latency, "_cpu_times", lambda: None)
+    monkeypatch.setattr(backends, "backend_missing", lambda b: None)
+    return state
+
+
+def test_record_arithmetic_with_fixed_timing(fake_backend):
+    rec = latency.measure_latency("residualdense_bisenet", "ncnn", threads=1, input_size=64, loops=5)
+    assert rec.status == "ok" and rec.parity_ok and rec.parity_max_abs_diff == 0.0
+    assert rec.latency_ms_median == 4.0 and rec.latency_ms_p10 == FIXED_STATS.latency_ms_p10
+    assert rec.latency_ratio_to_calib == pytest.approx(0.5)
+    macs = latency.design_macs_g("residualdense_bisenet", 64)
+    assert rec.macs_g == pytest.approx(macs)
+    assert rec.achieved_gmacs_per_s == pytest.approx(macs / 4.0 * 1e3)
+    assert rec.fraction_of_peak == pytest.approx(macs / 4.0 * 1e3 / 125.0)
+    assert rec.parity_input.startswith("hsd/") and "threads=1" in rec.protocol
+    assert rec.quiet is True and rec.attempts == 1 and rec.cpu_busy_before == 0.0
+    assert rec.cpu_count == os.cpu_count() and rec.torch_version == torch.__version__
+
+
+def test_parity_failure_is_an_error_record_without_latency(fake_backend):
+    fake_backend["offset"] = 1.0
+    rec = latency.measure_latency("residualdense_bisenet", "ncnn", threads=1, input_size=64, loops=5)
+    assert rec.status.startswith("error: parity") and "max_abs_diff" in rec.status
+    assert rec.parity_ok is False and math.isnan(rec.latency_ms_median) and math.isnan(rec.latency_cv)
+    assert math.isnan(rec.latency_ratio_to_calib) and fake_backend["timed"] == 0
+
+
+def test_parity_failure_row_through_the_job_runner(fake_backend):
+    fake_backend["offset"] = 1.0
+    rows = run_job(Job.make("latency", "residualdense_bisenet", backend="ncnn", threads=1, input_size=64,
+                            loops=5, warmup=1))
+    assert len(rows) == 1 and rows[0]["status"].startswith("error: parity")
+    assert math.isnan(rows[0]["latency_ms_median"]) and rows[0]["arch"] == "residualdense_bisenet"
+
+
+def test_missing_backend_is_a_skipped_row(monkeypatch):
+    monkeypatch.setattr(backends, "backend_missing", lambda b: f"{b} backend needs the ncnn package(s)")
+    rows = run_job(Job.make("latency", "seg_matting", backend="ncnn", threads=1))
+    assert rows[0]["status"] == "skipped: ncnn backend needs the ncnn package(s)"
+
+
+def test_missing_package_reported(monkeypatch):
+    monkeypatch.setattr(backends, "package_version", lambda name: None if name == "pnnx" else "1")
+    assert "pnnx" in backends.backend_missing("ncnn")
+    assert backends.backend_missing("torch") is None
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(backend="tensorrt"), "unknown backend"),
+    (dict(backend="torch", loops=2), "at least 5"),
+])
+def test_bad_settings_are_error_rows(settings, message):
+    rows = run_job(Job.make("latency", "residualdense_bisenet", input_size=64, **settings))
+    assert rows[0]["status"].startswith("error") and message in rows[0]["status"]
+
+
+def test_size_not_accepted_by_the_design_is_skipped():
+    rows = run_job(Job.make("latency", "seg_matting", backend="torch", input_size=100))
+    assert rows[0]["status"].startswith("skipped") and "multiple of 32" in rows[0]["status"]
+
+
+def test_fixed_input_real_and_synthetic(tmp_path):
+    from archs import get_spec
+    pre = get_spec("seg_matting").preprocess
+    x, name = latency.fixed_input(64, pre)
+    assert x.shape == (1, 3, 64, 64) and x.dtype == np.float32 and name.startswith("hsd/")
+    y, name2 = latency.fixed_input(64, pre, tmp_path / "missing")
+    assert y.shape == x.shape and name2.startswith("synthetic")
+    assert np.array_equal(y, latency.fixed_input(64, pre, tmp_path / "missing")[0])
+
+
+def test_speedups_pairs_ok_rows_only():
+    rows = [
+        dict(arch="a", backend="torch", threads=2, input_size=256, status="ok", latency_ms_median=10.0),
+        dict(arch="a", backend="ncnn", threads=2, input_size=256, status="ok", latency_ms_median=4.0),
+        dict(arch="a", backend="ncnn", threads=1, input_size=256, status="ok", latency_ms_median=8.0),
+        dict(arch="b", backend="torch", threads=2, input_size=256, status="ok", latency_ms_median=10.0),
+        dict(arch="b", backend="ncnn", threads=2, input_size=256, status="error: parity x",
+             latency_ms_median=float("nan")),
+    ]
+    assert latency.speedups(rows) == [{"arch": "a", "threads": 2, "input_size": 256, "torch_ms_median": 10.0,
+                                       "ncnn_ms_median": 4.0, "speedup": 2.5}]
+
+
+# ----------------------------------------------------------------------------- plan and CLI
+
+def test_plan_latency_jobs_cover_designs_backends_threads_and_sizes():
+    archs = list_archs()
+    full = latency_jobs(archs, PlanOptions())
+    quick = latency_jobs(archs, PlanOptions(quick=True))
+    keys = [j.key for j in full]
+    assert len(keys) == len(set(keys))
+    threads = default_thread_counts()
+    for arch in archs:
+        for backend in backends.BACKENDS:
+            got = {j.get("threads") for j in full if j.arch == arch and j.get("backend") == backend
+                   and j.get("input_size") == 256}
+            assert got == set(threads)
+        sweep = {j.get("input_size") for j in full if j.arch == arch and j.get("backend") == "ncnn"}
+        assert len(sweep) > 1
+    assert len(quick) == len(archs) * len(backends.BACKENDS)
+    assert all(j.get("threads") == min(2, threads[-1]) and j.get("loops") == 10 for j in quick)
+
+
+def test_cli_latency_json_keys(monkeypatch, capsys, fake_backend):
+    assert run_bench.main(["latency", "--arch", "residualdense_bisenet", "--backend", "onnxruntime",
+                           "--threads", "1", "--size", "64", "--loops", "5", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    for key in ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "latency_cv", "backend", "threads",
+                "input_size", "status", "protocol", "parity_ok", "latency_ratio_to_calib"):
+        assert key in row
+    assert (row["backend"], row["threads"], row["input_size"], row["status"]) == ("onnxruntime", 1, 64, "ok")
+
+
+def test_cli_latency_parity_failure_exits_1(monkeypatch, capsys, fake_backend):
+    fake_backend["offset"] = 1.0
+    assert run_bench.main(["latency", "--arch", "residualdense_bisenet", "--backend", "ncnn",
+                           "--threads", "1", "--size", "64", "--loops", "5"]) == 1
+    assert "error: parity" in capsys.readouterr().err
+
+
+def test_cli_latency_rejects_unknown_backend(capsys):
+    with pytest.raises(SystemExit) as exc:
+        run_bench.main(["latency", "--arch", "seg_matting", "--backend", "tensorrt"])
+    assert exc.value.code == 2
