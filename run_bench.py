@@ -108,6 +108,17 @@ def cmd_latency(args) -> int:
 
     from bench.jobs import Job
     threads = args.threads or os.cpu_count() or 1
+    if args.backend == "ncnn-arm":
+        job = Job.make("device_latency", args.arch, device=args.device or "", threads=threads,
+                       input_size=args.size, loops=args.loops, warmup=args.warmup, weights=args.weights,
+                       powersave=args.powersave, models_dir=str(args.models_dir))
+        return _one_job(job, args.json, [
+            "arch", "device", "transport", "status", "device_model", "cpu_governor", "temperature_c",
+            "threads", "powersave", "cpu_mask", "input_size", "latency_ms_min", "latency_ms_median",
+            "latency_ms_max", "ncnn_version", "arm_features", "exec_prefix"])
+    if args.device:
+        print("--device goes with --backend ncnn-arm", file=sys.stderr)
+        return EXIT_USAGE
     job = Job.make("latency", args.arch, backend=args.backend, threads=threads, input_size=args.size,
                    loops=args.loops, warmup=args.warmup, weights=args.weights,
                    models_dir=str(args.models_dir), data_dir=str(Path(args.data_dir) / "hsd"))
@@ -137,6 +148,21 @@ def cmd_latency(args) -> int:
     for kind, ms, n in time_by_type(layers):
         print(f"  {kind:<32} {ms:8.3f} ms  {100 * ms / total:5.1f} %  x{n}")
     return code
+
+
+def cmd_build_arm(args) -> int:
+    from bench import arm
+    why = arm.toolchain_status(args.toolchain)
+    if why:
+        print(f"cannot build the aarch64 runner: {why.removeprefix('skipped: ')}", file=sys.stderr)
+        return EXIT_FAIL
+    runner = arm.build_runner(toolchain=args.toolchain, jobs=args.jobs)
+    plugin = arm.build_plugin()
+    import dataclasses
+    info = {**dataclasses.asdict(arm.runner_build_info(runner)), "plugin": str(plugin),
+            "qemu": arm.qemu_version()}
+    _print_row(info, list(info))
+    return EXIT_OK
 
 
 def cmd_train(args) -> int:
@@ -345,8 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("latency", help="latency of one design on one backend (protocol: docs/latency.md)")
     _arch_arg(s)
-    s.add_argument("--backend", default="torch", choices=["torch", "ncnn", "onnxruntime"],
-                   help="torch (eager), ncnn (converted with pnnx, cached in .cache/ncnn) or onnxruntime")
+    s.add_argument("--backend", default="torch", choices=["torch", "ncnn", "onnxruntime", "ncnn-arm"],
+                   help="torch (eager), ncnn (converted with pnnx, cached in .cache/ncnn), onnxruntime, "
+                        "or ncnn-arm (our aarch64 runner on --device; without one: a skipped row)")
+    s.add_argument("--device", metavar="DEV",
+                   help="with ncnn-arm: adb[:SERIAL] (Android) or ssh:user@host[:port] (ARM board)")
+    s.add_argument("--powersave", type=int, default=0, choices=[0, 1, 2],
+                   help="with ncnn-arm: ncnn core choice, 0 all, 1 little, 2 big (default 0)")
     s.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
     s.add_argument("--size", type=int, default=256, help="input side (default 256)")
     s.add_argument("--loops", type=int, default=30, help="timed iterations (default 30, at least 5)")
@@ -357,6 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also the time per layer type (ncnn: per layer, extracted one by one; torch: profiler)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=cmd_latency)
+
+    s = sub.add_parser("build-arm", help="build (or reuse) the static aarch64 ncnn runner and the qemu "
+                                         "instruction-count plugin, cached in .cache/arm")
+    s.add_argument("--toolchain", default="gnu", choices=["gnu", "zig"],
+                   help="gnu: Debian g++-aarch64-linux-gnu (default); zig: ziglang from PyPI")
+    s.add_argument("--jobs", type=int, default=2, help="parallel compile jobs (default 2)")
+    s.set_defaults(func=cmd_build_arm)
 
     from bench.datasets import SPLITS_DIR
     from bench.weights import CHECKPOINTS_DIR

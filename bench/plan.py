@@ -21,6 +21,9 @@ class PlanOptions:
     data_dir: Path = DEFAULT_DATA_DIR
     models_dir: Path = DEFAULT_MODELS_DIR
     quick: bool = False  # fewer sizes / loops, for CI
+    device: Optional[str] = None  # real ARM device for ncnn latency: adb[:SERIAL] or ssh:user@host[:port]
+    peers: bool = True  # also measure the peers (skipped when specific designs are chosen)
+    arm: bool = True  # ncnn on aarch64 (emulated parity + instruction counts, device latency)
 
 
 def plan_all(opt: PlanOptions) -> list[Job]:
@@ -45,6 +48,75 @@ def plan_all(opt: PlanOptions) -> list[Job]:
                                      data_dir=str(Path(opt.data_dir) / name), split="val",
                                      models_dir=str(opt.models_dir)))
     jobs.extend(latency_jobs(archs, opt))
+    # the seed checkpoint on all 220 HSD pairs: reproduces the reference 0.860
+    if "seg_matting" in archs and not opt.quick:
+        jobs.append(Job.make("accuracy", "seg_matting", weights="seed", input_size=opt.input_size,
+                             dataset="hsd", data_dir=hsd_dir(opt), split="all",
+                             models_dir=str(opt.models_dir)))
+    if opt.arm:
+        jobs.extend(arm_jobs(archs, opt, {a: opt.input_size for a in archs}))
+    if opt.peers and not opt.archs:
+        jobs.extend(peer_jobs(opt))
+    return jobs
+
+
+def hsd_dir(opt: PlanOptions) -> str:
+    return str(Path(opt.data_dir) / "hsd")
+
+
+def arm_jobs(archs: Sequence[str], opt: PlanOptions, sizes: dict[str, int]) -> list[Job]:
+    """Per design: emulated aarch64 parity + instruction count, and latency on the real device
+    (a ``skipped: no device`` row without ``--device``)."""
+    jobs = []
+    for arch in archs:
+        w = _latency_weights(arch, opt.models_dir)
+        jobs.append(Job.make("arm_cost", arch, input_size=sizes[arch], weights=w,
+                             models_dir=str(opt.models_dir)))
+        for t in ((1,) if opt.quick else (1, 4)):
+            jobs.append(Job.make("device_latency", arch, device=opt.device or "", threads=t,
+                                 input_size=sizes[arch], weights=w, models_dir=str(opt.models_dir)))
+    return jobs
+
+
+def peer_jobs(opt: PlanOptions) -> list[Job]:
+    """The peers at their native input sizes: SINet / ExtremeC3Net (torch modules: every measurement
+    the designs get) and the file peers (MediaPipe selfie on LiteRT, PP-HumanSeg lite on
+    onnxruntime and, converted, on ncnn)."""
+    from .peers import PEERS
+
+    jobs: list[Job] = []
+    models = str(opt.models_dir)
+    threads = (2,) if opt.quick else (1, 2)
+    loops = dict(loops=10, warmup=3) if opt.quick else {}
+    torch_peers = [a for a in list_archs(peers=True) if a not in list_archs()]
+    for arch in torch_peers:
+        spec = get_spec(arch)
+        size = spec.checkpoints[0].input_size if spec.checkpoints else opt.input_size
+        weights = _latency_weights(arch, opt.models_dir)
+        jobs.append(Job.make("profile", arch, input_size=size))
+        for name in ACCURACY_SETS:
+            jobs.append(Job.make("accuracy", arch, weights=weights, input_size=size, dataset=name,
+                                 data_dir=str(Path(opt.data_dir) / name), split="val", models_dir=models))
+        jobs.append(Job.make("accuracy", arch, weights=weights, input_size=size, dataset="hsd",
+                             data_dir=hsd_dir(opt), split="all", models_dir=models))
+        for backend in ("torch", "ncnn", "onnxruntime"):
+            for t in threads:
+                jobs.append(Job.make("latency", arch, backend=backend, threads=t, input_size=size,
+                                     weights=weights, models_dir=models, **loops))
+        if opt.arm:
+            jobs.extend(arm_jobs([arch], opt, {arch: size})[:1])  # cost + parity; no device rows
+    for name, peer in sorted(PEERS.items()):
+        jobs.append(Job.make("profile", name, models_dir=models))
+        for ds in ACCURACY_SETS:
+            jobs.append(Job.make("accuracy", name, dataset=ds, data_dir=str(Path(opt.data_dir) / ds),
+                                 split="val", models_dir=models))
+        jobs.append(Job.make("accuracy", name, dataset="hsd", data_dir=hsd_dir(opt), split="all",
+                             models_dir=models))
+        backends = [peer.runtime] + (["ncnn"] if peer.runtime == "onnxruntime" else [])
+        for backend in backends:
+            for t in threads:
+                jobs.append(Job.make("latency", name, backend=backend, threads=t, models_dir=models,
+                                     **loops))
     return jobs
 
 

@@ -68,6 +68,17 @@ def _text(df: pd.DataFrame, name: str, default: str = "") -> pd.Series:
     return pd.Series(default, index=df.index, dtype=object)
 
 
+def _at_size(frame: pd.DataFrame, size: int) -> pd.DataFrame:
+    """Rows measured at input side ``size``, rows without a size, and every peer row (peers are
+    measured at their own native input size, named in ``native_input``)."""
+    if frame.empty:
+        return frame
+    from archs import list_archs
+    peer = ~_text(frame, "arch").isin(list_archs())
+    sizes = _col(frame, "input_size")
+    return frame[sizes.isin([size]) | sizes.isna() | peer]
+
+
 def _rows(df: pd.DataFrame, measurement: str, ok_only: bool = True) -> pd.DataFrame:
     """Rows of one measurement (only the ``ok`` ones by default)."""
     if df is None or df.empty or "measurement" not in df.columns:
@@ -123,7 +134,7 @@ def main_input_size(df: pd.DataFrame, meta: Optional[Mapping] = None) -> int:
 def _latency_at(lat: pd.DataFrame, size: int, threads: Optional[int]) -> pd.DataFrame:
     """Latency rows at ``size``; at ``threads`` if given, else each (arch, backend) at its largest
     thread count (all cores: the number a user of the device sees)."""
-    sel = lat[_col(lat, "input_size").isin([size]) | _col(lat, "input_size").isna()]
+    sel = _at_size(lat, size)
     if sel.empty:
         return sel
     th = _col(sel, "threads")
@@ -208,9 +219,8 @@ def _pick_accuracy(acc: pd.DataFrame, size: int, dataset: Optional[str]) -> pd.D
         return pd.DataFrame()
     if dataset is not None and (_text(acc, "dataset") == dataset).any():
         acc = acc[_text(acc, "dataset") == dataset]
-    at_size = _col(acc, "input_size") == size
-    if at_size.any():
-        acc = acc[at_size | _col(acc, "input_size").isna()]
+    if (_col(acc, "input_size") == size).any():
+        acc = _at_size(acc, size)
     out = {}
     for arch, g in acc.groupby(_text(acc, "arch"), sort=False):
         w = _text(g, "weights")
@@ -252,7 +262,7 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
     out["input_size"] = size
 
     prof = _rows(df, "profile")
-    at = prof[_col(prof, "input_size").isin([size]) | _col(prof, "input_size").isna()]
+    at = _at_size(prof, size)
     for c in ("params", "size_mb_fp32", "size_mb_fp16", "size_mb_ncnn_bin"):  # do not depend on size
         out[c] = [_first(_col(prof[prof["arch"] == a], c)) for a in archs]
     for c in ("macs_g", "act_peak_mb"):
@@ -283,12 +293,12 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
                                    for g, m, t in zip(gm, out["macs_g"], out[f"latency_ms_{k}"])]
 
     arm = _rows(df, "arm_cost")
-    arm_at = arm[_col(arm, "input_size").isin([size]) | _col(arm, "input_size").isna()]
+    arm_at = _at_size(arm, size)
     out["arm_instructions_m"] = [_first(_col(arm_at[arm_at["arch"] == a], "arm_instructions_m")) for a in archs]
 
     # ncnn speed-up: PyTorch / ncnn at the same thread count (the largest both have)
     full = _rows(df, "latency")
-    full = full[_col(full, "input_size").isin([size]) | _col(full, "input_size").isna()]
+    full = _at_size(full, size)
     speed = []
     for a in archs:
         ra = full[full["arch"] == a]
@@ -738,7 +748,7 @@ def _curve_panels(df: pd.DataFrame, x_col: str, size: int, threads_fixed: bool) 
             threads = sorted(set(_col(sel, "threads").dropna().astype(int)))
             note = f", {'/'.join(map(str, threads))} thread(s)" if threads else ""
         else:
-            sel = sel[_col(sel, "input_size").isin([size]) | _col(sel, "input_size").isna()]
+            sel = _at_size(sel, size)
             note = f", {size}x{size} input"
         series = {}
         for a, g in sel.groupby(_text(sel, "arch")):
@@ -1014,7 +1024,7 @@ def _detail_tables(doc: Doc, df: pd.DataFrame, size: int) -> None:
     lat = _rows(df, "latency")
     if not lat.empty:
         doc.h(3, f"Latency at {size}x{size} (every backend and thread count)")
-        sel = lat[_col(lat, "input_size").isin([size]) | _col(lat, "input_size").isna()]
+        sel = _at_size(lat, size)
         rows = []
         for _, r in sel.sort_values([c for c in ("arch", "backend", "threads") if c in sel.columns]).iterrows():
             parity = r.get("parity_ok")
