@@ -33,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .blocks import SegNet
+from .sinet import BR, CBR, PlainConv  # the same module layout as SINet
 from .registry import LOGITS, ArchSpec, CheckpointInfo, Preprocess, register_arch
 
 BN_EPS = 1e-3  # BN of the BN + PReLU pairs; the C3 blocks' inner BNs use the default 1e-5
@@ -64,42 +65,6 @@ SPEC = ArchSpec(
     preprocess=EXTREMEC3_PREPROCESS,
     peer=True,
 )
-
-
-class BR(nn.Module):
-    """BN (eps 1e-3) + PReLU."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.bn = nn.BatchNorm2d(channels, eps=BN_EPS)
-        self.act = nn.PReLU(channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(x))
-
-
-class CBR(nn.Module):
-    """conv k x k (no bias) + BN (eps 1e-3) + PReLU."""
-
-    def __init__(self, cin: int, cout: int, k: int, stride: int = 1):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, bias=False)
-        self.bn = nn.BatchNorm2d(cout, eps=BN_EPS)
-        self.act = nn.PReLU(cout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(self.conv(x)))
-
-
-class PlainConv(nn.Module):
-    """A bias-free convolution kept under the attribute name ``conv`` (checkpoint layout)."""
-
-    def __init__(self, cin: int, cout: int, k: int = 1, stride: int = 1):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
 
 
 class C3Block(nn.Module):

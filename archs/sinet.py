@@ -76,7 +76,7 @@ SPEC = ArchSpec(
 
 
 class BR(nn.Module):
-    """BN + PReLU."""
+    """BN (eps 1e-3) + PReLU (shared with archs/extremec3.py: same authors' module layout)."""
 
     def __init__(self, channels: int):
         super().__init__()
@@ -103,9 +103,9 @@ class CBR(nn.Module):
 class PlainConv(nn.Module):
     """A bias-free convolution kept under the attribute name ``conv`` (checkpoint layout)."""
 
-    def __init__(self, cin: int, cout: int, k: int = 1, groups: int = 1):
+    def __init__(self, cin: int, cout: int, k: int = 1, stride: int = 1, groups: int = 1):
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, k, 1, (k - 1) // 2, groups=groups, bias=False)
+        self.conv = nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)

@@ -72,53 +72,8 @@ def test_official_weights_load_strictly_and_match_the_paper(name, models_dir):
     assert lm.preprocess.std is not None and lm.preprocess.channel_order == "BGR"
 
 
-@pytest.mark.parametrize("name", PEER_ARCHS)
-def test_spec_is_consistent(name):
-    spec = get_spec(name)
-    assert spec.name == name and spec.output_kind == LOGITS
-    assert spec.output_stride % spec.input_multiple == 0 or spec.input_multiple % spec.output_stride == 0
-    assert spec.checkpoint("official").input_size == spec.ref_macs_size == 224
-    assert create_arch(name).spec is spec
-
-
-@pytest.mark.parametrize("size", [(128, 128), (192, 320)])
-@pytest.mark.parametrize("name", PEER_ARCHS)
-def test_forward_full_resolution(name, size):
-    torch.manual_seed(0)
-    model = create_arch(name).eval()
-    with torch.inference_mode():
-        out = model(torch.randn(2, 3, *size))
-    assert out.shape == (2, 1, *size) and torch.isfinite(out).all()
-
-
-@pytest.mark.parametrize("name", PEER_ARCHS)
-def test_backward_reaches_every_parameter(name):
-    torch.manual_seed(0)
-    model = create_arch(name).train()
-    model(torch.randn(2, 3, 64, 64)).mean().backward()
-    assert not [n for n, p in model.named_parameters() if p.grad is None]
-
-
-@pytest.mark.parametrize("name", PEER_ARCHS)
-def test_wrong_size_raises_clear_error(name):
-    model = create_arch(name).eval()
-    m = get_spec(name).input_multiple
-    with pytest.raises(ValueError, match=f"multiples of {m}"):
-        model(torch.randn(1, 3, 128 + m // 2, 128))
-
-
-@pytest.mark.parametrize("name", PEER_ARCHS)
-def test_jit_trace_and_export_match_eager(name):
-    torch.manual_seed(0)
-    model = create_arch(name).eval()
-    x = torch.randn(1, 3, 128, 128)
-    with torch.inference_mode():
-        ref = model(x)
-    traced = torch.jit.trace(model, x, check_trace=False, strict=False)
-    ep = torch.export.export(model, (x,))
-    with torch.inference_mode():
-        torch.testing.assert_close(traced(x), ref)
-        torch.testing.assert_close(ep.module()(x), ref)
+# Forward shapes, backward, wrong-size errors, trace and export of SINet / ExtremeC3Net are
+# checked by tests/test_archs.py, which is parametrized over list_archs(peers=True).
 
 
 @pytest.mark.parametrize("name", PEER_ARCHS)
