@@ -312,7 +312,8 @@ def test_plan_has_the_size_sweep():
     for name in list_archs():
         sizes = sorted(j.get("input_size") for j in jobs if j.arch == name)
         assert sizes == [128, 192, 256, 320, 512]
-    quick = [j for j in plan_all(PlanOptions(quick=True)) if j.measurement == "profile"]
+    quick = [j for j in plan_all(PlanOptions(quick=True)) if j.measurement == "profile"
+             and j.arch in list_archs()]  # peers are profiled at their own native size
     assert sorted(j.get("input_size") for j in quick) == [256] * len(list_archs())
 
 
