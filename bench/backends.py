@@ -46,6 +46,7 @@ from archs import LOGITS
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE_DIR = REPO_ROOT / ".cache"
 BACKENDS = ("torch", "ncnn", "onnxruntime")
+MB = 1e6  # bytes in a megabyte, as in every *_mb field of the suite
 CACHE_FORMAT = 1  # bump when the conversion recipe changes, so old cache folders are not reused
 ONNX_OPSET = 17
 CONVERT_TIMEOUT_S = 900
@@ -219,14 +220,15 @@ def convert_module_to_ncnn(model: nn.Module, arch: str, input_size: int = 256, *
         (tmp / "pnnx.log").write_text(proc.stdout + proc.stderr)
         ins, outs = read_param_io(param)
         return {"in_names": list(ins), "out_names": list(outs), "pnnx_version": pnnx_version,
-                "bin_size_mb": round(binf.stat().st_size / 2**20, 4), "cache_key": key, "arch": arch,
+                "bin_size_mb": round(binf.stat().st_size / MB, 4), "cache_key": key, "arch": arch,
                 "input_size": int(input_size), "fp16_weights": bool(fp16), "options": options,
                 "torch_version": torch.__version__}
 
     meta = _cached(folder, build)
     return NcnnModel(param_path=str(folder / "model.ncnn.param"), bin_path=str(folder / "model.ncnn.bin"),
                      in_names=tuple(meta["in_names"]), out_names=tuple(meta["out_names"]),
-                     pnnx_version=meta["pnnx_version"], bin_size_mb=meta["bin_size_mb"],
+                     pnnx_version=meta["pnnx_version"],
+                     bin_size_mb=round((folder / "model.ncnn.bin").stat().st_size / MB, 4),
                      cache_key=meta["cache_key"], arch=meta["arch"], input_size=meta["input_size"],
                      fp16_weights=meta["fp16_weights"])
 
@@ -274,12 +276,13 @@ def export_module_to_onnx(model: nn.Module, arch: str, input_size: int = 256, *,
                               input_names=["in0"], output_names=outs, do_constant_folding=True)
         return {"in_names": ["in0"], "out_names": outs, "opset": int(opset), "cache_key": key, "arch": arch,
                 "input_size": int(input_size),
-                "size_mb": round((tmp / "model.onnx").stat().st_size / 2**20, 4),
+                "size_mb": round((tmp / "model.onnx").stat().st_size / MB, 4),
                 "torch_version": torch.__version__}
 
     meta = _cached(folder, build)
     return OnnxModel(path=str(folder / "model.onnx"), in_names=tuple(meta["in_names"]),
-                     out_names=tuple(meta["out_names"]), opset=meta["opset"], size_mb=meta["size_mb"],
+                     out_names=tuple(meta["out_names"]), opset=meta["opset"],
+                     size_mb=round((folder / "model.onnx").stat().st_size / MB, 4),
                      cache_key=meta["cache_key"], arch=meta["arch"], input_size=meta["input_size"])
 
 

@@ -1,6 +1,6 @@
 """Latency on this CPU: the timing protocol, a calibration workload and per-design measurements.
 
-Protocol (``PROTOCOL`` in every row, printed first by the command line like benchncnn does):
+Protocol (the ``protocol`` field of every row, printed first by the command line as benchncnn does):
 
 - batch 1, fp32, one fixed real input (the first image of ``shared/data/hsd`` resized to the input
   size with the design's preprocessing), the model loaded and converted before timing starts;

@@ -336,6 +336,23 @@ def test_ncnn_conversion_key_depends_on_weights_and_size(tmp_path):
     assert len({a.cache_key, b.cache_key, c.cache_key}) == 3
 
 
+def test_time_by_type_groups_and_sorts():
+    lts = [backends.LayerTime(0, "a", "Convolution", 2.0), backends.LayerTime(1, "b", "ReLU", 0.5),
+           backends.LayerTime(2, "c", "Convolution", 1.0)]
+    assert backends.time_by_type(lts) == [("Convolution", 3.0, 2), ("ReLU", 0.5, 1)]
+
+
+@needs_ncnn
+def test_ncnn_layer_times_cover_every_layer(tmp_path):
+    nm = backends.convert_module_to_ncnn(_tiny(), "tiny", 32, cache_dir=tmp_path)
+    x = np.zeros((1, 3, 32, 32), np.float32)
+    lts = backends.ncnn_layer_times(nm, x, threads=1, repeats=2)
+    names = [parts[1] for parts in (ln.split() for ln in Path(nm.param_path).read_text().splitlines()[2:])
+             if parts and parts[0] != "Input"]
+    assert [lt.name for lt in lts] == names and all(lt.ms >= 0 for lt in lts)
+    assert lts[-1].out_shape == "1x32x32"
+
+
 # ----------------------------------------------------------------------------- records and rows
 
 class FakeRunner(Runner):
