@@ -9,6 +9,7 @@
     python run_bench.py eval --arch NAME --weights seed --data DIR [--split val]
     python run_bench.py train --arch NAME [--minutes 30 | --steps N | --epochs E]
     python run_bench.py latency --arch NAME --backend ncnn [--threads 2] [--size 256] [--json]
+    python run_bench.py check [--baseline bench/baseline.json] [--quick]   regression gate (docs/gate.md)
 
 Exit codes: 0 ok, 1 failure, 2 usage error. This file only wires arguments to ``bench/`` (which
 measures) and ``reports/`` (which writes files).
@@ -128,8 +129,7 @@ def cmd_latency(args) -> int:
         "parity_ok", "parity_max_abs_diff", "parity_mask_iou", "calib_ms_median", "peak_gmacs_per_s",
         "latency_ratio_to_calib", "macs_g", "achieved_gmacs_per_s", "fraction_of_peak", "backend_options",
         "converter", "cpu_model", "cpu_count", "load_avg_1m", "cpu_busy_before", "cpu_other_during",
-        "torch_version", "ncnn_version",
-        "pnnx_version", "onnxruntime_version"])
+        "quiet", "attempts", "torch_version", "ncnn_version", "pnnx_version", "onnxruntime_version"])
     if code != EXIT_OK or not args.layers or args.backend == "onnxruntime":
         return code
     from bench.backends import convert_module_to_ncnn, ncnn_layer_times, time_by_type, torch_op_times
@@ -259,6 +259,92 @@ def cmd_all(args) -> int:
         return EXIT_FAIL
     print(f"  {report.with_name('report.md')}\n  {report}")
     return EXIT_OK if n_err == 0 else EXIT_FAIL
+
+
+def cmd_check(args) -> int:
+    from tqdm import tqdm
+
+    from archs import list_archs
+    from bench.gate import (DEFAULT_RULES, BaselineError, compare, figures_from_rows, gate_jobs, gate_settings,
+                            load_baseline, machine_kind, machine_mismatch, new_baseline, settings_mismatch)
+    from bench.jobs import execute
+    from reports.gate import check_record, format_table, summary_line, write_baseline, write_check
+    from reports.results import RunWriter, run_meta
+
+    if args.update_baseline and not (args.reason or "").strip():
+        print("--update-baseline needs --reason TEXT (why the figures change)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.reason and not args.update_baseline:
+        print("--reason goes with --update-baseline", file=sys.stderr)
+        return EXIT_USAGE
+    baseline = None
+    if not args.update_baseline:
+        try:
+            baseline = load_baseline(args.baseline)
+        except BaselineError as exc:
+            print(f"gate: {exc}", file=sys.stderr)
+            return EXIT_FAIL
+    meta = run_meta()
+    archs = args.arch or list_archs()
+    settings = gate_settings(args.quick)
+    jobs = gate_jobs(archs, quick=args.quick, models_dir=args.models_dir, data_dir=args.data_dir)
+    # the settings first, as benchncnn does
+    print(f"gate: {len(archs)} designs at {settings['input_size']}px; latency torch + ncnn at "
+          f"{settings['threads']} thread(s), {settings['repeats']} rounds of {settings['loops']} timed + "
+          f"{settings['warmup']} warm-up loops{' (quick)' if args.quick else ''}; this machine: "
+          f"{machine_kind(meta['machine'])}", file=sys.stderr)
+    note = None
+    if baseline is not None:
+        print(f"baseline: {args.baseline} ({baseline.created}, commit {baseline.commit or '?'}, "
+              f"reason: {baseline.reason}); machine: {machine_kind(baseline.machine)}", file=sys.stderr)
+        note = (machine_mismatch(baseline.machine, meta["machine"])
+                or settings_mismatch(baseline.settings, settings))
+        if note:
+            print(f"gate: {note}", file=sys.stderr)
+    writer = RunWriter(Path(args.out)) if args.out else None
+    if writer:
+        writer.write_meta({**meta, "gate": {**settings, "baseline": str(args.baseline)}})
+    rows, errors = [], []
+    with tqdm(total=len(jobs), unit="job", dynamic_ncols=True, file=sys.stderr) as bar:
+        for job, job_rows in execute(jobs):
+            rows.extend(job_rows)
+            if writer:
+                writer.append(job_rows)
+            bad = [r["status"] for r in job_rows if str(r.get("status", "")).startswith("error")]
+            if bad:
+                errors.append(f"{job.key}: {bad[0]}")
+                tqdm.write(errors[-1], file=sys.stderr)
+            bar.set_postfix_str(job.key[:60])
+            bar.update(1)
+    if writer:
+        writer.finish()
+    current = figures_from_rows(rows)
+
+    if args.update_baseline:
+        if errors:
+            print(f"gate: {len(errors)} jobs failed; the baseline is not written", file=sys.stderr)
+            return EXIT_FAIL
+        commit = meta.get("commit", "") + ("-dirty" if meta.get("dirty") else "")
+        b = new_baseline(current, meta["machine"], meta["versions"], args.reason, commit, settings)
+        path = write_baseline(Path(args.baseline), b)
+        n = sum(len(m) for m in current.values())
+        print(f"gate: baseline written: {path} ({n} figures of {len(current)} designs; reason: {args.reason})")
+        return EXIT_OK
+
+    comparisons = compare(current, baseline.metrics, DEFAULT_RULES, same_machine=note is None)
+    if writer:
+        write_check(Path(args.out), comparisons, note, errors)
+    if args.json:
+        _print_json(check_record(comparisons, note, errors))
+    else:
+        if note:
+            print(f"note: {note}\n")
+        print(format_table(comparisons))
+        print()
+        print(summary_line(comparisons, len(errors)))
+        for e in errors:
+            print(f"  {e}")
+    return EXIT_FAIL if errors or any(c.failed for c in comparisons) else EXIT_OK
 
 
 def _render_report(run_dir: Path, df, meta: dict, data_dir: Optional[Path], archs, size: int,
@@ -435,6 +521,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--min-change", type=float, default=0.0, metavar="PCT",
                    help="hide changes smaller than PCT percent (default 0: every change)")
     s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("check", help="regression gate: measure this tree and compare with the committed "
+                                     "baseline (docs/gate.md); exit 1 on any violation")
+    s.add_argument("--baseline", type=Path, default=Path(__file__).resolve().parent / "bench" / "baseline.json",
+                   metavar="PATH", help="baseline file (default bench/baseline.json)")
+    s.add_argument("--quick", action="store_true",
+                   help="short latency loops (12 timed, 3 warm-up, one attempt per round): a few "
+                        "minutes, for CI")
+    s.add_argument("--update-baseline", action="store_true",
+                   help="measure and rewrite the baseline instead of checking (needs --reason)")
+    s.add_argument("--reason", metavar="TEXT", help="why the baseline changes (recorded in the file)")
+    s.add_argument("--arch", action="append", metavar="NAME", help="only these designs (repeatable; default all)")
+    s.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
+    s.add_argument("--out", metavar="DIR", help="also keep the rows (rows.jsonl, results.csv) and gate.txt / "
+                                                "gate.json in this folder")
+    s.set_defaults(func=cmd_check)
     return p
 
 

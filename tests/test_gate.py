@@ -1,0 +1,273 @@
+"""The regression gate through the real measurement path (``gate_jobs`` -> job adapters ->
+``figures_from_rows`` -> ``check``, as ``run_bench.py check`` does): each injected regression makes
+it fail, the unmodified tree passes.
+
+- a design variant with one extra 3x3 conv (residualdense_bisenet, the smallest design): params,
+  MACs and ARM instructions rise;
+- a slowed backend (each call runs the inference SLOWDOWN times): its time ratios rise;
+- seg_matting's seed weights with one layer zeroed: its mIoU falls below the floor;
+- a baseline from another machine kind: time ratios skipped with a message, counts still checked;
+  a missing or damaged baseline: a clear error and exit 1.
+
+Small on purpose (quick latency loops, a few validation images): the whole file takes about a
+minute here. The ARM part needs the cross toolchain and qemu; it is skipped only when they are
+missing and CI is not set (CI installs them).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import torch.nn as nn
+
+import bench.backends as backends
+import bench.gate as gate
+import bench.measurements  # noqa: F401  registers the measurements
+import run_bench
+from archs import create_arch, get_spec, registry
+from archs.residualdense_bisenet import ResidualDenseBiSeNet
+from bench import arm
+from bench.gate import (DEFAULT_RULES, GATE_REPEATS, check, compare, figures_from_rows, gate_jobs,
+                        machine_mismatch, new_baseline)
+from bench.jobs import Job, execute
+from reports.gate import write_baseline
+
+BASE = "residualdense_bisenet"
+SLOWDOWN = 4  # the slowed backend runs each inference this many times (tolerance: docs/gate.md)
+N_IMAGES = 6  # validation images for the accuracy test
+ARM = arm.toolchain_status() is None or bool(os.environ.get("CI"))  # in CI a missing toolchain fails
+
+
+@contextmanager
+def registered(name: str, like: str, builder):
+    """Design ``name`` with ``like``'s spec (and checkpoints) and ``builder``, for this block only."""
+    registry.register_arch(dataclasses.replace(get_spec(like), name=name))(builder)
+    try:
+        yield name
+    finally:
+        registry._REGISTRY.pop(name, None)
+
+
+def _jobs(arch: str, models_dir: Path, data_dir: Path, *measurements: str) -> list[Job]:
+    return [j for j in gate_jobs([arch], quick=True, models_dir=models_dir, data_dir=data_dir)
+            if j.measurement in measurements]
+
+
+def _rows(jobs: list[Job]) -> list[dict]:
+    return [r for _, rows in execute(jobs) for r in rows]
+
+
+def _renamed(figs: dict, src: str, dst: str) -> dict:
+    """The variant's figures keyed under the original design, as a baseline check would see them."""
+    return {dst: figs[src]}
+
+
+@pytest.fixture(scope="module")
+def unmodified(models_dir, data_dir) -> list[dict]:
+    """Rows of the unmodified smallest design: profile, latency torch + ncnn, ARM cost."""
+    wanted = ("profile", "latency") + (("arm_cost",) if ARM else ())
+    rows = _rows(_jobs(BASE, models_dir, data_dir, *wanted))
+    assert all(r["status"] == "ok" for r in rows), [r["status"] for r in rows]
+    return rows
+
+
+# ----------------------------------------------------------------------------- rows -> figures
+
+def _lat(backend: str, rep: int, ms: float, calib_ms: float = 10.0, status: str = "ok", **kw) -> dict:
+    return {"arch": "d", "measurement": "latency", "backend": backend, "repeat": rep, "status": status,
+            "latency_ms_median": ms, "latency_ratio_to_calib": ms / calib_ms, "parity_ok": kw.get(
+                "parity_ok", None if backend == "torch" else True)}
+
+
+def test_figures_from_rows_medians_rounds_and_keeps_parity_failures():
+    rows = [
+        {"arch": "d", "measurement": "profile", "status": "ok", "params": 10, "macs_g": 0.5},
+        {"arch": "d", "measurement": "accuracy", "status": "skipped: no trained checkpoint", "weights": "trained"},
+        {"arch": "d", "measurement": "accuracy", "status": "ok", "weights": "seed", "miou": 0.8},
+        {"arch": "d", "measurement": "arm_cost", "status": "error: parity vs x86 ncnn ...",
+         "arm_instructions_m": 5.0, "parity_ok_arm": False},
+        _lat("torch", 0, 10.0), _lat("ncnn", 0, 5.0),
+        _lat("torch", 1, 30.0), _lat("ncnn", 1, 6.0),  # a disturbed torch round: outvoted
+        _lat("torch", 2, 11.0), _lat("ncnn", 2, float("nan"), status="error: parity max_abs_diff=1 > 0.1",
+                                     parity_ok=False),
+        {"arch": "e", "measurement": "profile", "status": "error: RuntimeError: boom"},
+    ]
+    f = figures_from_rows(rows)
+    assert f["e"] == {}
+    d = f["d"]
+    assert d["params"] == 10 and d["macs_g"] == 0.5 and d["miou_seed"] == 0.8 and "miou_trained" not in d
+    assert d["parity_ok_arm"] is False and "arm_instructions_m" not in d
+    assert d["parity_ok_ncnn"] is False
+    assert d["torch_over_calib"] == pytest.approx(1.1)  # median of 1.0, 3.0, 1.1
+    assert d["ncnn_over_calib"] == pytest.approx(0.55)  # rounds 0 and 1 (round 2 failed parity)
+    assert d["ncnn_over_torch"] == pytest.approx((0.5 + 0.2) / 2)
+
+
+def test_ratio_spread():
+    runs = [{"d": {"torch_over_calib": 1.0, "params": 1}}, {"d": {"torch_over_calib": 1.3, "params": 2}},
+            {"d": {"torch_over_calib": 1.1}}]
+    assert gate.ratio_spread(runs) == {"torch_over_calib": {"d": pytest.approx(0.3)}}
+
+
+# ----------------------------------------------------------------------------- one extra 3x3 conv
+
+def _with_extra_conv() -> nn.Module:
+    model = ResidualDenseBiSeNet()
+    model.spatial.append(nn.Conv2d(16, 16, 3, padding=1, bias=False))  # +2,304 params, +2.4 M MACs at 256
+    return model
+
+
+def test_extra_conv_raises_params_macs_and_arm_instructions(unmodified, models_dir, data_dir):
+    wanted = ("profile",) + (("arm_cost",) if ARM else ())
+    base = figures_from_rows([r for r in unmodified if r["measurement"] in wanted])
+    assert check(base, base) == []
+    with registered("gate_test_extra_conv", BASE, _with_extra_conv) as name:
+        variant = _renamed(figures_from_rows(_rows(_jobs(name, models_dir, data_dir, *wanted))), name, BASE)
+    flagged = {v.metric for v in check(variant, base)}
+    assert {"params", "macs_g"} <= flagged
+    assert variant[BASE]["params"] - base[BASE]["params"] == 16 * 16 * 9
+    if not ARM:
+        pytest.skip(f"ARM part: {arm.toolchain_status()}")
+    assert "arm_instructions_m" in flagged and "parity_ok_arm" not in flagged
+    assert variant[BASE]["arm_instructions_m"] > base[BASE]["arm_instructions_m"] * (1 + DEFAULT_RULES[
+        "arm_instructions_m"].limit)
+
+
+# ----------------------------------------------------------------------------- slowed backend
+
+def _slowed(bind, times: int):
+    def slow_bind(self, x):
+        run = bind(self, x)
+
+        def run_n():
+            for _ in range(times - 1):
+                run()
+            return run()
+        return run_n
+    return slow_bind
+
+
+@pytest.mark.parametrize("backend,runner,expected", [
+    ("torch", "TorchRunner", {"torch_over_calib"}),
+    ("ncnn", "NcnnRunner", {"ncnn_over_calib", "ncnn_over_torch"}),
+])
+def test_slowed_backend_raises_its_time_ratios(backend, runner, expected, unmodified, models_dir, data_dir,
+                                              monkeypatch):
+    lat = [r for r in unmodified if r["measurement"] == "latency"]
+    base = figures_from_rows(lat)
+    assert check(base, base) == []
+    cls = getattr(backends, runner)
+    monkeypatch.setattr(cls, "bind", _slowed(cls.bind, SLOWDOWN))
+    job = [j for j in _jobs(BASE, models_dir, data_dir, "latency") if j.get("backend") == backend]
+    slowed = _rows(job)
+    monkeypatch.undo()
+    assert [r["status"] for r in slowed] == ["ok"] * GATE_REPEATS
+    current = figures_from_rows([r for r in lat if r["backend"] != backend] + slowed)
+    flagged = {v.metric for v in check(current, base)}
+    assert expected <= flagged, {m: (base[BASE].get(m), current[BASE].get(m)) for m in expected}
+    assert not flagged & {"params", "macs_g", "parity_ok_ncnn"}
+
+
+def test_unmodified_timing_passes(unmodified, models_dir, data_dir):
+    base = figures_from_rows([r for r in unmodified if r["measurement"] == "latency"])
+    again = figures_from_rows(_rows(_jobs(BASE, models_dir, data_dir, "latency")))
+    assert set(again[BASE]) == set(base[BASE])
+    assert check(again, base) == [], {m: (base[BASE][m], again[BASE][m]) for m in base[BASE]}
+
+
+# ----------------------------------------------------------------------------- accuracy drop
+
+def _damaged_seg_matting() -> nn.Module:
+    """seg_matting whose first convolution is zeroed right after its weights are loaded."""
+    model = create_arch("seg_matting")
+
+    def zero_first_conv(module, incompatible_keys):
+        conv = next(m for m in module.modules() if isinstance(m, nn.Conv2d))
+        conv.weight.data.zero_()
+    model.register_load_state_dict_post_hook(zero_first_conv)
+    return model
+
+
+@pytest.fixture
+def few_val_images(tmp_path, data_dir) -> Path:
+    """The first validation images of hsd (splits/hsd_val.txt) in a data root of their own."""
+    from bench.datasets import split_stems
+    src, root = data_dir / "hsd", tmp_path / "data"
+    stems = split_stems("hsd", "val")[:N_IMAGES]
+    for sub in ("images", "masks"):
+        (root / "hsd" / sub).mkdir(parents=True)
+        for s in stems:
+            f = next((src / sub).glob(f"{s}.*"))
+            (root / "hsd" / sub / f.name).symlink_to(f)
+    return root
+
+
+def _seed_accuracy(arch: str, models_dir: Path, root: Path) -> dict:
+    # the gate's own accuracy job on the few images ("all" of the small folder: the val stems)
+    jobs = [Job.make("accuracy", arch, **{**dict(j.settings), "split": "all"})
+            for j in _jobs(arch, models_dir, root, "accuracy") if j.get("weights") == "seed"]
+    assert len(jobs) == 1
+    return figures_from_rows(_rows(jobs))
+
+
+def test_accuracy_drop_is_caught(models_dir, few_val_images):
+    base = _seed_accuracy("seg_matting", models_dir, few_val_images)
+    assert base["seg_matting"]["miou_seed"] > 0.7
+    assert check(base, base) == []
+    with registered("gate_test_damaged_seg_matting", "seg_matting", _damaged_seg_matting) as name:
+        variant = _renamed(_seed_accuracy(name, models_dir, few_val_images), name, "seg_matting")
+    assert [v.metric for v in check(variant, base)] == ["miou_seed"]
+
+
+# ----------------------------------------------------------------------------- baseline file
+
+def test_other_machine_kind_skips_ratios_but_checks_counts(unmodified, models_dir, data_dir, tmp_path,
+                                                          monkeypatch, capsys):
+    from reports.results import run_meta
+    meta = run_meta()
+    other = {**meta["machine"], "cpu": "Some Other CPU @ 1.0GHz"}
+    note = machine_mismatch(other, meta["machine"])
+    assert note and "another machine kind" in note and machine_mismatch(meta["machine"], meta["machine"]) is None
+
+    figs = figures_from_rows(unmodified)
+    bad = {BASE: {**figs[BASE], "params": figs[BASE]["params"] - 1}}  # as if this tree added one parameter
+    path = write_baseline(tmp_path / "baseline.json", new_baseline(bad, other, meta["versions"], "test"))
+    # the CLI with the gate's jobs for BASE minus accuracy and ncnn (kept short)
+    real = gate.gate_jobs
+    monkeypatch.setattr(gate, "gate_jobs", lambda *a, **k: [
+        j for j in real(*a, **k) if j.measurement in ("profile", "arm_cost")
+        or (j.measurement == "latency" and j.get("backend") == "torch")])
+    code = run_bench.main(["check", "--quick", "--arch", BASE, "--baseline", str(path), "--json"])
+    out = capsys.readouterr()
+    assert code == 1
+    assert "another machine kind" in out.err
+    rec = json.loads(out.out)
+    verdicts = {c["metric"]: c["verdict"] for c in rec["comparisons"]}
+    assert verdicts["params"] == "FAIL" and verdicts["macs_g"] == "ok"
+    assert verdicts["torch_over_calib"].startswith("skipped: baseline from another machine kind")
+    if ARM:
+        assert verdicts["arm_instructions_m"] == "ok" and verdicts["parity_ok_arm"] == "ok"
+    # the same comparison without the CLI
+    res = {c.metric: c.verdict for c in compare(figs, bad, same_machine=False)}
+    assert res["params"] == "FAIL" and res["ncnn_over_torch"].startswith("skipped: baseline from another")
+
+
+@pytest.mark.parametrize("content", [None, "{not json", '{"metrics": {}, "machine": {}, "version": 99}',
+                                     '{"metrics": {"d": 1}, "machine": {}, "version": 1}'])
+def test_missing_or_damaged_baseline_is_a_clear_error(content, tmp_path, capsys):
+    path = tmp_path / "baseline.json"
+    if content is not None:
+        path.write_text(content)
+    assert run_bench.main(["check", "--quick", "--baseline", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert str(path) in err and any(w in err for w in ("not found", "not valid JSON", "version", "must map"))
+
+
+def test_update_baseline_needs_a_reason(tmp_path, capsys):
+    assert run_bench.main(["check", "--update-baseline", "--baseline", str(tmp_path / "b.json")]) == 2
+    assert "--reason" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
