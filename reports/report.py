@@ -225,7 +225,12 @@ def _pick_accuracy(acc: pd.DataFrame, size: int, dataset: Optional[str]) -> pd.D
     for arch, g in acc.groupby(_text(acc, "arch"), sort=False):
         w = _text(g, "weights")
         best = min(set(w), key=lambda x: (_weights_rank(x), x))
-        g = g[w == best].drop_duplicates(subset=["dataset"] if "dataset" in g.columns else None, keep="last")
+        g = g[w == best]
+        # one row per data set; the validation split wins over a whole-set row (e.g. the full-HSD
+        # reproduction of a published checkpoint), so every design is compared on the same images
+        g = g.assign(_val=(_text(g, "split") == "val").astype(int)).sort_values("_val", kind="stable")
+        g = g.drop_duplicates(subset=["dataset"] if "dataset" in g.columns else None, keep="last")
+        g = g.drop(columns="_val")
         out[arch] = pool_accuracy(g)
     return pd.DataFrame.from_dict(out, orient="index")
 

@@ -309,3 +309,19 @@ def test_html_renders_in_headless_chromium(tmp_path):
     # the embedded plots were decoded: some saturated colour (the design colours) is on the page
     sat = img.max(axis=2) - img.min(axis=2)
     assert (sat > 80).mean() > 0.001
+
+
+def test_summary_prefers_the_validation_split():
+    """A whole-set row (e.g. the full-HSD reproduction of a checkpoint) must not replace the
+    validation row that every design is compared on."""
+    rows = [
+        {"job": "a1", "measurement": "accuracy", "arch": "seg_matting", "status": "ok", "weights": "seed",
+         "dataset": "hsd", "split": "val", "input_size": 256, "miou": 0.80, "miou_ci_low": 0.75,
+         "miou_ci_high": 0.85, "n_images": 44},
+        {"job": "a2", "measurement": "accuracy", "arch": "seg_matting", "status": "ok", "weights": "seed",
+         "dataset": "hsd", "split": "all", "input_size": 256, "miou": 0.90, "miou_ci_low": 0.88,
+         "miou_ci_high": 0.92, "n_images": 220},
+    ]
+    summary = summary_table(pd.DataFrame(rows), input_size=256)
+    row = summary[summary["arch"] == "seg_matting"].iloc[0]
+    assert row["miou"] == pytest.approx(0.80)
