@@ -43,6 +43,20 @@ def _files_by_stem(folder: Path, suffixes: Sequence[str]) -> dict[str, Path]:
     return found
 
 
+def check_pairs(images: dict[str, Path], labels: dict[str, Path], where: Path,
+                allow_extra_labels: bool = False) -> None:
+    """DataError naming the first image without a label (or label without an image, unless
+    ``allow_extra_labels``), with how many more there are."""
+    no_label = sorted(set(images) - set(labels))
+    if no_label:
+        raise DataError(f"{where}: image without label: {images[no_label[0]]}"
+                        + (f" (and {len(no_label) - 1} more)" if len(no_label) > 1 else ""))
+    no_image = sorted(set(labels) - set(images))
+    if no_image and not allow_extra_labels:
+        raise DataError(f"{where}: label without image: {labels[no_image[0]]}"
+                        + (f" (and {len(no_image) - 1} more)" if len(no_image) > 1 else ""))
+
+
 def scan_folder(root: str | Path, stems: Optional[Sequence[str]] = None) -> list[Sample]:
     """Pair ``images/`` with ``masks/`` or ``alpha/`` by stem; ``stems`` keeps only those (in order)."""
     root = Path(root)
@@ -62,14 +76,7 @@ def scan_folder(root: str | Path, stems: Optional[Sequence[str]] = None) -> list
     labels = _files_by_stem(label_dir, (".png", ".bmp", ".jpg", ".jpeg"))
     if not images:
         raise DataError(f"{img_dir}: empty folder (no {'/'.join(IMAGE_SUFFIXES)} files)")
-    no_label = sorted(set(images) - set(labels))
-    if no_label:
-        raise DataError(f"{root}: image without label: {images[no_label[0]]}"
-                        + (f" (and {len(no_label) - 1} more)" if len(no_label) > 1 else ""))
-    no_image = sorted(set(labels) - set(images))
-    if no_image:
-        raise DataError(f"{root}: label without image: {labels[no_image[0]]}"
-                        + (f" (and {len(no_image) - 1} more)" if len(no_image) > 1 else ""))
+    check_pairs(images, labels, root)
     if stems is None:
         stems = sorted(images)
     else:

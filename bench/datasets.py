@@ -32,7 +32,7 @@ import hashlib
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from .data import IMAGE_SUFFIXES, DataError, Sample, scan_folder
+from .data import IMAGE_SUFFIXES, DataError, Sample, check_pairs, scan_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPLITS_DIR = REPO_ROOT / "splits"
@@ -129,14 +129,7 @@ def _pair(images: dict[str, Path], labels: dict[str, Path], kind: str, where: Pa
           allow_extra_labels: bool = False) -> list[Sample]:
     if not images:
         raise DataError(f"{where}: no images found")
-    no_label = sorted(set(images) - set(labels))
-    if no_label:
-        raise DataError(f"{where}: image without label: {images[no_label[0]]}"
-                        + (f" (and {len(no_label) - 1} more)" if len(no_label) > 1 else ""))
-    no_image = sorted(set(labels) - set(images))
-    if no_image and not allow_extra_labels:
-        raise DataError(f"{where}: label without image: {labels[no_image[0]]}"
-                        + (f" (and {len(no_image) - 1} more)" if len(no_image) > 1 else ""))
+    check_pairs(images, labels, where, allow_extra_labels)
     return [Sample(s, images[s], labels[s], kind) for s in sorted(images)]
 
 
