@@ -325,3 +325,16 @@ def test_summary_prefers_the_validation_split():
     summary = summary_table(pd.DataFrame(rows), input_size=256)
     row = summary[summary["arch"] == "seg_matting"].iloc[0]
     assert row["miou"] == pytest.approx(0.80)
+
+
+def test_summary_prefers_the_suites_own_training_over_a_published_checkpoint():
+    """Every design is compared as trained by the same recipe; seg_matting's seed checkpoint (trained
+    elsewhere, on unknown data) is used only when no trained checkpoint was measured."""
+    base = {"measurement": "accuracy", "arch": "seg_matting", "status": "ok", "dataset": "hsd",
+            "split": "val", "input_size": 256, "n_images": 44}
+    seed = {**base, "job": "s", "weights": "seed", "miou": 0.88, "miou_ci_low": 0.84, "miou_ci_high": 0.91}
+    trained = {**base, "job": "t", "weights": "trained", "miou": 0.81, "miou_ci_low": 0.77, "miou_ci_high": 0.85}
+    row = summary_table(pd.DataFrame([seed, trained]), input_size=256).iloc[0]
+    assert (row["weights"], row["miou"]) == ("trained", pytest.approx(0.81))
+    row = summary_table(pd.DataFrame([seed]), input_size=256).iloc[0]
+    assert (row["weights"], row["miou"]) == ("seed", pytest.approx(0.88))
