@@ -39,7 +39,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
@@ -62,23 +62,33 @@ PROTOCOL_VERSION = 1
 MAX_OTHER_CPU = 0.05  # a timed attempt is quiet when other processes used at most 5% of the machine
 DEFAULT_QUIET_WAIT_S = 10.0  # before an attempt, wait up to this long for the machine to be quiet
 DEFAULT_ATTEMPTS = 3  # a disturbed attempt is redone up to this many attempts in all
+NAN = float("nan")
 
 
 # ----------------------------------------------------------------------------- statistics
 
 @dataclass(frozen=True)
-class TimingStats:
-    n_loops: int
-    warmup: int
+class LatencyStats:
+    """Statistics of timed iterations, in milliseconds: the fields every latency row carries."""
+
     latency_ms_min: float
     latency_ms_p10: float
     latency_ms_median: float
     latency_ms_p90: float
     latency_ms_max: float
     latency_ms_mean: float
-    latency_ms_std: float  # sample standard deviation (ddof=1)
     latency_cv: float  # std / mean
     latency_cv_robust: float  # 1.4826 * median absolute deviation / median
+
+
+_STAT_FIELDS = tuple(f.name for f in fields(LatencyStats))
+
+
+@dataclass(frozen=True)
+class TimingStats(LatencyStats):
+    n_loops: int
+    warmup: int
+    latency_ms_std: float  # sample standard deviation (ddof=1)
     samples_ms: tuple[float, ...]  # the timed iterations, in order
 
 
@@ -220,10 +230,12 @@ def design_macs_g(arch: str, input_size: int) -> float:
 
 # ----------------------------------------------------------------------------- the measurement
 
-def protocol_string(warmup: int, loops: int, threads: int, input_size: int, calib: bool = True,
+def protocol_string(warmup: int, loops: int, threads: int, input_size: int | tuple[int, int], calib: bool = True,
                     attempts: int = DEFAULT_ATTEMPTS, quiet_wait_s: float = DEFAULT_QUIET_WAIT_S,
                     max_other_cpu: float = MAX_OTHER_CPU) -> str:
-    return (f"latency-protocol v{PROTOCOL_VERSION}: batch=1 fp32 input={input_size}x{input_size} "
+    """The protocol in one line (every row carries it); ``input_size``: a side or (height, width)."""
+    h, w = input_size if isinstance(input_size, tuple) else (input_size, input_size)
+    return (f"latency-protocol v{PROTOCOL_VERSION}: batch=1 fp32 input={h}x{w} "
             f"threads={threads} warmup={warmup}+{DEFAULT_WARMUP_MIN_S:g}s loops={loops} "
             f"clock=perf_counter_ns gc=off stats=min/p10/median/p90/mean/cv "
             f"quiet=other_cpu<={max_other_cpu:g},wait<={quiet_wait_s:g}s,attempts<={attempts}"
@@ -296,31 +308,13 @@ def fixed_input(input_size: int, preprocess, data_dir: Optional[Path] = None) ->
 
 
 @dataclass(frozen=True)
-class LatencyRecord:
-    arch: str
-    backend: str
-    weights: str
-    threads: int
-    input_size: int
-    status: str  # "ok" or "error: parity ..."
-    protocol: str
+class TimedRun(LatencyStats):
+    """What every latency row carries besides what was timed (designs: :class:`LatencyRecord`,
+    peers: ``bench.peers.PeerLatencyRecord``): statistics, protocol counts, calibration,
+    efficiency, the machine and how quiet it was. Built by :func:`timed_run`."""
+
     warmup: int
     loops: int
-    latency_ms_min: float
-    latency_ms_p10: float
-    latency_ms_median: float
-    latency_ms_p90: float
-    latency_ms_max: float
-    latency_ms_mean: float
-    latency_cv: float
-    latency_cv_robust: float
-    # parity with PyTorch on the fixed input (None for the torch backend, the reference itself)
-    parity_ok: Optional[bool]
-    parity_max_abs_diff: Optional[float]
-    parity_max_abs_ref: Optional[float]
-    parity_mask_iou: Optional[float]
-    parity_input: str
-    # calibration and efficiency
     calib_kernel: str
     calib_ms_median: float
     calib_cv: float
@@ -329,10 +323,6 @@ class LatencyRecord:
     macs_g: float
     achieved_gmacs_per_s: float
     fraction_of_peak: float
-    # how it ran
-    backend_options: str
-    converter: str
-    model_size_mb: Optional[float]
     cpu_model: str
     cpu_count: int
     load_avg_1m: Optional[float]  # system load when the job started
@@ -340,13 +330,72 @@ class LatencyRecord:
     cpu_other_during: Optional[float]  # share of CPU time used by other work during the timed loop
     quiet: Optional[bool]  # both shares <= max_other_cpu (None: not measurable here)
     attempts: int  # timed attempts made (a disturbed one is redone, the least disturbed is kept)
+
+
+def load_avg() -> Optional[float]:
+    """The 1-minute load average (None where the OS has none)."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def timed_run(fn: Optional[Callable[[], Any]], threads: int, macs_g: float, warmup: int = DEFAULT_WARMUP,
+              loops: int = DEFAULT_LOOPS, *, calibrate: bool = True, attempts: int = DEFAULT_ATTEMPTS,
+              quiet_wait_s: float = DEFAULT_QUIET_WAIT_S, max_other_cpu: float = MAX_OTHER_CPU,
+              load_avg_1m: Optional[float] = None) -> dict[str, Any]:
+    """Time ``fn`` under the protocol (quiet gate, calibration, warm-up, ``loops`` timed iterations,
+    least disturbed of up to ``attempts``) and return the :class:`TimedRun` fields as a dict.
+    ``fn = None`` (nothing may be timed, e.g. parity failed): NaN timings, 0 attempts."""
+    best, n_attempts = None, 0
+    if fn is not None:
+        def once() -> Attempt:
+            busy = wait_for_quiet(quiet_wait_s, max_other_cpu)
+            calib = measure_calibration(threads) if calibrate else None
+            t0 = _cpu_times()
+            stats = time_callable(fn, warmup, loops)
+            return Attempt(stats, calib, busy, cpu_other_share(t0, _cpu_times()))
+
+        best, n_attempts = least_disturbed(once, attempts, max_other_cpu)
+    stats, calib = (best.stats, best.calib) if best else (None, None)
+    med = stats.latency_ms_median if stats else NAN
+    achieved = macs_g / med * 1e3 if stats else NAN
+    return dict(
+        {k: (getattr(stats, k) if stats else NAN) for k in _STAT_FIELDS},
+        warmup=int(warmup), loops=int(loops),
+        calib_kernel=calib.calib_kernel if calib else "",
+        calib_ms_median=calib.calib_ms_median if calib else NAN,
+        calib_cv=calib.calib_cv if calib else NAN,
+        peak_gmacs_per_s=calib.peak_gmacs_per_s if calib else NAN,
+        latency_ratio_to_calib=med / calib.calib_ms_median if calib else NAN,
+        macs_g=macs_g, achieved_gmacs_per_s=achieved,
+        fraction_of_peak=achieved / calib.peak_gmacs_per_s if calib else NAN,
+        cpu_model=cpu_model(), cpu_count=os.cpu_count() or 1, load_avg_1m=load_avg_1m,
+        cpu_busy_before=best.busy_before if best else None,
+        cpu_other_during=best.other_during if best else None,
+        quiet=best.quiet(max_other_cpu) if best else None, attempts=n_attempts)
+
+
+@dataclass(frozen=True)
+class LatencyRecord(TimedRun):
+    arch: str
+    backend: str
+    weights: str
+    threads: int
+    input_size: int
+    status: str  # "ok" or "error: parity ..."
+    protocol: str
+    # parity with PyTorch on the fixed input (None for the torch backend, the reference itself)
+    parity_ok: Optional[bool]
+    parity_max_abs_diff: Optional[float]
+    parity_max_abs_ref: Optional[float]
+    parity_mask_iou: Optional[float]
+    parity_input: str
+    # how it ran
+    backend_options: str
+    converter: str
+    model_size_mb: Optional[float]
     torch_version: str
     ncnn_version: Optional[str]
     pnnx_version: Optional[str]
     onnxruntime_version: Optional[str]
-
-
-NAN = float("nan")
 
 
 def measure_latency(arch: str, backend: str = "torch", threads: int = 1, input_size: int = 256,
@@ -373,7 +422,7 @@ def measure_latency(arch: str, backend: str = "torch", threads: int = 1, input_s
     if input_size % spec.input_multiple:
         raise ValueError(f"{arch} needs an input side that is a multiple of {spec.input_multiple}, "
                          f"got {input_size}")
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    load = load_avg()
     lm = load_model(arch, weights, Path(models_dir) if models_dir else DEFAULT_MODELS_DIR)
     x, input_name = fixed_input(input_size, lm.preprocess, data_dir)
 
@@ -385,51 +434,23 @@ def measure_latency(arch: str, backend: str = "torch", threads: int = 1, input_s
                      pnnx_fp16=pnnx_fp16, cache_dir=cache_dir) as runner:
         if backend != "torch":
             parity = check_parity(ref, runner.infer(x), spec.output_kind)
-        best, n_attempts = None, 0
-        if parity is None or parity.ok:
-            fn = runner.bind(x)
-
-            def once() -> Attempt:
-                busy = wait_for_quiet(quiet_wait_s, max_other_cpu)
-                calib = measure_calibration(threads) if calibrate else None
-                t0 = _cpu_times()
-                stats = time_callable(fn, warmup, loops)
-                return Attempt(stats, calib, busy, cpu_other_share(t0, _cpu_times()))
-
-            best, n_attempts = least_disturbed(once, attempts, max_other_cpu)
+        fn = runner.bind(x) if parity is None or parity.ok else None
+        timed = timed_run(fn, threads, design_macs_g(arch, input_size), warmup, loops, calibrate=calibrate,
+                          attempts=attempts, quiet_wait_s=quiet_wait_s, max_other_cpu=max_other_cpu,
+                          load_avg_1m=load)
         options, converter, size_mb = runner.options, runner.converter, runner.model_size_mb
-    stats, calib = (best.stats, best.calib) if best else (None, None)
 
-    macs = design_macs_g(arch, input_size)
-    med = stats.latency_ms_median if stats else NAN
     v = backend_versions()
     status = "ok" if parity is None or parity.ok else f"error: parity {parity.reason}"
-    st = {k: (getattr(stats, k) if stats else NAN) for k in (
-        "latency_ms_min", "latency_ms_p10", "latency_ms_median", "latency_ms_p90", "latency_ms_max",
-        "latency_ms_mean", "latency_cv", "latency_cv_robust")}
-    achieved = macs / med * 1e3 if stats else NAN
     return LatencyRecord(
-        arch=arch, backend=backend, weights=weights, threads=int(threads), input_size=int(input_size),
+        **timed, arch=arch, backend=backend, weights=weights, threads=int(threads), input_size=int(input_size),
         status=status, protocol=protocol_string(warmup, loops, threads, input_size, calibrate, attempts,
                                                  quiet_wait_s, max_other_cpu),
-        warmup=int(warmup), loops=int(loops), **st,
         parity_ok=None if parity is None else parity.ok,
         parity_max_abs_diff=None if parity is None else parity.max_abs_diff,
         parity_max_abs_ref=None if parity is None else parity.max_abs_ref,
         parity_mask_iou=None if parity is None else parity.mask_iou, parity_input=input_name,
-        calib_kernel=calib.calib_kernel if calib else "",
-        calib_ms_median=calib.calib_ms_median if calib else NAN,
-        calib_cv=calib.calib_cv if calib else NAN,
-        peak_gmacs_per_s=calib.peak_gmacs_per_s if calib else NAN,
-        latency_ratio_to_calib=med / calib.calib_ms_median if calib else NAN,
-        macs_g=macs, achieved_gmacs_per_s=achieved,
-        fraction_of_peak=achieved / calib.peak_gmacs_per_s if calib else NAN,
         backend_options=options, converter=converter, model_size_mb=size_mb,
-        cpu_model=cpu_model(), cpu_count=os.cpu_count() or 1,
-        load_avg_1m=round(load, 2) if load is not None else None,
-        cpu_busy_before=best.busy_before if best else None,
-        cpu_other_during=best.other_during if best else None,
-        quiet=best.quiet(max_other_cpu) if best else None, attempts=n_attempts,
         torch_version=v["torch"], ncnn_version=v["ncnn"], pnnx_version=v["pnnx"],
         onnxruntime_version=v["onnxruntime"])
 

@@ -277,7 +277,8 @@ def _peer_latency(job: Job) -> list[dict]:
     loops, warmup = job.get("loops"), job.get("warmup")
     rec = measure_peer_latency(job.arch, threads=int(job.get("threads", 2)), runtime=runtime,
                                loops=int(loops) if loops else None, warmup=int(warmup) if warmup else None,
-                               models_dir=models_dir)
+                               models_dir=models_dir, attempts=job.get("attempts"),
+                               quiet_wait_s=job.get("quiet_wait_s"))
     row = record_row(rec)
     row.pop("peer", None)
     row.update(backend=runtime, input_size=None, native_input=f"{rec.input_h}x{rec.input_w}", **parity)

@@ -36,7 +36,6 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -52,6 +51,7 @@ import numpy as np
 from archs import Preprocess
 
 from .jobs import Skip
+from .latency import TimedRun
 from .weights import DEFAULT_MODELS_DIR, REPO_ROOT, verify_checkpoint
 
 RUNTIMES = ("litert", "onnxruntime", "ncnn")
@@ -332,7 +332,10 @@ def evaluate_peer(name: str, samples: Sequence, models_dir: Path = DEFAULT_MODEL
 # ----------------------------------------------------------------------------- latency
 
 @dataclass(frozen=True)
-class PeerLatencyRecord:
+class PeerLatencyRecord(TimedRun):
+    """A peer's latency row: the fields every latency row has (:class:`bench.latency.TimedRun`)
+    and the peer's own."""
+
     peer: str
     runtime: str
     threads: int
@@ -340,29 +343,10 @@ class PeerLatencyRecord:
     input_w: int
     status: str
     protocol: str
-    warmup: int
-    loops: int
-    latency_ms_min: float
-    latency_ms_p10: float
-    latency_ms_median: float
-    latency_ms_p90: float
-    latency_ms_max: float
-    latency_ms_mean: float
-    latency_cv: float
-    latency_cv_robust: float
     timing_input: str
-    calib_kernel: str
-    calib_ms_median: float
-    peak_gmacs_per_s: float
-    latency_ratio_to_calib: float
-    macs_g: float  # from graph_stats (source "graph")
-    achieved_gmacs_per_s: float
     backend_options: str
     runtime_version: Optional[str]
     model_size_mb: Optional[float]
-    cpu_model: str
-    cpu_count: int
-    load_avg_1m: Optional[float]
 
 
 def _timing_image(data_dir: Optional[Path]) -> tuple[np.ndarray, str]:
@@ -380,45 +364,35 @@ def _timing_image(data_dir: Optional[Path]) -> tuple[np.ndarray, str]:
 def measure_peer_latency(name: str, threads: int = 1, runtime: Optional[str] = None, loops: Optional[int] = None,
                          warmup: Optional[int] = None, models_dir: Path = DEFAULT_MODELS_DIR,
                          data_dir: Optional[Path] = None, calibrate: bool = True,
-                         cache_dir: Optional[Path] = None) -> PeerLatencyRecord:
+                         cache_dir: Optional[Path] = None, attempts: Optional[int] = None,
+                         quiet_wait_s: Optional[float] = None) -> PeerLatencyRecord:
     """Latency of one inference of peer ``name`` (input copy + run + output copy) under the
-    protocol of :mod:`bench.latency`: batch 1, fp32, one fixed real input, untimed warm-up,
-    ``loops`` timed iterations, calibration GEMM at the same thread count."""
+    protocol of :mod:`bench.latency`, as for the designs: batch 1, fp32, one fixed real input,
+    quiet gate, untimed warm-up, ``loops`` timed iterations, calibration GEMM at the same thread
+    count."""
     from . import latency as lat
 
     loops = lat.DEFAULT_LOOPS if loops is None else int(loops)
     warmup = lat.DEFAULT_WARMUP if warmup is None else int(warmup)
+    attempts = lat.DEFAULT_ATTEMPTS if attempts is None else int(attempts)
+    quiet_wait_s = lat.DEFAULT_QUIET_WAIT_S if quiet_wait_s is None else float(quiet_wait_s)
     if loops < lat.MIN_LOOPS:
         raise ValueError(f"loops={loops}: the protocol needs at least {lat.MIN_LOOPS} timed iterations")
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    load = lat.load_avg()
     spec = get_peer(name)
     macs_g = graph_stats(name, models_dir).macs_g
     img, img_name = _timing_image(data_dir)
     with load_peer(name, models_dir, threads, runtime, cache_dir) as runner:
-        fn = runner.bind(runner.prepare(img))
-        calib = lat.measure_calibration(threads) if calibrate else None
-        st = lat.time_callable(fn, warmup, loops)
+        timed = lat.timed_run(runner.bind(runner.prepare(img)), threads, macs_g, warmup, loops,
+                              calibrate=calibrate, attempts=attempts, quiet_wait_s=quiet_wait_s,
+                              load_avg_1m=load)
         options, rt_version, size_mb, rt = runner.options, runner.runtime_version, runner.model_size_mb, runner.runtime
     h, w = spec.input_hw
-    nan = float("nan")
-    protocol = (f"latency-protocol v{lat.PROTOCOL_VERSION}: batch=1 fp32 input={h}x{w} threads={threads} "
-                f"warmup={warmup}+{lat.DEFAULT_WARMUP_MIN_S:g}s loops={loops} clock=perf_counter_ns gc=off "
-                f"stats=min/p10/median/p90/mean/cv" + (f" calib=gemm{lat.CALIB_N}" if calibrate else "")
-                + f" runtime={rt}")
+    protocol = lat.protocol_string(warmup, loops, threads, (h, w), calibrate, attempts, quiet_wait_s) + f" runtime={rt}"
     return PeerLatencyRecord(
-        peer=name, runtime=rt, threads=int(threads), input_h=h, input_w=w, status="ok", protocol=protocol,
-        warmup=st.warmup, loops=st.n_loops, latency_ms_min=st.latency_ms_min, latency_ms_p10=st.latency_ms_p10,
-        latency_ms_median=st.latency_ms_median, latency_ms_p90=st.latency_ms_p90,
-        latency_ms_max=st.latency_ms_max, latency_ms_mean=st.latency_ms_mean, latency_cv=st.latency_cv,
-        latency_cv_robust=st.latency_cv_robust, timing_input=img_name,
-        calib_kernel=calib.calib_kernel if calib else "",
-        calib_ms_median=calib.calib_ms_median if calib else nan,
-        peak_gmacs_per_s=calib.peak_gmacs_per_s if calib else nan,
-        latency_ratio_to_calib=st.latency_ms_median / calib.calib_ms_median if calib else nan,
-        macs_g=macs_g, achieved_gmacs_per_s=macs_g / st.latency_ms_median * 1e3,
-        backend_options=options, runtime_version=rt_version, model_size_mb=size_mb,
-        cpu_model=lat.cpu_model(), cpu_count=os.cpu_count() or 1,
-        load_avg_1m=round(load, 2) if load is not None else None)
+        **timed, peer=name, runtime=rt, threads=int(threads), input_h=h, input_w=w, status="ok",
+        protocol=protocol, timing_input=img_name, backend_options=options, runtime_version=rt_version,
+        model_size_mb=size_mb)
 
 
 # ----------------------------------------------------------------------------- graph statistics
@@ -500,7 +474,6 @@ def _onnx_stats(spec: PeerModel, path: Path) -> GraphStats:
 
     model = shape_inference.infer_shapes(onnx.load(str(path)))
     g = model.graph
-    inits = {t.name: t for t in g.initializer}
     float_types = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE}
     used = {i for n in g.node for i in n.input}
     weights = [t for t in g.initializer if t.data_type in float_types and t.name in used]

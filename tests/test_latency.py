@@ -520,3 +520,24 @@ def test_cli_latency_rejects_unknown_backend(capsys):
     with pytest.raises(SystemExit) as exc:
         run_bench.main(["latency", "--arch", "seg_matting", "--backend", "tensorrt"])
     assert exc.value.code == 2
+
+
+def test_peer_latency_follows_the_same_protocol(fake_backend, models_dir):
+    """A peer's row (its own runtime) goes through the same quiet gate, calibration and statistics
+    as a design's, so the two can share one table."""
+    from bench import peers
+    spec = peers.get_peer("mediapipe_selfie")
+    if peers.runtime_missing(spec.runtime) or not (models_dir / spec.relpath).is_file():
+        pytest.skip("MediaPipe model or its runtime not available")
+    rec = peers.measure_peer_latency("mediapipe_selfie", threads=1, loops=5, warmup=1, models_dir=models_dir)
+    assert rec.status == "ok" and rec.latency_ms_median == 4.0 and rec.latency_ratio_to_calib == pytest.approx(0.5)
+    assert rec.achieved_gmacs_per_s == pytest.approx(rec.macs_g / 4.0 * 1e3)
+    assert rec.quiet is True and rec.attempts == 1 and rec.cpu_busy_before == 0.0
+    assert "quiet=other_cpu<=0.05" in rec.protocol and "input=256x256" in rec.protocol
+    assert set(fields_of(latency.TimedRun)) <= set(fields_of(peers.PeerLatencyRecord))
+    assert set(fields_of(latency.TimedRun)) <= set(fields_of(latency.LatencyRecord))
+
+
+def fields_of(cls) -> list[str]:
+    import dataclasses
+    return [f.name for f in dataclasses.fields(cls)]
