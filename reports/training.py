@@ -51,7 +51,9 @@ def fp16_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def reproduce_command(rec: TrainRecord, name: str) -> str:
-    cmd = f"python run_bench.py train --arch {rec.arch} --steps {rec.steps} --seed {rec.recipe['seed']}"
+    # the thread count is part of it: results are bit-identical only at the same count
+    cmd = (f"python run_bench.py train --arch {rec.arch} --steps {rec.steps} --seed {rec.recipe['seed']} "
+           f"--threads {rec.threads}")
     if rec.recipe.get("train_size") != 192:
         cmd += f" --train-size {rec.recipe['train_size']}"
     if rec.init != "scratch":
