@@ -708,7 +708,8 @@ def x86_ncnn_outputs(param: Union[str, Path], bin: Union[str, Path], input: Inpu
     if net.load_param(str(param)) != 0 or net.load_model(str(bin)) != 0:
         raise RuntimeError(f"x86 ncnn could not load {param}")
     ex = net.create_extractor()
-    ex.input(in_name, ncnn.Mat(np.ascontiguousarray(arr)))
+    arr = np.ascontiguousarray(arr, dtype=np.float32)  # named: the Mat points into it
+    ex.input(in_name, ncnn.Mat(arr))
     outs, missing = {}, []
     for name in out_names:
         ret, mat = ex.extract(name)

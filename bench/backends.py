@@ -406,14 +406,15 @@ class NcnnRunner(Runner):
     def bind(self, x: np.ndarray) -> Callable[[], Any]:
         if x.ndim != 4 or x.shape[0] != 1:
             raise ValueError(f"ncnn runner takes one 1 x C x H x W input, got {x.shape}")
-        mat = self._ncnn.Mat(np.ascontiguousarray(x[0], dtype=np.float32))
+        arr = np.ascontiguousarray(x[0], dtype=np.float32)
+        mat = self._ncnn.Mat(arr)  # points into arr's memory, does not own it
         net, in_name, outs = self.net, self.nm.in_names[0], self.nm.out_names
 
         def run():
             ex = net.create_extractor()
             ex.input(in_name, mat)
             return [ex.extract(o) for o in outs]
-        run.mat = mat  # keep the input alive with the callable
+        run.keep = (arr, mat)  # keep the input alive with the callable (a freed arr crashes ncnn)
         return run
 
     def infer(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -567,7 +568,8 @@ def ncnn_layer_times(nm: NcnnModel, x: np.ndarray, threads: int, options: NcnnOp
     net.opt.num_threads = int(threads)
     net.load_param(nm.param_path)
     net.load_model(nm.bin_path)
-    mat = ncnn.Mat(np.ascontiguousarray(x[0], dtype=np.float32))
+    arr = np.ascontiguousarray(x[0], dtype=np.float32)
+    mat = ncnn.Mat(arr)  # points into arr, which stays alive until the end
     layers = [(i, t, n, tops) for i, (t, n, tops) in enumerate(_param_layers(nm.param_path)) if t != "Input"]
     samples: dict[int, list[float]] = {i: [] for i, *_ in layers}
     shapes: dict[int, str] = {}

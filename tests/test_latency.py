@@ -325,7 +325,14 @@ def test_ncnn_conversion_is_cached_runs_and_matches_torch(tmp_path, monkeypatch,
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(1)).numpy()
     with backends.TorchRunner(model, 1) as tr, backends.NcnnRunner(nm, 1) as nr:
         p = check_parity(tr.infer(x), nr.infer(x), SEG_ALPHA if two_outputs else LOGITS)
+        # a float64 input is converted to a float32 copy that ncnn's Mat points into without owning
+        # it: the bound callable must keep that copy alive (else ncnn reads freed memory)
+        run = nr.bind(x.astype(np.float64))
+        gc.collect()
+        _ = [np.full((3, 32, 32), 1e6, np.float32) for _ in range(64)]  # reuse freed memory if any
+        got, want = np.array(run()[0][1]), nr.infer(x)[0][0]
     assert p.ok, p.reason
+    np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 @needs_ncnn
