@@ -291,12 +291,24 @@ def make_optimizer(model: nn.Module, r: Recipe) -> torch.optim.Optimizer:
                               {"params": rest, "weight_decay": 0.0}], lr=r.lr, betas=r.betas)
 
 
+FP16_MAX = float(torch.finfo(torch.float16).max)  # 65504
+
+
+def fits_fp16(t: torch.Tensor) -> bool:
+    """Whether a floating tensor survives a round trip through fp16 without becoming inf: all finite
+    and at most 65504 in magnitude. A BatchNorm running variance can exceed that (esp_dense_seg's
+    did); such a tensor is kept in fp32 by the checkpoint writer."""
+    return bool(torch.isfinite(t).all()) and (t.numel() == 0 or float(t.abs().max()) <= FP16_MAX)
+
+
 def round_to_fp16(model: nn.Module) -> nn.Module:
-    """Round every floating parameter and buffer to fp16 precision (kept as fp32), in place, so the
-    model is exactly what an fp16 checkpoint of it loads back to."""
+    """Round every floating parameter and buffer that fits fp16 (:func:`fits_fp16`) to fp16
+    precision (kept as fp32), in place, so the model is exactly what the checkpoint of it
+    (``reports.training.fp16_state_dict``) loads back to. Tensors outside fp16's range are left as
+    they are instead of becoming inf."""
     with torch.no_grad():
         for t in list(model.parameters()) + list(model.buffers()):
-            if t.is_floating_point():
+            if t.is_floating_point() and fits_fp16(t):
                 t.copy_(t.half().float())
     return model
 
@@ -465,4 +477,4 @@ def _train(arch, spec, pre, r: Recipe, train_sets, val_sets, steps, epochs, minu
 
 
 __all__ = ["Recipe", "TrainProgress", "TrainState", "TrainRecord", "train", "compute_loss", "lr_at",
-           "make_batch", "round_to_fp16", "summarize_eval", "CALIB_STEPS"]
+           "make_batch", "round_to_fp16", "fits_fp16", "summarize_eval", "CALIB_STEPS"]

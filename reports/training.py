@@ -1,7 +1,8 @@
 """Files of a training run: the trained checkpoint with its provenance, and resumable state.
 
 - ``<out>/<name>.pt``: fp16 state dict (``torch.save`` of a plain dict; ``bench.weights`` loads it
-  with ``weights_only=True`` and converts floating tensors to fp32). ``train`` already rounded the
+  with ``weights_only=True`` and converts floating tensors to fp32); a tensor beyond fp16's range
+  (a BatchNorm running variance above 65504) is stored fp32 and named in the provenance. ``train`` already rounded the
   model to fp16, so the validation metrics in the provenance are those of exactly these weights.
 - ``<out>/<name>.json``: provenance: recipe, init, step count, split files and their SHA-256, data
   folder, commit, machine and library versions, training time, throughput, the validation metrics
@@ -22,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from bench.datasets import split_files_sha256
-from bench.train import TrainRecord, TrainState
+from bench.train import TrainRecord, TrainState, fits_fp16
 from bench.weights import sha256_file
 
 from .results import run_meta
@@ -46,21 +47,21 @@ def _atomic_save(obj, path: Path) -> None:
 
 
 def fp16_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: (v.detach().half() if v.is_floating_point() else v.detach()).clone()
+    """The state dict in fp16, except floating tensors outside fp16's range (see
+    :func:`bench.train.fits_fp16`, e.g. a BatchNorm running variance above 65504), kept fp32."""
+    return {k: (v.detach().half() if v.is_floating_point() and fits_fp16(v) else v.detach()).clone()
             for k, v in model.state_dict().items()}
 
 
 def reproduce_command(rec: TrainRecord, name: str) -> str:
-    # the thread count is part of it: results are bit-identical only at the same count
-    cmd = (f"python run_bench.py train --arch {rec.arch} --steps {rec.steps} --seed {rec.recipe['seed']} "
-           f"--threads {rec.threads}")
+    cmd = f"python run_bench.py train --arch {rec.arch} --steps {rec.steps} --seed {rec.recipe['seed']}"
     if rec.recipe.get("train_size") != 192:
         cmd += f" --train-size {rec.recipe['train_size']}"
     if rec.init != "scratch":
         cmd += f" --init {rec.init}"
     if name != rec.arch:
         cmd += f" --name {name}"
-    return cmd + f" --threads {rec.threads}"
+    return cmd + f" --threads {rec.threads}"  # bit-identical results need the same thread count
 
 
 def write_trained_checkpoint(model: nn.Module, rec: TrainRecord, out_dir: Path, name: str,
@@ -73,6 +74,8 @@ def write_trained_checkpoint(model: nn.Module, rec: TrainRecord, out_dir: Path, 
     prov = {
         "arch": rec.arch,
         "checkpoint": {"file": pt.name, "sha256": sha256_file(pt), "format": "fp16 state dict",
+                       "fp32_tensors": [k for k, v in model.state_dict().items()
+                                        if v.is_floating_point() and not fits_fp16(v)],
                        "bytes": pt.stat().st_size},
         "init": rec.init,
         "recipe": rec.recipe,

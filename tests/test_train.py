@@ -112,6 +112,29 @@ def test_fp16_checkpoint_loads_as_trained_and_matches_record(sets, tmp_path):
     assert again.miou == pytest.approx(rec.val["miou"], abs=1e-9)
 
 
+def test_a_statistic_beyond_fp16_stays_fp32_instead_of_becoming_inf(sets, tmp_path):
+    """esp_dense_seg's 30-minute run grew a BatchNorm running variance above 65504: rounding it to
+    fp16 gave inf and dropped validation mIoU from 0.73 to 0.63. Such a tensor is kept fp32."""
+    from bench.train import fits_fp16, round_to_fp16
+    model, rec, _ = _run(sets, steps=2)
+    bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    big = torch.full_like(bn.running_var, 1e5)
+    bn.running_var.copy_(big)
+    assert not fits_fp16(bn.running_var) and fits_fp16(bn.running_mean) and fits_fp16(torch.empty(0))
+    assert not fits_fp16(torch.tensor([float("nan")]))
+    round_to_fp16(model)
+    assert torch.equal(bn.running_var, big)  # untouched, not inf
+    split_files = [tmp_path / "x_val.txt"]
+    split_files[0].write_text("a\n")
+    pt, js = write_trained_checkpoint(model, rec, tmp_path, ARCH, split_files)
+    state = torch.load(pt, weights_only=True)
+    wide = [k for k, v in state.items() if v.dtype == torch.float32]
+    assert len(wide) == 1 and wide[0].endswith("running_var") and torch.equal(state[wide[0]], big)
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+    assert json.loads(js.read_text())["checkpoint"]["fp32_tensors"] == wide
+    assert _same_weights(load_model(ARCH, "trained", checkpoints_dir=tmp_path).model, model)
+
+
 def test_eval_cli_json_on_a_trained_fp16_file(sets, tmp_path, data_dir, capsys):
     model, rec, _ = _run(sets, steps=2)
     pt, _ = write_trained_checkpoint(model, rec, tmp_path, ARCH, [])
