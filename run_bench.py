@@ -266,7 +266,8 @@ def cmd_check(args) -> int:
 
     from archs import list_archs
     from bench.gate import (DEFAULT_RULES, BaselineError, compare, figures_from_rows, gate_jobs, gate_settings,
-                            load_baseline, machine_kind, machine_mismatch, new_baseline, settings_mismatch)
+                            load_baseline, machine_kind, machine_mismatch, make_strict, new_baseline,
+                            settings_mismatch)
     from bench.jobs import execute
     from reports.gate import check_record, format_table, summary_line, write_baseline, write_check
     from reports.results import RunWriter, run_meta
@@ -332,6 +333,8 @@ def cmd_check(args) -> int:
         return EXIT_OK
 
     comparisons = compare(current, baseline.metrics, DEFAULT_RULES, same_machine=note is None)
+    if args.strict:
+        comparisons = make_strict(comparisons)
     if writer:
         write_check(Path(args.out), comparisons, note, errors)
     if args.json:
@@ -533,6 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="measure and rewrite the baseline instead of checking (needs --reason)")
     s.add_argument("--reason", metavar="TEXT", help="why the baseline changes (recorded in the file)")
     s.add_argument("--arch", action="append", metavar="NAME", help="only these designs (repeatable; default all)")
+    s.add_argument("--strict", action="store_true",
+                   help="a baseline figure this run could not measure (skipped job) fails instead of "
+                        "being skipped (CI uses it)")
     s.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
     s.add_argument("--out", metavar="DIR", help="also keep the rows (rows.jsonl, results.csv) and gate.txt / "
                                                 "gate.json in this folder")

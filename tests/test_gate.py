@@ -256,6 +256,21 @@ def test_other_machine_kind_skips_ratios_but_checks_counts(unmodified, models_di
     assert res["params"] == "FAIL" and res["ncnn_over_torch"].startswith("skipped: baseline from another")
 
 
+def test_strict_fails_a_baseline_figure_the_run_could_not_measure(tmp_path, monkeypatch, capsys):
+    """Without --strict a figure whose job was skipped (say the ARM toolchain is missing) is only
+    reported; CI runs the gate with --strict so that cannot pass silently."""
+    from reports.results import run_meta
+    meta = run_meta()
+    figs = {BASE: {"params": get_spec(BASE).ref_params, "arm_instructions_m": 29.0}}
+    path = write_baseline(tmp_path / "baseline.json", new_baseline(figs, meta["machine"], meta["versions"], "t"))
+    monkeypatch.setattr(gate, "gate_jobs", lambda archs, **k: [Job.make("profile", a, input_size=256) for a in archs])
+    assert run_bench.main(["check", "--quick", "--arch", BASE, "--baseline", str(path)]) == 0
+    assert "skipped: not in the current run" in capsys.readouterr().out
+    assert run_bench.main(["check", "--quick", "--strict", "--arch", BASE, "--baseline", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "must be measured (--strict)" in out and "gate: FAIL" in out
+
+
 @pytest.mark.parametrize("content", [None, "{not json", '{"metrics": {}, "machine": {}, "version": 99}',
                                      '{"metrics": {"d": 1}, "machine": {}, "version": 1}'])
 def test_missing_or_damaged_baseline_is_a_clear_error(content, tmp_path, capsys):

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from bench.gate import (DEFAULT_RULES, BaselineError, check, compare, load_baseline, new_baseline,
-                        parse_baseline)
+from bench.gate import (DEFAULT_RULES, BaselineError, check, compare, load_baseline, make_strict,
+                        new_baseline, parse_baseline)
 
-BASE = {"d": {"params": 1000, "macs_g": 0.5, "arm_instructions_m": 100.0, "miou": 0.85,
+BASE = {"d": {"params": 1000, "macs_g": 0.5, "arm_instructions_m": 100.0, "miou_trained": 0.85,
               "parity_ok_ncnn": True, "ncnn_over_torch": 0.5, "torch_over_calib": 10.0}}
 
 
@@ -30,7 +30,7 @@ def test_identical_figures_pass():
 
 @pytest.mark.parametrize("metric,value", [
     ("params", 1001), ("macs_g", 0.5000001), ("arm_instructions_m", 100.6), ("arm_instructions_m", 99.4),
-    ("miou", 0.84), ("parity_ok_ncnn", False), ("ncnn_over_torch", _above_limit("ncnn_over_torch")),
+    ("miou_trained", 0.84), ("parity_ok_ncnn", False), ("ncnn_over_torch", _above_limit("ncnn_over_torch")),
     ("torch_over_calib", _above_limit("torch_over_calib"))])
 def test_each_rule_catches_its_regression(metric, value):
     bad = check(_with(**{metric: value}), BASE)
@@ -38,7 +38,7 @@ def test_each_rule_catches_its_regression(metric, value):
 
 
 @pytest.mark.parametrize("metric,value", [
-    ("arm_instructions_m", 100.4), ("miou", 0.846), ("miou", 0.95), ("ncnn_over_torch", 0.6),
+    ("arm_instructions_m", 100.4), ("miou_trained", 0.846), ("miou_trained", 0.95), ("ncnn_over_torch", 0.6),
     ("torch_over_calib", 7.0)])
 def test_within_tolerance_passes(metric, value):
     assert check(_with(**{metric: value}), BASE) == []
@@ -55,6 +55,15 @@ def test_missing_metric_is_reported_not_passed():
     cur = {"d": {k: v for k, v in BASE["d"].items() if k != "arm_instructions_m"}}
     res = {c.metric: c for c in compare(cur, BASE)}
     assert res["arm_instructions_m"].verdict == "skipped: not in the current run"
+
+
+def test_strict_fails_a_figure_the_run_did_not_measure_but_not_a_new_one_or_another_machine():
+    cur = {"d": {**{k: v for k, v in BASE["d"].items() if k != "arm_instructions_m"}, "miou_seed": 0.9}}
+    res = {c.metric: c for c in make_strict(compare(cur, BASE, same_machine=False))}
+    assert res["arm_instructions_m"].failed and "--strict" in res["arm_instructions_m"].limit
+    assert res["miou_seed"].verdict == "skipped: not in the baseline"
+    assert res["ncnn_over_torch"].verdict.startswith("skipped: baseline from another machine")
+    assert [c.metric for c in make_strict(compare(BASE, BASE)) if c.failed] == []
 
 
 def test_baseline_roundtrip_and_errors(tmp_path):
