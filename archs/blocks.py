@@ -96,3 +96,28 @@ class SegNet(nn.Module):
             raise ValueError(f"{type(self).__name__}: input {h}x{w} is not valid; height and width "
                              f"must be multiples of {m} (e.g. {max(m, (h // m) * m)}x"
                              f"{max(m, (w // m) * m)})")
+
+
+class SharedBatchNorm(nn.Module):
+    """One BatchNorm applied at several places (shuffle_seg_skipnet's and esp_dense_seg's decoders):
+    one affine (``weight``, ``bias``: 2 parameters for 1 channel, as the designs count them) and
+    running statistics per place (``running_mean_<i>`` / ``running_var_<i>``: buffers, not
+    parameters). ``forward(x, site)``.
+
+    The places see very different statistics; one running mean/variance averaged over all of them
+    made shuffle_seg_skipnet's eval-mode network predict nothing (validation mIoU 0.0 while the
+    training loss fell). In training mode the batch statistics are used, as by ``nn.BatchNorm2d``,
+    so training itself is the same either way."""
+
+    def __init__(self, sites: int, channels: int = 1, eps: float = 1e-5, momentum: float = 0.1):
+        super().__init__()
+        self.sites, self.eps, self.momentum = sites, eps, momentum
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        for i in range(sites):
+            self.register_buffer(f"running_mean_{i}", torch.zeros(channels))
+            self.register_buffer(f"running_var_{i}", torch.ones(channels))
+
+    def forward(self, x: torch.Tensor, site: int) -> torch.Tensor:
+        return F.batch_norm(x, getattr(self, f"running_mean_{site}"), getattr(self, f"running_var_{site}"),
+                            self.weight, self.bias, self.training, self.momentum, self.eps)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .blocks import SegNet, bn_act, conv, conv_bn_act, upsample
+from .blocks import SegNet, SharedBatchNorm, bn_act, conv, conv_bn_act, upsample
 from .registry import LOGITS, ArchSpec, register_arch
 
 SPEC = ArchSpec(
@@ -121,7 +121,8 @@ class EspDenseSeg(SegNet):
         # Decoder, coarse to fine: skips from stages 3, 2, 1.
         skip_channels = [2 * w for w in reversed(STAGE_WIDTHS[:-1])]
         self.skip_proj = nn.ModuleList(conv(c, 1, 1) for c in skip_channels)
-        self.skip_bn = nn.BatchNorm2d(1)  # one BN shared by the three projections, as in the seed
+        # one BN shared by the three projections, as in the seed (statistics per projection)
+        self.skip_bn = SharedBatchNorm(sites=len(skip_channels))
         self.refine = nn.ModuleList(conv(1, 1, 3) for _ in skip_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -132,8 +133,8 @@ class EspDenseSeg(SegNet):
             y = stage(y)
             feats.append(y)
         y = self.classifier(feats[-1])
-        for skip, proj, refine in zip(reversed(feats[:-1]), self.skip_proj, self.refine):
-            y = upsample(y, 2, align_corners=True) + self.skip_bn(proj(skip))
+        for i, (skip, proj, refine) in enumerate(zip(reversed(feats[:-1]), self.skip_proj, self.refine)):
+            y = upsample(y, 2, align_corners=True) + self.skip_bn(proj(skip), i)
             y = refine(y)
         return upsample(y, 2, align_corners=True)
 

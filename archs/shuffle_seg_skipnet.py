@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .blocks import SegNet, channel_shuffle, conv, conv_bn_act
+from .blocks import SegNet, SharedBatchNorm, channel_shuffle, conv, conv_bn_act
 from .registry import LOGITS, ArchSpec, register_arch
 
 SPEC = ArchSpec(
@@ -136,7 +136,7 @@ class ShuffleSegSkipNet(SegNet):
         self.encoder = ShuffleNetV1Encoder()
         skip_channels = self.encoder.out_channels[:-1][::-1]  # s3, s2, s1, s0
         self.score = conv(self.encoder.out_channels[-1], 1, 1, bias=True)
-        self.bn = nn.BatchNorm2d(1)  # one BN shared by score, upsamples and skip projections
+        self.bn = SharedBatchNorm(sites=1 + 2 * len(skip_channels))  # score, then (up, proj) per skip
         self.ups = nn.ModuleList(_bilinear_up2() for _ in skip_channels)
         self.projs = nn.ModuleList(conv(c, 1, 1) for c in skip_channels)
         self.final_up = _bilinear_up2()
@@ -144,9 +144,9 @@ class ShuffleSegSkipNet(SegNet):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         s0, s1, s2, s3, s4 = self.encoder(x)
-        y = self.bn(self.score(s4))
-        for up, proj, skip in zip(self.ups, self.projs, (s3, s2, s1, s0)):
-            y = self.bn(up(y)) + self.bn(proj(skip))
+        y = self.bn(self.score(s4), 0)
+        for i, (up, proj, skip) in enumerate(zip(self.ups, self.projs, (s3, s2, s1, s0))):
+            y = self.bn(up(y), 1 + 2 * i) + self.bn(proj(skip), 2 + 2 * i)
         return self.final_up(y)
 
 

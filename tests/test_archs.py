@@ -136,3 +136,26 @@ def test_archs_needs_only_torch():
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     assert alias.name.split(".")[0] in {"torch", "math", "fnmatch"}, (path, alias.name)
+
+
+def test_shared_batchnorm_has_one_affine_and_statistics_per_place():
+    """shuffle_seg_skipnet / esp_dense_seg apply one BN at several places: one affine (the designs'
+    parameter counts), but running statistics per place, so eval mode sees each place's own."""
+    from archs.blocks import SharedBatchNorm
+    bn = SharedBatchNorm(sites=2)
+    assert sum(p.numel() for p in bn.parameters()) == 2
+    a, b = torch.randn(8, 1, 4, 4) * 100 + 50, torch.randn(8, 1, 4, 4) * 0.1
+    ref = torch.nn.BatchNorm2d(1)
+    bn.train(), ref.train()
+    for _ in range(50):
+        out = bn(a, 0)
+        bn(b, 1)
+        torch.testing.assert_close(out, ref(a))  # training mode: batch statistics, as nn.BatchNorm2d
+    bn.eval(), ref.eval()
+    torch.testing.assert_close(bn(a, 0), ref(a))  # eval: site 0's statistics are those of a alone
+    assert float(bn(b, 1).abs().mean()) < 3  # site 1 normalised by its own small variance
+    assert float(bn.running_var_0) > 1000 > 1 > float(bn.running_var_1)
+    for arch, sites in (("shuffle_seg_skipnet", 9), ("esp_dense_seg", 3)):
+        model = create_arch(arch)
+        shared = [m for m in model.modules() if isinstance(m, SharedBatchNorm)]
+        assert len(shared) == 1 and shared[0].sites == sites
