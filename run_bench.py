@@ -8,7 +8,7 @@
     python run_bench.py profile --arch NAME   parameters and cost of one design
     python run_bench.py eval --arch NAME --weights seed --data DIR [--split val]
     python run_bench.py train --arch NAME [--minutes 30 | --steps N | --epochs E]
-    python run_bench.py latency --arch NAME --backend ncnn [--threads 2] [--size 256] [--json]
+    python run_bench.py latency --arch NAME --backend ncnn [--threads 2] [--size 256] [--repeat 5] [--json]
     python run_bench.py check [--baseline bench/baseline.json] [--quick]   regression gate (docs/gate.md)
 
 Exit codes: 0 ok, 1 failure, 2 usage error. This file only wires arguments to ``bench/`` (which
@@ -120,9 +120,21 @@ def cmd_latency(args) -> int:
     if args.device:
         print("--device goes with --backend ncnn-arm", file=sys.stderr)
         return EXIT_USAGE
-    job = Job.make("latency", args.arch, backend=args.backend, threads=threads, input_size=args.size,
-                   loops=args.loops, warmup=args.warmup, weights=args.weights,
-                   models_dir=str(args.models_dir), data_dir=str(Path(args.data_dir) / "hsd"))
+    settings = dict(backend=args.backend, threads=threads, input_size=args.size, loops=args.loops,
+                    warmup=args.warmup, weights=args.weights, models_dir=str(args.models_dir),
+                    data_dir=str(Path(args.data_dir) / "hsd"))
+    if args.repeat is not None:
+        if args.repeat < 2:
+            print(f"--repeat {args.repeat}: repeatability needs at least 2 runs", file=sys.stderr)
+            return EXIT_USAGE
+        if args.layers:
+            print("--layers goes without --repeat", file=sys.stderr)
+            return EXIT_USAGE
+        return _one_job(Job.make("latency_repeat", args.arch, runs=args.repeat, **settings), args.json, [
+            "protocol", "arch", "backend", "weights", "threads", "input_size", "status", "runs", "runs_ok",
+            "runs_quiet", "run_medians_ms", "latency_ms_median_of_runs", "between_run_cv",
+            "between_run_spread", "within_run_cv_median", "within_run_cv_max", "repeatable"])
+    job = Job.make("latency", args.arch, **settings)
     code = _one_job(job, args.json, [
         "protocol", "arch", "backend", "weights", "threads", "input_size", "status", "latency_ms_median",
         "latency_ms_p10", "latency_ms_p90", "latency_ms_min", "latency_ms_mean", "latency_cv",
@@ -475,6 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random (default), seed (seg_matting), trained or a path; parity is checked with them")
     s.add_argument("--layers", action="store_true",
                    help="also the time per layer type (ncnn: per layer, extracted one by one; torch: profiler)")
+    s.add_argument("--repeat", type=int, metavar="N",
+                   help="run the measurement N times (at least 2), each in a fresh process, and report how "
+                        "well its median repeats (between-run CV)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=cmd_latency)
 

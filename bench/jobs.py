@@ -12,6 +12,7 @@ import multiprocessing
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional
 
@@ -114,6 +115,17 @@ def execute(jobs: Iterable[Job], skip_keys: Iterable[str] = (), workers: int = 0
         futures = {pool.submit(_run_in_worker, job): job for job in todo}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
+
+
+def run_in_fresh_process(job: Job) -> list[Row]:
+    """Run ``job`` in a new process of its own (spawned: nothing inherited but the job) and wait for
+    it. For measurements whose result depends on process state (memory layout, thread pools); a
+    worker that dies (e.g. a crash in a native library) gives an error row."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            return pool.submit(_run_in_worker, job).result()
+        except BrokenProcessPool as exc:
+            return [{**_base_row(job), "status": f"error: worker process died ({exc})"}]
 
 
 def _run_in_worker(job: Job) -> list[Row]:

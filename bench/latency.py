@@ -28,6 +28,15 @@ Protocol (the ``protocol`` field of every row, printed first by the command line
   redone, up to 3 attempts, and the least disturbed one is reported: ``cpu_busy_before``,
   ``cpu_other_during``, ``quiet`` and ``attempts`` say how it went. A row with ``quiet = False`` is
   not a quiet-machine number (on 2 cores, one busy core makes 2-thread timings meaningless).
+- hand-off check (threads > 1): a virtual machine's vCPUs can be placed by the host on cores that
+  share no cache, for tens of seconds at a time; then every layer's hand-over of data between
+  threads goes through memory and a network runs 2-3x slower on 2 threads than on 1, with nothing
+  visible inside the guest. :func:`handoff_ratio` times a kernel whose every step reads what the
+  other threads wrote in the step before, at N threads over 1 thread (about 1.1 when the threads
+  share a cache, 2.2-2.4 when they do not, on the 2-vCPU machine this was built on). Before a
+  multi-thread attempt the suite waits up to 30 s for a ratio of at most 1.6 and probes again after
+  the timed loop; an attempt where either probe is above 1.6 is disturbed like a busy one
+  (``handoff_ratio_before``, ``handoff_ratio_after``).
 
 Everything here returns frozen records; nothing is printed and no file is written except the
 conversion cache of :mod:`bench.backends`.
@@ -58,9 +67,13 @@ MIN_LOOPS = 5  # fewer timed iterations make percentiles meaningless
 CALIB_N = 1024  # calibration GEMM side
 CALIB_WARMUP = 3
 CALIB_LOOPS = 20
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_OTHER_CPU = 0.05  # a timed attempt is quiet when other processes used at most 5% of the machine
 DEFAULT_QUIET_WAIT_S = 10.0  # before an attempt, wait up to this long for the machine to be quiet
+HANDOFF_ELEMS = 1 << 16  # hand-off probe: float32 elements per step (256 KB, fits a core's L2)
+HANDOFF_STEPS = 200  # steps per timed round of the hand-off probe (3 rounds per thread count)
+MAX_HANDOFF_RATIO = 1.6  # threads cooperate when the probe at N threads is at most 1.6x its 1-thread time
+DEFAULT_HANDOFF_WAIT_S = 30.0  # before a multi-thread attempt, wait up to this long for cooperating threads
 DEFAULT_ATTEMPTS = 3  # a disturbed attempt is redone up to this many attempts in all
 NAN = float("nan")
 
@@ -239,26 +252,50 @@ def protocol_string(warmup: int, loops: int, threads: int, input_size: int | tup
             f"threads={threads} warmup={warmup}+{DEFAULT_WARMUP_MIN_S:g}s loops={loops} "
             f"clock=perf_counter_ns gc=off stats=min/p10/median/p90/mean/cv "
             f"quiet=other_cpu<={max_other_cpu:g},wait<={quiet_wait_s:g}s,attempts<={attempts}"
+            + (f" handoff<={MAX_HANDOFF_RATIO:g},wait<={DEFAULT_HANDOFF_WAIT_S:g}s" if threads > 1 else "")
             + (f" calib=gemm{CALIB_N}" if calib else ""))
 
 
 @dataclass(frozen=True)
 class Attempt:
-    """One timed attempt: the design's timings, the calibration next to them, and the share of the
-    machine other processes used before (``busy_before``) and during (``other_during``) it."""
+    """One timed attempt: the design's timings, the calibration next to them, the share of the
+    machine other processes used before (``busy_before``) and during (``other_during``) it, and the
+    hand-off ratios before and after it (None at 1 thread), with the limits they are judged by."""
 
     stats: TimingStats
     calib: Optional[CalibRecord]
     busy_before: Optional[float]
     other_during: Optional[float]
+    handoff_before: Optional[float] = None
+    handoff_after: Optional[float] = None
+    max_other_cpu: float = MAX_OTHER_CPU
+    max_handoff_ratio: float = MAX_HANDOFF_RATIO
+
+    def _checks(self) -> list[float]:
+        """Each measured figure over its limit (> 1: that check failed)."""
+        return ([v / self.max_other_cpu for v in (self.busy_before, self.other_during) if v is not None]
+                + [v / self.max_handoff_ratio for v in (self.handoff_before, self.handoff_after) if v is not None])
 
     def disturbance(self) -> float:
-        return max(self.busy_before or 0.0, self.other_during or 0.0)
+        """The worst check relative to its limit (0 when nothing could be measured)."""
+        return max(self._checks(), default=0.0)
 
-    def quiet(self, max_other_cpu: float = MAX_OTHER_CPU) -> Optional[bool]:
-        if self.busy_before is None and self.other_during is None:
-            return None
-        return self.disturbance() <= max_other_cpu
+    def quiet(self) -> Optional[bool]:
+        """Every check within its limit; None when nothing could be measured."""
+        checks = self._checks()
+        return None if not checks else max(checks) <= 1.0
+
+
+def _wait_until(probe: Callable[[], Optional[float]], ok: Callable[[float], bool], max_wait_s: float,
+                pause_s: float = 0.0) -> Optional[float]:
+    """Call ``probe`` until its value is None or ``ok``, or ``max_wait_s`` have passed (at least one
+    call; ``pause_s`` of sleep between calls); the last value."""
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        v = probe()
+        if v is None or ok(v) or time.monotonic() >= deadline:
+            return v
+        time.sleep(pause_s)
 
 
 def wait_for_quiet(max_wait_s: float, max_other_cpu: float = MAX_OTHER_CPU, probe_s: float = 0.5,
@@ -266,15 +303,49 @@ def wait_for_quiet(max_wait_s: float, max_other_cpu: float = MAX_OTHER_CPU, prob
     """Probe the other processes' CPU share in ``probe_s`` windows until it is at most
     ``max_other_cpu`` or ``max_wait_s`` have passed (at least one probe); the last share measured."""
     probe = probe or cpu_busy_fraction
-    deadline = time.monotonic() + max_wait_s
-    while True:
-        busy = probe(probe_s)
-        if busy is None or busy <= max_other_cpu or time.monotonic() >= deadline:
-            return busy
+    return _wait_until(lambda: probe(probe_s), lambda v: v <= max_other_cpu, max_wait_s)
 
 
-def least_disturbed(run_once: Callable[[], Attempt], attempts: int,
-                    max_other_cpu: float = MAX_OTHER_CPU) -> tuple[Attempt, int]:
+def handoff_ratio(threads: int, elems: int = HANDOFF_ELEMS, steps: int = HANDOFF_STEPS) -> Optional[float]:
+    """How well ``threads`` threads cooperate right now: the time per step of a kernel whose every
+    step reads what the other threads wrote in the step before (``torch.add`` into a buffer, then
+    ``torch.index_select`` of it in reverse order, both split over the threads) at ``threads``
+    threads, over the same at 1 thread (median of 3 rounds of ``steps`` steps each). None for 1
+    thread. Near 1 when the threads share a cache; about 2x higher when their cores share none."""
+    if threads < 2:
+        return None
+    a = torch.randn(elems, generator=torch.Generator().manual_seed(0))
+    c, d = torch.empty(elems), torch.empty(elems)
+    rev = torch.arange(elems - 1, -1, -1)
+
+    def per_step(n: int) -> float:
+        with torch_threads(n), torch.inference_mode():
+            def step() -> None:
+                torch.add(a, 1.0, out=c)
+                torch.index_select(c, 0, rev, out=d)
+            for _ in range(steps // 10):
+                step()
+            rounds = []
+            for _ in range(3):
+                t0 = time.perf_counter_ns()
+                for _ in range(steps):
+                    step()
+                rounds.append((time.perf_counter_ns() - t0) / steps)
+        return float(np.median(rounds))
+
+    return round(per_step(threads) / per_step(1), 3)
+
+
+def wait_for_handoff(threads: int, max_wait_s: float = DEFAULT_HANDOFF_WAIT_S,
+                     max_ratio: float = MAX_HANDOFF_RATIO, pause_s: float = 1.0,
+                     probe: Optional[Callable[[int], Optional[float]]] = None) -> Optional[float]:
+    """Probe :func:`handoff_ratio` (or ``probe``) every ``pause_s`` until it is at most ``max_ratio`` or
+    ``max_wait_s`` have passed (at least one probe); the last ratio (None at 1 thread)."""
+    probe = probe or handoff_ratio
+    return _wait_until(lambda: probe(threads), lambda v: v <= max_ratio, max_wait_s, pause_s)
+
+
+def least_disturbed(run_once: Callable[[], Attempt], attempts: int) -> tuple[Attempt, int]:
     """Run attempts until one is quiet (or ``attempts`` were made); (the least disturbed, count)."""
     if attempts < 1:
         raise ValueError(f"attempts={attempts}: need at least 1")
@@ -283,7 +354,7 @@ def least_disturbed(run_once: Callable[[], Attempt], attempts: int,
         a = run_once()
         if best is None or a.disturbance() < best.disturbance():
             best = a
-        if a.quiet(max_other_cpu) is not False:
+        if a.quiet() is not False:
             break
     return best, n
 
@@ -328,8 +399,10 @@ class TimedRun(LatencyStats):
     load_avg_1m: Optional[float]  # system load when the job started
     cpu_busy_before: Optional[float]  # share of CPU time used by other work just before timing
     cpu_other_during: Optional[float]  # share of CPU time used by other work during the timed loop
-    quiet: Optional[bool]  # both shares <= max_other_cpu (None: not measurable here)
+    quiet: Optional[bool]  # both shares <= max_other_cpu and hand-off ratios <= their limit (None: not measurable)
     attempts: int  # timed attempts made (a disturbed one is redone, the least disturbed is kept)
+    handoff_ratio_before: Optional[float]  # hand-off probe at these threads over 1 thread (None at 1 thread)
+    handoff_ratio_after: Optional[float]
 
 
 def load_avg() -> Optional[float]:
@@ -340,20 +413,24 @@ def load_avg() -> Optional[float]:
 def timed_run(fn: Optional[Callable[[], Any]], threads: int, macs_g: float, warmup: int = DEFAULT_WARMUP,
               loops: int = DEFAULT_LOOPS, *, calibrate: bool = True, attempts: int = DEFAULT_ATTEMPTS,
               quiet_wait_s: float = DEFAULT_QUIET_WAIT_S, max_other_cpu: float = MAX_OTHER_CPU,
-              load_avg_1m: Optional[float] = None) -> dict[str, Any]:
-    """Time ``fn`` under the protocol (quiet gate, calibration, warm-up, ``loops`` timed iterations,
-    least disturbed of up to ``attempts``) and return the :class:`TimedRun` fields as a dict.
-    ``fn = None`` (nothing may be timed, e.g. parity failed): NaN timings, 0 attempts."""
+              load_avg_1m: Optional[float] = None, handoff_wait_s: float = DEFAULT_HANDOFF_WAIT_S,
+              max_handoff_ratio: float = MAX_HANDOFF_RATIO) -> dict[str, Any]:
+    """Time ``fn`` under the protocol (quiet gate, hand-off check, calibration, warm-up, ``loops``
+    timed iterations, least disturbed of up to ``attempts``) and return the :class:`TimedRun` fields
+    as a dict. ``fn = None`` (nothing may be timed, e.g. parity failed): NaN timings, 0 attempts."""
     best, n_attempts = None, 0
     if fn is not None:
         def once() -> Attempt:
             busy = wait_for_quiet(quiet_wait_s, max_other_cpu)
+            before = wait_for_handoff(threads, handoff_wait_s, max_handoff_ratio)
             calib = measure_calibration(threads) if calibrate else None
             t0 = _cpu_times()
             stats = time_callable(fn, warmup, loops)
-            return Attempt(stats, calib, busy, cpu_other_share(t0, _cpu_times()))
+            during = cpu_other_share(t0, _cpu_times())
+            return Attempt(stats, calib, busy, during, before, handoff_ratio(threads), max_other_cpu,
+                           max_handoff_ratio)
 
-        best, n_attempts = least_disturbed(once, attempts, max_other_cpu)
+        best, n_attempts = least_disturbed(once, attempts)
     stats, calib = (best.stats, best.calib) if best else (None, None)
     med = stats.latency_ms_median if stats else NAN
     achieved = macs_g / med * 1e3 if stats else NAN
@@ -370,7 +447,9 @@ def timed_run(fn: Optional[Callable[[], Any]], threads: int, macs_g: float, warm
         cpu_model=cpu_model(), cpu_count=os.cpu_count() or 1, load_avg_1m=load_avg_1m,
         cpu_busy_before=best.busy_before if best else None,
         cpu_other_during=best.other_during if best else None,
-        quiet=best.quiet(max_other_cpu) if best else None, attempts=n_attempts)
+        quiet=best.quiet() if best else None, attempts=n_attempts,
+        handoff_ratio_before=best.handoff_before if best else None,
+        handoff_ratio_after=best.handoff_after if best else None)
 
 
 @dataclass(frozen=True)
@@ -481,3 +560,69 @@ def speedups(rows: Iterable[Mapping[str, Any]], base: str = "torch", other: str 
                         f"{base}_ms_median": m[base], f"{other}_ms_median": m[other],
                         "speedup": m[base] / m[other]})
     return out
+
+
+# ----------------------------------------------------------------------------- repeatability
+
+DEFAULT_REPEATS = 5  # fresh processes per repeatability measurement
+MAX_BETWEEN_RUN_CV = 0.05  # a median that repeats within 5% (CV over fresh processes) is "repeatable"
+
+
+@dataclass(frozen=True)
+class RepeatabilityRecord:
+    """How well the median of one latency measurement repeats: the same job run ``runs`` times,
+    each in a fresh process (new memory layout, thread pools, allocator and ncnn/oneDNN state), as
+    pyperf does for the same reason. ``between_run_cv`` is the coefficient of variation of the runs'
+    medians (the figure the protocol is judged by); ``within_run_cv_*`` summarise the runs' own
+    frame-to-frame CVs."""
+
+    runs: int  # runs attempted
+    runs_ok: int  # runs that gave a latency
+    runs_quiet: int  # ok runs whose quiet gate held
+    run_medians_ms: str  # the ok runs' medians, in run order, space-separated
+    latency_ms_median_of_runs: float
+    latency_ms_min_of_runs: float
+    latency_ms_max_of_runs: float
+    between_run_cv: float  # std (ddof=1) / mean of the runs' medians
+    between_run_spread: float  # (max - min) / median of the runs' medians
+    within_run_cv_median: float
+    within_run_cv_max: float
+    repeatable: Optional[bool]  # between_run_cv <= max_between_run_cv (None: fewer than 2 ok runs)
+    max_between_run_cv: float  # the threshold used
+    status: str  # "ok", or the first failed run's status
+
+
+def summarize_repeats(rows: Sequence[Mapping[str, Any]],
+                      max_between_run_cv: float = MAX_BETWEEN_RUN_CV) -> RepeatabilityRecord:
+    """Summarise the rows of repeated latency runs (one row per run, in run order). Failed runs are
+    counted and the first failure becomes the status; the statistics use the ok runs."""
+    if not rows:
+        raise ValueError("no runs to summarise")
+    ok = [r for r in rows if r.get("status") == "ok" and _finite_number(r.get("latency_ms_median"))]
+    bad = [str(r.get("status")) for r in rows if r not in ok]
+    med = np.array([float(r["latency_ms_median"]) for r in ok], dtype=np.float64)
+    cvs = np.array([float(r["latency_cv"]) for r in ok if _finite_number(r.get("latency_cv"))])
+    if med.size:
+        mid = float(np.median(med))
+        cv = float(med.std(ddof=1) / med.mean()) if med.size > 1 else NAN
+        stats = dict(latency_ms_median_of_runs=mid, latency_ms_min_of_runs=float(med.min()),
+                     latency_ms_max_of_runs=float(med.max()), between_run_cv=cv,
+                     between_run_spread=float((med.max() - med.min()) / mid) if mid > 0 else NAN)
+    else:
+        stats = dict.fromkeys(("latency_ms_median_of_runs", "latency_ms_min_of_runs", "latency_ms_max_of_runs",
+                               "between_run_cv", "between_run_spread"), NAN)
+    cv = stats["between_run_cv"]
+    return RepeatabilityRecord(
+        runs=len(rows), runs_ok=len(ok), runs_quiet=sum(1 for r in ok if r.get("quiet") is True),
+        run_medians_ms=" ".join(f"{v:.3f}" for v in med), **stats,
+        within_run_cv_median=float(np.median(cvs)) if cvs.size else NAN,
+        within_run_cv_max=float(cvs.max()) if cvs.size else NAN,
+        repeatable=None if not math.isfinite(cv) else bool(cv <= max_between_run_cv),
+        max_between_run_cv=float(max_between_run_cv), status=bad[0] if bad else "ok")
+
+
+def _finite_number(v: Any) -> bool:
+    try:
+        return v is not None and math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False

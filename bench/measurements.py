@@ -98,6 +98,30 @@ def latency_job(job: Job) -> list[dict]:
     return [record_row(rec)]
 
 
+@measurement("latency_repeat")
+def latency_repeat_job(job: Job) -> list[dict]:
+    """Repeatability of a latency measurement: the ``latency`` job with the same settings run
+    ``runs`` times (default 5), each in a fresh process, summarised by
+    :func:`bench.latency.summarize_repeats` (the runs' medians and their between-run CV). All runs
+    skipped (e.g. backend missing) is a skipped row; some failed, an error row with what the ok
+    runs gave."""
+    from .jobs import run_in_fresh_process
+    from .latency import DEFAULT_REPEATS, summarize_repeats
+
+    runs = int(job.get("runs", DEFAULT_REPEATS))
+    if runs < 2:
+        raise ValueError(f"runs={runs}: repeatability needs at least 2 runs")
+    one = Job.make("latency", job.arch, **{k: v for k, v in job.settings if k != "runs"})
+    rows = [run_in_fresh_process(one)[0] for _ in range(runs)]
+    if all(str(r.get("status", "")).startswith("skipped") for r in rows):
+        raise Skip(str(rows[0]["status"])[len("skipped: "):])
+    rec = summarize_repeats(rows)
+    first = next((r for r in rows if r.get("status") == "ok"), rows[0])
+    row = dataclasses.asdict(rec)
+    row.update({k: first.get(k) for k in ("protocol", "cpu_model", "cpu_count")})
+    return [row]
+
+
 @measurement("arm_cost")
 def arm_cost_job(job: Job) -> list[dict]:
     """ncnn on aarch64, emulated by ``qemu-aarch64 -cpu cortex-a72``: output parity against x86 ncnn

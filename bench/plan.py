@@ -130,10 +130,12 @@ def _latency_weights(arch: str, models_dir: Path) -> str:
 
 
 def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
-    """Every design on every backend at 1..cores threads (powers of two) at the run's size, plus the
-    size sweep at 2 threads on torch and ncnn. ``quick``: 2 threads, the run's size, 10 loops."""
+    """Every design on every backend at 1..cores threads (powers of two) at the run's size, the
+    repeatability of torch and ncnn at those thread counts (each measurement redone in
+    ``DEFAULT_REPEATS`` fresh processes), plus the size sweep at 2 threads on torch and ncnn.
+    ``quick``: 2 threads, the run's size, 10 loops, no repeats."""
     from .backends import BACKENDS
-    from .latency import DEFAULT_LOOPS, DEFAULT_WARMUP, default_thread_counts
+    from .latency import DEFAULT_LOOPS, DEFAULT_REPEATS, DEFAULT_WARMUP, default_thread_counts
 
     if opt.quick:
         thread_counts, loops, warmup = (min(2, default_thread_counts()[-1]),), 10, 3
@@ -150,6 +152,10 @@ def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
                                      input_size=opt.input_size, **common))
         if opt.quick:
             continue
+        for backend in ("torch", "ncnn"):
+            for t in thread_counts:
+                jobs.append(Job.make("latency_repeat", arch, backend=backend, threads=t, input_size=opt.input_size,
+                                     runs=DEFAULT_REPEATS, **common))
         for size in sweep_sizes(get_spec(arch).input_multiple):
             if size == opt.input_size:
                 continue

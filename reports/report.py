@@ -544,6 +544,19 @@ def _fmt_pct(v: Any) -> str:
     return NOT_MEASURED if not _finite(v) else f"{100 * float(v):+.1f}%"
 
 
+def _fmt_share(v: Any) -> str:
+    return NOT_MEASURED if not _finite(v) else f"{100 * float(v):.1f}%"
+
+
+def _flag(v: Any) -> Optional[bool]:
+    """A yes/no field as read back from JSON or CSV (True, "True", np.True_...); None when unset."""
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, str) and v.strip().lower() in ("true", "false"):
+        return v.strip().lower() == "true"
+    return None
+
+
 def _fmt_miou(r: Mapping) -> str:
     if not _finite(r.get("miou")):
         return "not measured"
@@ -995,6 +1008,23 @@ def _accuracy_notes(summary: pd.DataFrame) -> list[str]:
     return notes
 
 
+def repeatability_warning(df: pd.DataFrame) -> Optional[str]:
+    """A warning (Markdown) naming the latency measurements whose median did not repeat across fresh
+    processes (``latency_repeat`` rows), else None."""
+    rep = _rows(df, "latency_repeat", ok_only=False)
+    if rep.empty or "repeatable" not in rep.columns:
+        return None
+    bad = rep[rep["repeatable"].map(_flag).eq(False)]
+    if bad.empty:
+        return None
+    names = ", ".join(f"`{r['arch']}` {backend_label(str(r.get('backend', '')))} at {_fmt(r.get('threads'))} "
+                      f"thread(s) (between-run CV {_fmt_share(r.get('between_run_cv'))}, medians "
+                      f"{r.get('run_medians_ms')} ms)" for _, r in bad.iterrows())
+    return (f"**Medians that did not repeat**: {len(bad)} of {len(rep)} repeated latency measurements gave "
+            f"medians that vary by more than {_fmt_share(_first(_col(bad, 'max_between_run_cv')))} (CV) between "
+            f"fresh processes: {names}. Read those latencies as a range, not as one number.")
+
+
 def timing_quality(df: pd.DataFrame) -> Optional[str]:
     """A warning (Markdown) when the latency rows look disturbed by other load, else None."""
     lat = _rows(df, "latency")
@@ -1043,6 +1073,23 @@ def _detail_tables(doc: Doc, df: pd.DataFrame, size: int) -> None:
                          else str(parity), _fmt(r.get("parity_max_abs_diff"))])
         doc.table(["design", "backend", "threads", "median ms", "p10 ms", "p90 ms", "CV", "ratio to calib.",
                    "GMAC/s", "parity ok", "max abs diff"], rows)
+    rep = _at_size(_rows(df, "latency_repeat", ok_only=False), size)
+    if not rep.empty:
+        doc.h(3, f"Latency repeatability at {size}x{size} (the same measurement in fresh processes)")
+        rows = []
+        for _, r in rep.sort_values([c for c in ("arch", "backend", "threads") if c in rep.columns]).iterrows():
+            ok = _flag(r.get("repeatable"))
+            rows.append([f"`{r['arch']}`", backend_label(str(r.get("backend", ""))), _fmt(r.get("threads")),
+                         f"{_fmt(r.get('runs_ok'))} / {_fmt(r.get('runs'))} ({_fmt(r.get('runs_quiet'))} quiet)",
+                         str(r.get("run_medians_ms") or NOT_MEASURED), _fmt(r.get("latency_ms_median_of_runs"), 2),
+                         _fmt_share(r.get("between_run_cv")), _fmt_share(r.get("within_run_cv_median")),
+                         NOT_MEASURED if ok is None else ("yes" if ok else "**no**"),
+                         str(r.get("status", ""))[:80]])
+        doc.table(["design", "backend", "threads", "runs ok / made", "run medians (ms)", "median of runs ms",
+                   "between-run CV", "within-run CV (median)", "repeatable", "status"], rows)
+        doc.p("Each run is a fresh process with the full protocol (quiet gate, calibration, warm-up, timed "
+              "loop). \"Repeatable\": the coefficient of variation of the runs' medians is at most "
+              f"{_fmt_share(_first(_col(rep, 'max_between_run_cv')))}.")
     prof = _rows(df, "profile")
     if not prof.empty and _col(prof, "input_size").nunique() > 1:
         doc.h(3, "Cost by input size")
@@ -1089,8 +1136,8 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
     doc.h(2, "Which design to ship")
     recs = recommendations(summary)
     doc.ul(recs or ["Nothing to recommend yet: no latency or instruction-count measurement in this run."])
-    warn = timing_quality(df)
-    doc.ul(_accuracy_notes(summary) + ([warn] if warn else []))
+    warns = [w for w in (timing_quality(df), repeatability_warning(df)) if w]
+    doc.ul(_accuracy_notes(summary) + warns)
 
     doc.h(2, "Summary")
     heads, cells = summary_display(summary)

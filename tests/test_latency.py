@@ -151,6 +151,45 @@ def test_unknown_disturbance_counts_as_quiet_enough():
     assert n == 1 and best.quiet() is None
 
 
+def test_handoff_ratio_above_its_limit_disturbs_an_otherwise_quiet_attempt():
+    def attempt(before, after, median, busy=0.0):
+        return latency.Attempt(summarize([median] * 5), None, busy, 0.0, before, after)
+    split = attempt(2.3, 2.2, 12.6)
+    assert split.quiet() is False and split.disturbance() == pytest.approx(2.3 / latency.MAX_HANDOFF_RATIO)
+    assert attempt(1.1, 2.2, 12.0).quiet() is False  # the placement changed during the timed loop
+    assert attempt(1.1, 1.2, 4.8).quiet() is True
+    assert attempt(1.1, 1.2, 4.8, busy=0.5).quiet() is False  # the CPU-share check still applies
+    assert attempt(None, None, 4.8).quiet() is True  # 1 thread: no hand-off probe
+    seq = iter([split, attempt(1.8, 1.7, 9.0), attempt(1.1, 1.2, 4.8)])
+    best, n = latency.least_disturbed(lambda: next(seq), attempts=3)
+    assert n == 3 and best.stats.latency_ms_median == 4.8
+    seq = iter([split, attempt(1.8, 1.7, 9.0)])
+    best, n = latency.least_disturbed(lambda: next(seq), attempts=2)
+    assert n == 2 and best.stats.latency_ms_median == 9.0 and best.quiet() is False
+
+
+def test_wait_for_handoff_waits_for_cooperating_threads_or_gives_up():
+    ratios = iter([2.3, 2.2, 1.1, 2.4])
+    asked = []
+    assert latency.wait_for_handoff(2, 60, pause_s=0, probe=lambda t: asked.append(t) or next(ratios)) == 1.1
+    assert asked == [2, 2, 2]
+    assert latency.wait_for_handoff(2, 0, probe=lambda t: 2.3) == 2.3  # at least one probe, then gives up
+    assert latency.wait_for_handoff(1, 60, probe=latency.handoff_ratio) is None
+
+
+def test_handoff_ratio_is_a_positive_ratio_above_one_thread():
+    assert latency.handoff_ratio(1) is None
+    before = torch.get_num_threads()
+    r = latency.handoff_ratio(2, elems=1 << 12, steps=20)
+    assert isinstance(r, float) and r > 0
+    assert torch.get_num_threads() == before  # the thread count is restored
+
+
+def test_protocol_string_names_the_handoff_check_only_for_several_threads():
+    assert "handoff<=" not in latency.protocol_string(10, 30, 1, 256)
+    assert f"handoff<={latency.MAX_HANDOFF_RATIO:g}" in latency.protocol_string(10, 30, 2, 256)
+
+
 def test_wait_for_quiet_returns_at_the_first_quiet_probe_or_times_out():
     shares = iter([0.9, 0.5, 0.02, 0.9])
     assert latency.wait_for_quiet(60, probe=lambda s: next(shares)) == 0.02
@@ -486,6 +525,80 @@ def test_speedups_pairs_ok_rows_only():
                                        "ncnn_ms_median": 4.0, "speedup": 2.5}]
 
 
+# ----------------------------------------------------------------------------- repeatability
+
+def _run(median, cv=0.02, status="ok", quiet=True):
+    return dict(status=status, latency_ms_median=median, latency_cv=cv, quiet=quiet)
+
+
+def test_summarize_repeats_between_run_cv_and_flags():
+    rec = latency.summarize_repeats([_run(10.0, 0.01), _run(11.0, 0.04), _run(12.0, 0.02, quiet=False)])
+    assert (rec.runs, rec.runs_ok, rec.runs_quiet, rec.status) == (3, 3, 2, "ok")
+    assert rec.run_medians_ms == "10.000 11.000 12.000"
+    assert rec.latency_ms_median_of_runs == 11.0
+    assert (rec.latency_ms_min_of_runs, rec.latency_ms_max_of_runs) == (10.0, 12.0)
+    assert rec.between_run_cv == pytest.approx(1.0 / 11.0)  # std (ddof=1) = 1 over mean 11
+    assert rec.between_run_spread == pytest.approx(2.0 / 11.0)
+    assert (rec.within_run_cv_median, rec.within_run_cv_max) == (0.02, 0.04)
+    assert rec.repeatable is False and rec.max_between_run_cv == latency.MAX_BETWEEN_RUN_CV
+    steady = latency.summarize_repeats([_run(10.0), _run(10.1), _run(9.9)])
+    assert steady.repeatable is True and steady.between_run_cv == pytest.approx(0.01)
+
+
+def test_summarize_repeats_one_slow_mode_run_is_not_repeatable():
+    # the 2-thread pattern of this VM: four runs at 4.8 ms, one at 12.6 ms
+    rec = latency.summarize_repeats([_run(4.8), _run(4.9), _run(12.6), _run(4.8), _run(4.7)])
+    assert rec.latency_ms_median_of_runs == 4.8 and rec.repeatable is False
+
+
+def test_summarize_repeats_failed_runs_count_and_set_the_status():
+    rows = [_run(10.0), _run(float("nan"), status="error: parity x"), _run(10.2)]
+    rec = latency.summarize_repeats(rows)
+    assert (rec.runs, rec.runs_ok, rec.status) == (3, 2, "error: parity x")
+    assert rec.run_medians_ms == "10.000 10.200" and rec.repeatable is True
+    one = latency.summarize_repeats([_run(10.0), _run(float("nan"), status="error: x")])
+    assert math.isnan(one.between_run_cv) and one.repeatable is None
+    none = latency.summarize_repeats([_run(float("nan"), status="error: y")])
+    assert none.runs_ok == 0 and math.isnan(none.latency_ms_median_of_runs) and none.status == "error: y"
+    with pytest.raises(ValueError, match="no runs"):
+        latency.summarize_repeats([])
+
+
+def test_latency_repeat_job_runs_fresh_processes():
+    """Real runs (torch, small input, short protocol): the structure, not the timings, is checked."""
+    rows = run_job(Job.make("latency_repeat", "residualdense_bisenet", backend="torch", threads=1, input_size=64,
+                            loops=5, warmup=1, runs=2, attempts=1, quiet_wait_s=0))
+    row = rows[0]
+    assert row["status"] == "ok", row.get("traceback", row["status"])
+    assert (row["runs"], row["runs_ok"], row["backend"], row["threads"]) == (2, 2, "torch", 1)
+    medians = [float(v) for v in row["run_medians_ms"].split()]
+    assert len(medians) == 2 and all(v > 0 for v in medians)
+    assert min(medians) <= row["latency_ms_median_of_runs"] <= max(medians)
+    assert row["between_run_cv"] >= 0 and isinstance(row["repeatable"], bool)
+    assert row["protocol"].startswith("latency-protocol")
+
+
+def test_latency_repeat_job_needs_two_runs_and_skips_a_missing_backend(monkeypatch):
+    rows = run_job(Job.make("latency_repeat", "residualdense_bisenet", backend="torch", runs=1))
+    assert rows[0]["status"].startswith("error") and "at least 2 runs" in rows[0]["status"]
+    import bench.jobs as jobs
+    monkeypatch.setattr(jobs, "run_in_fresh_process",
+                        lambda job: [{"status": "skipped: ncnn backend needs the ncnn package(s)"}])
+    rows = run_job(Job.make("latency_repeat", "residualdense_bisenet", backend="ncnn", runs=3))
+    assert rows[0]["status"] == "skipped: ncnn backend needs the ncnn package(s)"
+
+
+def test_fresh_process_returns_the_jobs_rows():
+    from bench.jobs import run_in_fresh_process
+    rows = run_in_fresh_process(Job.make("no_such_measurement", "x"))
+    assert rows[0]["status"].startswith("error") and "unknown measurement" in rows[0]["status"]
+
+
+def test_cli_latency_repeat_needs_two_runs(capsys):
+    assert run_bench.main(["latency", "--arch", "seg_matting", "--repeat", "1"]) == 2
+    assert "at least 2 runs" in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------- plan and CLI
 
 def test_plan_latency_jobs_cover_designs_backends_threads_and_sizes():
@@ -504,6 +617,11 @@ def test_plan_latency_jobs_cover_designs_backends_threads_and_sizes():
         assert len(sweep) > 1
     assert len(quick) == len(archs) * len(backends.BACKENDS)
     assert all(j.get("threads") == min(2, threads[-1]) and j.get("loops") == 10 for j in quick)
+    assert all(j.measurement == "latency" for j in quick)  # no repeats in the quick plan
+    repeats = [j for j in full if j.measurement == "latency_repeat"]
+    assert {(j.arch, j.get("backend"), j.get("threads")) for j in repeats} == {
+        (a, b, t) for a in archs for b in ("torch", "ncnn") for t in threads}
+    assert all(j.get("runs") == latency.DEFAULT_REPEATS and j.get("input_size") == 256 for j in repeats)
 
 
 def test_cli_latency_json_keys(monkeypatch, capsys, fake_backend):

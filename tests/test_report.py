@@ -218,6 +218,24 @@ def test_noisy_timing_is_flagged(tmp_path):
     assert "Timing was disturbed" not in (_write(tmp_path / "clean", fake_rows()).parent / "report.md").read_text()
 
 
+def test_repeatability_table_and_warning(tmp_path):
+    df = fake_rows(peer=False)
+    rep = [_row("latency_repeat", "esp_dense_seg", backend="ncnn", threads=1, input_size=256, runs=5, runs_ok=5,
+                runs_quiet=5, run_medians_ms="12.100 12.300 12.000 12.200 12.400", latency_ms_median_of_runs=12.2,
+                between_run_cv=0.013, within_run_cv_median=0.02, repeatable=True, max_between_run_cv=0.05),
+           _row("latency_repeat", "shuffle_seg_skipnet", backend="ncnn", threads=2, input_size=256, runs=5,
+                runs_ok=5, runs_quiet=5, run_medians_ms="4.800 12.600 4.900 4.800 4.700",
+                latency_ms_median_of_runs=4.8, between_run_cv=0.62, within_run_cv_median=0.03, repeatable=False,
+                max_between_run_cv=0.05)]
+    md = (_write(tmp_path, pd.concat([df, pd.DataFrame(rep)], ignore_index=True)).parent / "report.md").read_text()
+    assert "Latency repeatability at 256x256" in md
+    assert "| 5 / 5 (5 quiet) | 12.100 12.300 12.000 12.200 12.400 | 12.20 | 1.3% | 2.0% | yes |" in md
+    assert "| **no** |" in md
+    assert "Medians that did not repeat" in md and "1 of 2" in md and "62.0%" in md
+    clean = (_write(tmp_path / "clean", fake_rows()).parent / "report.md").read_text()
+    assert "Medians that did not repeat" not in clean and "repeatability" not in clean
+
+
 def test_write_report_with_almost_nothing(tmp_path):
     df = pd.DataFrame([{"job": "profile/a", "measurement": "profile", "arch": "a", "status": "ok", "params": 10}])
     html_path = _write(tmp_path, df)
