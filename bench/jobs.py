@@ -20,6 +20,7 @@ Row = dict[str, Any]
 MeasureFn = Callable[["Job"], list[Row]]
 
 _MEASUREMENTS: dict[str, MeasureFn] = {}
+_FRESH_PROCESS: set[str] = set()  # measurements that :func:`execute` runs each in a new process
 
 
 class Skip(Exception):
@@ -48,13 +49,17 @@ class Job:
         return default
 
 
-def measurement(name: str) -> Callable[[MeasureFn], MeasureFn]:
-    """Register ``fn(job) -> rows`` as the runner of measurement ``name``."""
+def measurement(name: str, fresh_process: bool = False) -> Callable[[MeasureFn], MeasureFn]:
+    """Register ``fn(job) -> rows`` as the runner of measurement ``name``. ``fresh_process``: its
+    result depends on the state of the process it runs in (e.g. latency: allocator and thread-pool
+    state left by earlier jobs), so :func:`execute` gives each such job a new process."""
 
     def deco(fn: MeasureFn) -> MeasureFn:
         if name in _MEASUREMENTS:
             raise ValueError(f"measurement {name!r} registered twice")
         _MEASUREMENTS[name] = fn
+        if fresh_process:
+            _FRESH_PROCESS.add(name)
         return fn
 
     return deco
@@ -100,19 +105,20 @@ def execute(jobs: Iterable[Job], skip_keys: Iterable[str] = (), workers: int = 0
             ) -> Iterator[tuple[Job, list[Row]]]:
     """Run ``jobs`` (skipping those whose key is in ``skip_keys``), yielding results as they finish.
 
-    ``workers=0`` runs in this process, in order (the default: timing jobs must not compete for
-    the cores); ``workers>0`` spreads them over that many processes.
+    ``workers=0`` runs them one after another (the default: timing jobs must not compete for the
+    cores), in this process except the measurements registered with ``fresh_process``, which get a
+    new process each; ``workers>0`` spreads them over that many processes.
     """
     skip = set(skip_keys)
     todo = [j for j in jobs if j.key not in skip]
     if workers <= 0:
         for job in todo:
-            yield job, run_job(job)
+            yield job, (run_in_fresh_process(job) if job.measurement in _FRESH_PROCESS else run_job(job))
         return
     # "spawn": a forked child of a process that already ran torch on several threads can deadlock.
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {pool.submit(_run_in_worker, job): job for job in todo}
+        futures = {pool.submit(_run_in_worker, job, _defined_in(job)): job for job in todo}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
 
@@ -123,13 +129,23 @@ def run_in_fresh_process(job: Job) -> list[Row]:
     worker that dies (e.g. a crash in a native library) gives an error row."""
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         try:
-            return pool.submit(_run_in_worker, job).result()
+            return pool.submit(_run_in_worker, job, _defined_in(job)).result()
         except BrokenProcessPool as exc:
             return [{**_base_row(job), "status": f"error: worker process died ({exc})"}]
 
 
-def _run_in_worker(job: Job) -> list[Row]:
-    import bench.measurements  # noqa: F401  registers the measurements in the worker process
+def _defined_in(job: Job) -> Optional[str]:
+    """The module that registered the job's measurement (imported by a worker to register it)."""
+    fn = _MEASUREMENTS.get(job.measurement)
+    return getattr(fn, "__module__", None)
+
+
+def _run_in_worker(job: Job, module: Optional[str] = None) -> list[Row]:
+    import importlib
+
+    import bench.measurements  # noqa: F401  registers the suite's measurements in the worker process
+    if module and job.measurement not in _MEASUREMENTS:
+        importlib.import_module(module)
     return run_job(job)
 
 

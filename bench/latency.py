@@ -37,12 +37,16 @@ Protocol (the ``protocol`` field of every row, printed first by the command line
   multi-thread attempt the suite waits up to 30 s for a ratio of at most 1.6 and probes again after
   the timed loop; an attempt where either probe is above 1.6 is disturbed like a busy one
   (``handoff_ratio_before``, ``handoff_ratio_after``).
+- allocator: glibc's malloc is put into its long-running steady state first (:func:`steady_malloc`,
+  the ``malloc`` field), so that a PyTorch latency does not depend on what the process did before.
 
 Everything here returns frozen records; nothing is printed and no file is written except the
 conversion cache of :mod:`bench.backends`.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import math
 import os
@@ -76,6 +80,11 @@ MAX_HANDOFF_RATIO = 1.6  # threads cooperate when the probe at N threads is at m
 DEFAULT_HANDOFF_WAIT_S = 30.0  # before a multi-thread attempt, wait up to this long for cooperating threads
 DEFAULT_ATTEMPTS = 3  # a disturbed attempt is redone up to this many attempts in all
 NAN = float("nan")
+# glibc malloc's steady state (see steady_malloc): the ceiling of its dynamic mmap threshold on 64-bit
+# systems (4 * 1024 * 1024 * sizeof(long)) and the trim threshold it sets with it (twice that)
+GLIBC_MMAP_THRESHOLD = 32 << 20
+GLIBC_TRIM_THRESHOLD = 64 << 20
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -235,6 +244,29 @@ def measure_calibration(threads: int, n: int = CALIB_N, warmup: int = CALIB_WARM
                        peak_gmacs_per_s=macs_g / st.latency_ms_median * 1e3)
 
 
+def steady_malloc() -> str:
+    """Put glibc's malloc into the state a long-running process reaches, and say so ("" elsewhere).
+
+    glibc raises its mmap and trim thresholds as a process frees large blocks, so the same PyTorch
+    inference can page-fault thousands of times per call in a fresh process (buffers mmapped or
+    trimmed, then faulted in again) and not at all after earlier jobs freed bigger blocks:
+    seg_matting at 256 x 256 on 1 thread ran 20-22 ms with about 2,700 minor faults per inference
+    in a fresh process and 16 ms with none after 48 MB had been allocated and freed. Fixing both
+    thresholds at the ceiling glibc itself would reach (``mallopt``; this also stops the dynamic
+    adjustment) makes a latency independent of what the process did before. ncnn and onnxruntime
+    keep their own memory pools and are not affected."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return ""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        ok = (libc.mallopt(_M_MMAP_THRESHOLD, GLIBC_MMAP_THRESHOLD) == 1
+              and libc.mallopt(_M_TRIM_THRESHOLD, GLIBC_TRIM_THRESHOLD) == 1)
+    except (OSError, AttributeError):
+        return ""
+    return (f"glibc mmap_threshold={GLIBC_MMAP_THRESHOLD >> 20}MiB trim_threshold={GLIBC_TRIM_THRESHOLD >> 20}MiB"
+            if ok else "")
+
+
 def design_macs_g(arch: str, input_size: int) -> float:
     """GMACs of one inference at ``input_size`` (reference MACs scaled by the pixel count)."""
     spec = get_spec(arch)
@@ -253,6 +285,7 @@ def protocol_string(warmup: int, loops: int, threads: int, input_size: int | tup
             f"clock=perf_counter_ns gc=off stats=min/p10/median/p90/mean/cv "
             f"quiet=other_cpu<={max_other_cpu:g},wait<={quiet_wait_s:g}s,attempts<={attempts}"
             + (f" handoff<={MAX_HANDOFF_RATIO:g},wait<={DEFAULT_HANDOFF_WAIT_S:g}s" if threads > 1 else "")
+            + " malloc=steady"
             + (f" calib=gemm{CALIB_N}" if calib else ""))
 
 
@@ -403,6 +436,7 @@ class TimedRun(LatencyStats):
     attempts: int  # timed attempts made (a disturbed one is redone, the least disturbed is kept)
     handoff_ratio_before: Optional[float]  # hand-off probe at these threads over 1 thread (None at 1 thread)
     handoff_ratio_after: Optional[float]
+    malloc: str  # the allocator setting timed with (:func:`steady_malloc`; "" = the platform's default)
 
 
 def load_avg() -> Optional[float]:
@@ -418,8 +452,10 @@ def timed_run(fn: Optional[Callable[[], Any]], threads: int, macs_g: float, warm
     """Time ``fn`` under the protocol (quiet gate, hand-off check, calibration, warm-up, ``loops``
     timed iterations, least disturbed of up to ``attempts``) and return the :class:`TimedRun` fields
     as a dict. ``fn = None`` (nothing may be timed, e.g. parity failed): NaN timings, 0 attempts."""
-    best, n_attempts = None, 0
+    best, n_attempts, malloc = None, 0, ""
     if fn is not None:
+        malloc = steady_malloc()
+
         def once() -> Attempt:
             busy = wait_for_quiet(quiet_wait_s, max_other_cpu)
             before = wait_for_handoff(threads, handoff_wait_s, max_handoff_ratio)
@@ -449,7 +485,7 @@ def timed_run(fn: Optional[Callable[[], Any]], threads: int, macs_g: float, warm
         cpu_other_during=best.other_during if best else None,
         quiet=best.quiet() if best else None, attempts=n_attempts,
         handoff_ratio_before=best.handoff_before if best else None,
-        handoff_ratio_after=best.handoff_after if best else None)
+        handoff_ratio_after=best.handoff_after if best else None, malloc=malloc)
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def accuracy_job(job: Job) -> list[dict]:
     return [row]
 
 
-@measurement("latency")
+@measurement("latency", fresh_process=True)
 def latency_job(job: Job) -> list[dict]:
     """Latency of one design on one backend (protocol in ``bench/latency.py``). Settings: backend
     (torch, ncnn, onnxruntime), threads, input_size, loops, warmup, weights, models_dir, data_dir

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -19,6 +20,11 @@ def _echo(job: Job) -> list[dict]:
     if job.get("skip"):
         raise Skip("no device")
     return [{"value": job.get("x", 0) * 2}]
+
+
+@measurement("_test_pid", fresh_process=True)
+def _pid(job: Job) -> list[dict]:
+    return [{"pid": os.getpid()}]
 
 
 def test_job_key_is_stable_and_ignores_paths():
@@ -80,6 +86,15 @@ def test_process_executor_runs_registered_measurements():
     results = list(execute(jobs, workers=1))
     assert results[0][1][0]["status"] == "ok"
     assert results[0][1][0]["params"] == 240237
+
+
+def test_fresh_process_measurements_get_a_new_process_each():
+    jobs = [Job.make("_test_pid", "d", i=0), Job.make("_test_echo", "d", x=1), Job.make("_test_pid", "d", i=1)]
+    rows = [r[0] for _, r in execute(jobs)]
+    assert [r["status"] for r in rows] == ["ok", "ok", "ok"]
+    assert rows[1]["value"] == 2  # an ordinary measurement runs here
+    pids = {rows[0]["pid"], rows[2]["pid"]}
+    assert len(pids) == 2 and os.getpid() not in pids
 
 
 def test_not_a_run_folder(tmp_path):

@@ -185,6 +185,23 @@ def test_handoff_ratio_is_a_positive_ratio_above_one_thread():
     assert torch.get_num_threads() == before  # the thread count is restored
 
 
+def test_steady_malloc_stops_page_faults_from_repeated_large_buffers():
+    """After steady_malloc, a 16 MiB buffer allocated, written and freed again and again is served
+    from memory malloc keeps (no fresh pages per iteration)."""
+    import platform
+    import resource
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc only")
+    assert latency.steady_malloc() == "glibc mmap_threshold=32MiB trim_threshold=64MiB"
+    faults = []
+    for _ in range(8):
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        torch.empty(4 << 20).fill_(1.0)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+    # the first iterations may fault pages in while the heap grows; then 16 MiB (4,096 pages) are reused
+    assert np.median(faults[3:]) < 256, faults
+
+
 def test_protocol_string_names_the_handoff_check_only_for_several_threads():
     assert "handoff<=" not in latency.protocol_string(10, 30, 1, 256)
     assert f"handoff<={latency.MAX_HANDOFF_RATIO:g}" in latency.protocol_string(10, 30, 2, 256)
