@@ -101,19 +101,21 @@ def run_job(job: Job) -> list[Row]:
     return out
 
 
-def execute(jobs: Iterable[Job], skip_keys: Iterable[str] = (), workers: int = 0,
+def execute(jobs: Iterable[Job], skip_keys: Iterable[str] = (), workers: int = 0, isolate: bool = True,
             ) -> Iterator[tuple[Job, list[Row]]]:
     """Run ``jobs`` (skipping those whose key is in ``skip_keys``), yielding results as they finish.
 
     ``workers=0`` runs them one after another (the default: timing jobs must not compete for the
     cores), in this process except the measurements registered with ``fresh_process``, which get a
-    new process each; ``workers>0`` spreads them over that many processes.
+    new process each (``isolate=False``: all in this process, e.g. for tests that patch it);
+    ``workers>0`` spreads them over that many processes.
     """
     skip = set(skip_keys)
     todo = [j for j in jobs if j.key not in skip]
     if workers <= 0:
         for job in todo:
-            yield job, (run_in_fresh_process(job) if job.measurement in _FRESH_PROCESS else run_job(job))
+            fresh = isolate and job.measurement in _FRESH_PROCESS
+            yield job, (run_in_fresh_process(job) if fresh else run_job(job))
         return
     # "spawn": a forked child of a process that already ran torch on several threads can deadlock.
     ctx = multiprocessing.get_context("spawn")

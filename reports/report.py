@@ -91,6 +91,38 @@ def _rows(df: pd.DataFrame, measurement: str, ok_only: bool = True) -> pd.DataFr
     return sel
 
 
+def latency_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The ok latency rows, each with its most robust median: where a ``latency_repeat`` row of the
+    same design, backend, threads and size has a median over fresh processes, that median replaces
+    the single run's (p10 / p90 / mean scaled by the same factor, so the frame-to-frame spread is
+    kept) and ``latency_runs`` says how many processes it comes from (1 otherwise)."""
+    lat = _rows(df, "latency").copy()
+    if lat.empty:
+        return lat.assign(latency_runs=[])
+    lat["latency_runs"] = 1
+    rep = _rows(df, "latency_repeat", ok_only=False)
+    if rep.empty or "latency_ms_median_of_runs" not in rep.columns:
+        return lat
+    key = ["arch", "backend", "threads", "input_size"]
+    if any(k not in lat.columns or k not in rep.columns for k in key):
+        return lat
+    best = {tuple(r[k] for k in key): r for _, r in rep.iterrows()
+            if _finite(r.get("latency_ms_median_of_runs")) and (r.get("runs_ok") or 0) >= 2}
+    for i, r in lat.iterrows():
+        hit = best.get(tuple(r[k] for k in key))
+        single = r.get("latency_ms_median")
+        if hit is None or not _finite(single) or single <= 0:
+            continue
+        f = float(hit["latency_ms_median_of_runs"]) / float(single)
+        for c in ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "latency_ms_mean"):
+            if c in lat.columns and _finite(r.get(c)):
+                lat.at[i, c] = float(r[c]) * f
+        if "achieved_gmacs_per_s" in lat.columns and _finite(r.get("achieved_gmacs_per_s")):
+            lat.at[i, "achieved_gmacs_per_s"] = float(r["achieved_gmacs_per_s"]) / f
+        lat.at[i, "latency_runs"] = int(hit["runs_ok"])
+    return lat
+
+
 def _archs(df: pd.DataFrame) -> list[str]:
     if df is None or df.empty or "arch" not in df.columns:
         return []
@@ -281,7 +313,7 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
     for c in ("weights", "dataset"):
         out[c] = [str(acc[c].get(a, "")) if c in acc.columns and a in acc.index else "" for a in archs]
 
-    lat = _latency_at(_rows(df, "latency"), size, threads)
+    lat = _latency_at(latency_rows(df), size, threads)
     backends = list(dict.fromkeys([*ALWAYS_SHOWN_BACKENDS, *_backends(df)]))
     for b in backends:
         sel = lat[_text(lat, "backend") == b]
@@ -293,6 +325,7 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
         out[f"latency_ms_{k}_p90"] = [_col(grp.get(a, empty), "latency_ms_p90").mean() for a in archs]
         out[f"threads_{k}"] = [_col(grp.get(a, empty), "threads").max() for a in archs]
         out[f"latency_cv_{k}"] = [_col(grp.get(a, empty), "latency_cv").max() for a in archs]
+        out[f"latency_runs_{k}"] = [_col(grp.get(a, empty), "latency_runs").max() for a in archs]
         gm = [_col(grp.get(a, empty), "achieved_gmacs_per_s").mean() for a in archs]
         # fall back to MACs / latency when the row does not carry it
         out[f"gmacs_per_s_{k}"] = [g if _finite(g) else (m / (t / 1e3) if _finite(m) and _finite(t) and t > 0
@@ -304,8 +337,7 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
     out["arm_instructions_m"] = [_first(_col(arm_at[arm_at["arch"] == a], "arm_instructions_m")) for a in archs]
 
     # ncnn speed-up: PyTorch / ncnn at the same thread count (the largest both have)
-    full = _rows(df, "latency")
-    full = _at_size(full, size)
+    full = _at_size(latency_rows(df), size)
     speed = []
     for a in archs:
         ra = full[full["arch"] == a]
@@ -757,7 +789,7 @@ def _point_frame(summary: pd.DataFrame, cost_col: str, lo_col: Optional[str] = N
 def _curve_panels(df: pd.DataFrame, x_col: str, size: int, threads_fixed: bool) -> list[dict]:
     """Per backend, per design: latency as a function of input size (at the largest thread count)
     or of the thread count (at ``size``)."""
-    lat = _rows(df, "latency")
+    lat = latency_rows(df)
     panels = []
     for b in _backends(df):
         sel = lat[_text(lat, "backend") == b]
@@ -1144,7 +1176,8 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
     doc.table(heads, cells)
     doc.p(f"Cost and latency at {size}x{size} input; {NOT_MEASURED} = not measured; \"vs best\" compares "
           "mIoU CIs with the most accurate design; the ncnn speed-up is PyTorch / ncnn x86 latency at the same "
-          "thread count. Every row is in [results.csv](results.csv) / [results.json](results.json); this "
+          "thread count. A latency that was also measured in fresh processes (Details: repeatability) is the "
+          "median over those processes. Every row is in [results.csv](results.csv) / [results.json](results.json); this "
           "table in [summary.csv](summary.csv).")
 
     doc.h(2, "Plots")

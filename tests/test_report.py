@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports.report import (compare_runs, indistinguishable, normalise_layer_table, pareto_front,
+from reports.report import (compare_runs, indistinguishable, latency_rows, normalise_layer_table, pareto_front,
                             recommendations, summary_table, write_examples, write_report)
 
 DESIGNS = ["esp_dense_seg", "mobilenet_dilate_unet", "residualdense_bisenet", "seg_matting",
@@ -233,7 +233,23 @@ def test_repeatability_table_and_warning(tmp_path):
     assert "| **no** |" in md
     assert "Medians that did not repeat" in md and "1 of 2" in md and "62.0%" in md
     clean = (_write(tmp_path / "clean", fake_rows()).parent / "report.md").read_text()
-    assert "Medians that did not repeat" not in clean and "repeatability" not in clean
+    assert "Medians that did not repeat" not in clean and "Latency repeatability at" not in clean
+
+
+def test_summary_uses_the_median_over_fresh_processes_where_there_is_one():
+    df = fake_rows(peer=False)
+    base = summary_table(df, 256).set_index("arch")
+    t = base.loc["seg_matting", "latency_ms_torch"]  # 2 threads, one process
+    rep = _row("latency_repeat", "seg_matting", backend="torch", threads=2, input_size=256, runs=5, runs_ok=5,
+               latency_ms_median_of_runs=t / 2, repeatable=True)
+    got = summary_table(pd.concat([df, pd.DataFrame([rep])], ignore_index=True), 256).set_index("arch")
+    assert got.loc["seg_matting", "latency_ms_torch"] == pytest.approx(t / 2)
+    assert got.loc["seg_matting", "latency_ms_torch_p90"] == pytest.approx(base.loc["seg_matting", "latency_ms_torch_p90"] / 2)
+    assert got.loc["seg_matting", "latency_runs_torch"] == 5 and base.loc["seg_matting", "latency_runs_torch"] == 1
+    assert got.loc["seg_matting", "ncnn_speedup"] == pytest.approx(base.loc["seg_matting", "ncnn_speedup"] / 2)
+    assert got.loc["esp_dense_seg", "latency_ms_torch"] == base.loc["esp_dense_seg", "latency_ms_torch"]
+    # the raw rows are untouched
+    assert ((df["measurement"] == "latency") & (df["status"] == "ok")).sum() == (latency_rows(df)["latency_runs"] == 1).sum()
 
 
 def test_write_report_with_almost_nothing(tmp_path):

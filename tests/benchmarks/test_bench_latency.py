@@ -2,8 +2,10 @@
 design, plus the calibration GEMM. Skipped unless requested (see conftest.py).
 
 The same protocol as ``run_bench.py latency`` (bench/latency.py): batch 1, fp32, the fixed real
-input, ``BENCH_WARMUP`` untimed then ``BENCH_LOOPS`` timed rounds of one inference each; a backend
-whose outputs do not match PyTorch's fails its benchmark instead of being timed.
+input, glibc malloc in its steady state, on several threads a wait for threads that share a cache
+(the ratio is in ``extra_info``), ``BENCH_WARMUP`` untimed then ``BENCH_LOOPS`` timed rounds of one
+inference each; a backend whose outputs do not match PyTorch's fails its benchmark instead of being
+timed. (No quiet gate or redone attempts: pytest-benchmark owns the timing loop.)
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import torch
 
 from archs import get_spec, list_archs
 from bench.backends import BACKENDS, backend_missing, check_parity, open_runner, torch_threads
-from bench.latency import CALIB_N, design_macs_g, fixed_input
+from bench.latency import CALIB_N, design_macs_g, fixed_input, steady_malloc, wait_for_handoff
 from bench.weights import DEFAULT_MODELS_DIR, load_model
 
 THREADS = int(os.environ.get("BENCH_THREADS") or os.cpu_count() or 1)
@@ -49,7 +51,8 @@ def test_latency(benchmark, arch, backend):
             assert parity.ok, f"parity: {parity.reason}"
         benchmark.group = f"{arch} {SIZE}px {THREADS} threads"
         benchmark.extra_info.update(backend=backend, threads=THREADS, input_size=SIZE,
-                                    macs_g=design_macs_g(arch, SIZE), options=runner.options)
+                                    macs_g=design_macs_g(arch, SIZE), options=runner.options,
+                                    malloc=steady_malloc(), handoff_ratio_before=wait_for_handoff(THREADS))
         benchmark.pedantic(runner.bind(x), rounds=LOOPS, warmup_rounds=WARMUP, iterations=1)
 
 
