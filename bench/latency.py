@@ -634,8 +634,11 @@ def summarize_repeats(rows: Sequence[Mapping[str, Any]],
     counted and the first failure becomes the status; the statistics use the ok runs."""
     if not rows:
         raise ValueError("no runs to summarise")
-    ok = [r for r in rows if r.get("status") == "ok" and _finite_number(r.get("latency_ms_median"))]
-    bad = [str(r.get("status")) for r in rows if r not in ok]
+    def gave_latency(r: Mapping[str, Any]) -> bool:
+        return r.get("status") == "ok" and _finite_number(r.get("latency_ms_median"))
+
+    ok = [r for r in rows if gave_latency(r)]
+    bad = [str(r.get("status")) for r in rows if not gave_latency(r)]
     med = np.array([float(r["latency_ms_median"]) for r in ok], dtype=np.float64)
     cvs = np.array([float(r["latency_cv"]) for r in ok if _finite_number(r.get("latency_cv"))])
     if med.size:

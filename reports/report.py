@@ -313,7 +313,8 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
     for c in ("weights", "dataset"):
         out[c] = [str(acc[c].get(a, "")) if c in acc.columns and a in acc.index else "" for a in archs]
 
-    lat = _latency_at(latency_rows(df), size, threads)
+    lat_all = _at_size(latency_rows(df), size)  # every thread count: the speed-up below needs them
+    lat = _latency_at(lat_all, size, threads)
     backends = list(dict.fromkeys([*ALWAYS_SHOWN_BACKENDS, *_backends(df)]))
     for b in backends:
         sel = lat[_text(lat, "backend") == b]
@@ -337,7 +338,7 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
     out["arm_instructions_m"] = [_first(_col(arm_at[arm_at["arch"] == a], "arm_instructions_m")) for a in archs]
 
     # ncnn speed-up: PyTorch / ncnn at the same thread count (the largest both have)
-    full = _at_size(latency_rows(df), size)
+    full = lat_all
     speed = []
     for a in archs:
         ra = full[full["arch"] == a]
