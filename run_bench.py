@@ -9,6 +9,7 @@
     python run_bench.py eval --arch NAME --weights seed --data DIR [--split val]
     python run_bench.py train --arch NAME [--minutes 30 | --steps N | --epochs E]
     python run_bench.py latency --arch NAME --backend ncnn [--threads 2] [--size 256] [--repeat 5] [--json]
+    python run_bench.py speedup --arch NAME [--backend ncnn] [--threads 2]   ncnn vs PyTorch, timed interleaved
     python run_bench.py check [--baseline bench/baseline.json] [--quick]   regression gate (docs/gate.md)
 
 Exit codes: 0 ok, 1 failure, 2 usage error. This file only wires arguments to ``bench/`` (which
@@ -160,6 +161,26 @@ def cmd_latency(args) -> int:
     for kind, ms, n in time_by_type(layers):
         print(f"  {kind:<32} {ms:8.3f} ms  {100 * ms / total:5.1f} %  x{n}")
     return code
+
+
+def cmd_speedup(args) -> int:
+    import os
+
+    from bench.jobs import Job
+    if args.rounds < 3 or args.loops < 1:
+        print(f"--rounds {args.rounds} --loops {args.loops}: an interleaved comparison needs at least 3 rounds "
+              "of at least 1 timed iteration", file=sys.stderr)
+        return EXIT_USAGE
+    job = Job.make("speedup", args.arch, backend=args.backend, threads=args.threads or os.cpu_count() or 1,
+                   input_size=args.size, rounds=args.rounds, loops=args.loops, warmup=args.warmup,
+                   weights=args.weights, models_dir=str(args.models_dir), data_dir=str(Path(args.data_dir) / "hsd"))
+    return _one_job(job, args.json, [
+        "protocol", "arch", "base_backend", "other_backend", "weights", "threads", "input_size", "status",
+        "speedup", "speedup_min", "speedup_max", "speedup_cv", "round_speedups", "base_ms_median",
+        "other_ms_median", "base_round_cv", "other_round_cv", "parity_ok", "parity_max_abs_diff",
+        "parity_mask_iou", "cpu_model", "cpu_count", "cpu_busy_before", "cpu_other_during",
+        "handoff_ratio_before", "handoff_ratio_after", "quiet", "converter", "torch_version", "ncnn_version",
+        "pnnx_version", "onnxruntime_version"])
 
 
 def cmd_build_arm(args) -> int:
@@ -492,6 +513,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "well its median repeats (between-run CV)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=cmd_latency)
+
+    s = sub.add_parser("speedup", help="how much faster ncnn (or onnxruntime) runs a design than PyTorch, "
+                                        "both timed interleaved in one process (docs/latency.md)")
+    _arch_arg(s)
+    s.add_argument("--backend", default="ncnn", choices=["ncnn", "onnxruntime"],
+                   help="the backend compared with PyTorch (default ncnn)")
+    s.add_argument("--threads", type=int, default=None, help="threads for both (default: all cores)")
+    s.add_argument("--size", type=int, default=256, help="input side (default 256)")
+    s.add_argument("--rounds", type=int, default=10, help="rounds, each backend timed once per round "
+                                                          "(default 10, at least 3)")
+    s.add_argument("--loops", type=int, default=10, help="timed iterations per backend and round (default 10)")
+    s.add_argument("--warmup", type=int, default=3, help="untimed iterations per backend and round (default 3)")
+    s.add_argument("--weights", default="random",
+                   help="random (default), seed (seg_matting), trained or a path; parity is checked with them")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_speedup)
 
     s = sub.add_parser("build-arm", help="build (or reuse) the static aarch64 ncnn runner and the qemu "
                                          "instruction-count plugin, cached in .cache/arm")

@@ -295,7 +295,7 @@ class Attempt:
     machine other processes used before (``busy_before``) and during (``other_during``) it, and the
     hand-off ratios before and after it (None at 1 thread), with the limits they are judged by."""
 
-    stats: TimingStats
+    stats: Optional[TimingStats]  # None: only the checks (of an interleaved comparison)
     calib: Optional[CalibRecord]
     busy_before: Optional[float]
     other_during: Optional[float]
@@ -665,3 +665,179 @@ def _finite_number(v: Any) -> bool:
         return v is not None and math.isfinite(float(v))
     except (TypeError, ValueError):
         return False
+
+
+# ----------------------------------------------------------------------------- interleaved comparison
+
+DEFAULT_ROUNDS = 10  # rounds of an interleaved comparison
+DEFAULT_ROUND_LOOPS = 10  # timed iterations per backend and round
+DEFAULT_ROUND_WARMUP = 3  # untimed iterations per backend and round ...
+DEFAULT_ROUND_WARMUP_MIN_S = 0.05  # ... lasting at least this long (the other library's threads go idle)
+
+
+def time_interleaved(fns: Mapping[str, Callable[[], Any]], rounds: int = DEFAULT_ROUNDS,
+                     loops: int = DEFAULT_ROUND_LOOPS, warmup: int = DEFAULT_ROUND_WARMUP,
+                     warmup_min_s: float = DEFAULT_ROUND_WARMUP_MIN_S,
+                     clock: Callable[[], int] = time.perf_counter_ns) -> dict[str, list[TimingStats]]:
+    """Time several callables round-robin: in every round each one gets ``warmup`` untimed
+    iterations (at least ``warmup_min_s``) and ``loops`` timed ones (:func:`time_callable`). The
+    order turns by one every round, so no callable always runs first or right after the same other
+    one. Whatever slows the machine for longer than a round hits all of them alike, which is why a
+    ratio of their round medians repeats where medians taken minutes apart do not. Returns each
+    name's per-round statistics, in round order."""
+    if rounds < 1 or not fns:
+        raise ValueError(f"need rounds >= 1 and something to time (got rounds={rounds}, {len(fns)} callables)")
+    names = list(fns)
+    out: dict[str, list[TimingStats]] = {n: [] for n in names}
+    for r in range(rounds):
+        for i in range(len(names)):
+            name = names[(r + i) % len(names)]
+            out[name].append(time_callable(fns[name], warmup, loops, clock=clock, warmup_min_s=warmup_min_s))
+    return out
+
+
+@dataclass(frozen=True)
+class ComparisonStats:
+    """A base backend against another, from interleaved rounds: ``speedup`` is the median over
+    rounds of (base round median / other round median), > 1 when the other backend is faster."""
+
+    rounds: int
+    base_ms_median: float  # median of the base's round medians
+    other_ms_median: float
+    speedup: float
+    speedup_min: float  # over rounds
+    speedup_max: float
+    speedup_cv: float  # std (ddof=1) / mean of the per-round ratios
+    base_round_cv: float  # CV of the base's round medians: how much the machine drifted meanwhile
+    other_round_cv: float
+    round_speedups: str  # the per-round ratios, space-separated, in round order
+
+
+def compare_rounds(base: Sequence[TimingStats], other: Sequence[TimingStats]) -> ComparisonStats:
+    """Statistics of an interleaved comparison (the two lists from :func:`time_interleaved`)."""
+    if len(base) != len(other) or not base:
+        raise ValueError(f"need the same number of rounds (at least 1) for both, got {len(base)} and {len(other)}")
+    b = np.array([s.latency_ms_median for s in base], dtype=np.float64)
+    o = np.array([s.latency_ms_median for s in other], dtype=np.float64)
+    if (o <= 0).any():
+        raise ValueError("a round median of the other backend is not positive")
+    ratio = b / o
+
+    def cv(v: np.ndarray) -> float:
+        return float(v.std(ddof=1) / v.mean()) if v.size > 1 and v.mean() > 0 else NAN
+
+    return ComparisonStats(
+        rounds=int(b.size), base_ms_median=float(np.median(b)), other_ms_median=float(np.median(o)),
+        speedup=float(np.median(ratio)), speedup_min=float(ratio.min()), speedup_max=float(ratio.max()),
+        speedup_cv=cv(ratio), base_round_cv=cv(b), other_round_cv=cv(o),
+        round_speedups=" ".join(f"{v:.3f}" for v in ratio))
+
+
+@dataclass(frozen=True)
+class SpeedupRecord(ComparisonStats):
+    arch: str
+    base_backend: str
+    other_backend: str
+    weights: str
+    threads: int
+    input_size: int
+    loops_per_round: int
+    warmup_per_round: int
+    status: str  # "ok", or "error: parity ..." (then no timing: NaN figures)
+    protocol: str
+    parity_ok: Optional[bool]
+    parity_max_abs_diff: Optional[float]
+    parity_mask_iou: Optional[float]
+    parity_input: str
+    cpu_model: str
+    cpu_count: int
+    cpu_busy_before: Optional[float]
+    cpu_other_during: Optional[float]
+    handoff_ratio_before: Optional[float]
+    handoff_ratio_after: Optional[float]
+    quiet: Optional[bool]  # the quiet gate's checks over the whole comparison (one attempt)
+    malloc: str
+    base_options: str
+    other_options: str
+    converter: str
+    torch_version: str
+    ncnn_version: Optional[str]
+    pnnx_version: Optional[str]
+    onnxruntime_version: Optional[str]
+
+
+def measure_speedup(arch: str, other: str = "ncnn", threads: int = 1, input_size: int = 256, *,
+                    base: str = "torch", rounds: int = DEFAULT_ROUNDS, loops: int = DEFAULT_ROUND_LOOPS,
+                    warmup: int = DEFAULT_ROUND_WARMUP, weights: str = "random",
+                    ncnn_options: NcnnOptions = DEFAULT_NCNN_OPTIONS, pnnx_fp16: bool = DEFAULT_PNNX_FP16,
+                    cache_dir: Optional[Path] = None, models_dir: Optional[Path] = None,
+                    data_dir: Optional[Path] = None, quiet_wait_s: float = DEFAULT_QUIET_WAIT_S,
+                    max_other_cpu: float = MAX_OTHER_CPU) -> SpeedupRecord:
+    """How much faster ``other`` runs design ``arch`` than ``base`` (PyTorch), both loaded in this
+    process and timed interleaved (:func:`time_interleaved`) at the same thread count on the same
+    fixed input, after a parity check of ``other`` against ``base``. The quiet gate, hand-off check
+    and steady malloc of :func:`timed_run` apply to the comparison as a whole (one attempt: the
+    rounds are the protection against drift). Raises like :func:`measure_latency`."""
+    from .weights import DEFAULT_MODELS_DIR, load_model
+
+    for b in (base, other):
+        if b not in BACKENDS:
+            raise ValueError(f"unknown backend {b!r}; known: {', '.join(BACKENDS)}")
+    if base == other:
+        raise ValueError(f"compare two different backends, got {base!r} twice")
+    if rounds < 3 or loops < 1:
+        raise ValueError(f"rounds={rounds}, loops={loops}: an interleaved comparison needs at least 3 rounds "
+                         "of at least 1 timed iteration")
+    if threads < 1:
+        raise ValueError(f"threads={threads}: need at least 1")
+    spec = get_spec(arch)
+    if input_size % spec.input_multiple:
+        raise ValueError(f"{arch} needs an input side that is a multiple of {spec.input_multiple}, "
+                         f"got {input_size}")
+    lm = load_model(arch, weights, Path(models_dir) if models_dir else DEFAULT_MODELS_DIR)
+    x, input_name = fixed_input(input_size, lm.preprocess, data_dir)
+    runner_kw = dict(ncnn_options=ncnn_options, pnnx_fp16=pnnx_fp16, cache_dir=cache_dir)
+    with open_runner(base, lm.model, arch, input_size, threads, **runner_kw) as rb, \
+            open_runner(other, lm.model, arch, input_size, threads, **runner_kw) as ro:
+        parity = check_parity(rb.infer(x), ro.infer(x), spec.output_kind)
+        cmp, busy, during, h_before, h_after, malloc = None, None, None, None, None, ""
+        if parity.ok:
+            malloc = steady_malloc()
+            fns = {base: rb.bind(x), other: ro.bind(x)}
+            for fn in fns.values():  # the first warm-up (allocator, caches, JIT) out of the rounds
+                time_callable(fn, DEFAULT_WARMUP, 1, warmup_min_s=DEFAULT_WARMUP_MIN_S)
+            busy = wait_for_quiet(quiet_wait_s, max_other_cpu)
+            h_before = wait_for_handoff(threads)
+            t0 = _cpu_times()
+            timed = time_interleaved(fns, rounds, loops, warmup)
+            during = cpu_other_share(t0, _cpu_times())
+            h_after = handoff_ratio(threads)
+            cmp = compare_rounds(timed[base], timed[other])
+        opts = (rb.options, ro.options, ro.converter)
+    gate = Attempt(stats=None, calib=None, busy_before=busy, other_during=during, handoff_before=h_before,
+                   handoff_after=h_after, max_other_cpu=max_other_cpu)
+    stats = _comparison_fields(cmp, rounds)
+    v = backend_versions()
+    return SpeedupRecord(
+        **stats, arch=arch, base_backend=base, other_backend=other, weights=weights, threads=int(threads),
+        input_size=int(input_size), loops_per_round=int(loops), warmup_per_round=int(warmup),
+        status="ok" if parity.ok else f"error: parity {parity.reason}",
+        protocol=(f"interleaved v{PROTOCOL_VERSION}: batch=1 fp32 input={input_size}x{input_size} threads={threads} "
+                  f"rounds={rounds} per round and backend warmup={warmup}+{DEFAULT_ROUND_WARMUP_MIN_S:g}s "
+                  f"loops={loops}, order turning each round; speedup=median over rounds of the round-median "
+                  f"ratio; quiet=other_cpu<={max_other_cpu:g},wait<={quiet_wait_s:g}s"
+                  + (f" handoff<={MAX_HANDOFF_RATIO:g}" if threads > 1 else "") + " malloc=steady"),
+        parity_ok=parity.ok, parity_max_abs_diff=parity.max_abs_diff, parity_mask_iou=parity.mask_iou,
+        parity_input=input_name, cpu_model=cpu_model(), cpu_count=os.cpu_count() or 1,
+        cpu_busy_before=busy, cpu_other_during=during, handoff_ratio_before=h_before,
+        handoff_ratio_after=h_after, quiet=gate.quiet() if parity.ok else None, malloc=malloc,
+        base_options=opts[0], other_options=opts[1], converter=opts[2], torch_version=v["torch"],
+        ncnn_version=v["ncnn"], pnnx_version=v["pnnx"], onnxruntime_version=v["onnxruntime"])
+
+
+def _comparison_fields(cmp: Optional[ComparisonStats], rounds: int) -> dict[str, Any]:
+    """The comparison's fields, or NaN figures (and the planned round count) when nothing was timed."""
+    if cmp is not None:
+        return asdict(cmp)
+    nan = {f.name: NAN for f in fields(ComparisonStats)}
+    return {**nan, "rounds": int(rounds), "round_speedups": ""}

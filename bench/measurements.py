@@ -122,6 +122,40 @@ def latency_repeat_job(job: Job) -> list[dict]:
     return [row]
 
 
+@measurement("speedup", fresh_process=True)
+def speedup_job(job: Job) -> list[dict]:
+    """A backend against PyTorch, both timed interleaved in one process
+    (:func:`bench.latency.measure_speedup`). Settings: backend (the other one: ncnn or onnxruntime),
+    threads, input_size, rounds, loops (per round and backend), warmup, weights, models_dir,
+    data_dir. A missing backend package is a ``skipped`` row; a parity failure an ``error: parity``
+    row with NaN figures."""
+    from .backends import BackendUnavailable, backend_missing
+    from .latency import DEFAULT_ROUND_LOOPS, DEFAULT_ROUND_WARMUP, DEFAULT_ROUNDS, measure_speedup
+
+    other = job.get("backend", "ncnn")
+    why = backend_missing(other)
+    if why:
+        raise Skip(why)
+    spec = get_spec(job.arch)
+    size = int(job.get("input_size", 256))
+    if size % spec.input_multiple:
+        raise Skip(f"input side {size} is not a multiple of {spec.input_multiple}")
+    data_dir = job.get("data_dir")
+    try:
+        rec = measure_speedup(job.arch, other, threads=int(job.get("threads", 1)), input_size=size,
+                              rounds=int(job.get("rounds", DEFAULT_ROUNDS)),
+                              loops=int(job.get("loops", DEFAULT_ROUND_LOOPS)),
+                              warmup=int(job.get("warmup", DEFAULT_ROUND_WARMUP)),
+                              weights=job.get("weights", "random"),
+                              models_dir=Path(job.get("models_dir", DEFAULT_MODELS_DIR)),
+                              data_dir=Path(data_dir) if data_dir else None)
+    except BackendUnavailable as exc:
+        raise Skip(str(exc)) from None
+    row = dataclasses.asdict(rec)
+    row["backend"] = rec.other_backend  # rows of one backend are found by this column everywhere
+    return [row]
+
+
 @measurement("arm_cost")
 def arm_cost_job(job: Job) -> list[dict]:
     """ncnn on aarch64, emulated by ``qemu-aarch64 -cpu cortex-a72``: output parity against x86 ncnn

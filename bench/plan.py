@@ -132,8 +132,9 @@ def _latency_weights(arch: str, models_dir: Path) -> str:
 def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
     """Every design on every backend at 1..cores threads (powers of two) at the run's size, the
     repeatability of torch and ncnn at those thread counts (each measurement redone in
-    ``DEFAULT_REPEATS`` fresh processes), plus the size sweep at 2 threads on torch and ncnn.
-    ``quick``: 2 threads, the run's size, 10 loops, no repeats."""
+    ``DEFAULT_REPEATS`` fresh processes), the ncnn speed-up over PyTorch timed interleaved at those
+    thread counts, plus the size sweep at 2 threads on torch and ncnn.
+    ``quick``: 2 threads, the run's size, 10 loops, no repeats and no interleaved speed-ups."""
     from .backends import BACKENDS
     from .latency import DEFAULT_LOOPS, DEFAULT_REPEATS, DEFAULT_WARMUP, default_thread_counts
 
@@ -156,6 +157,9 @@ def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
             for t in thread_counts:
                 jobs.append(Job.make("latency_repeat", arch, backend=backend, threads=t, input_size=opt.input_size,
                                      runs=DEFAULT_REPEATS, **common))
+        for t in thread_counts:  # the ncnn speed-up, timed interleaved with PyTorch (drift cancels)
+            jobs.append(Job.make("speedup", arch, backend="ncnn", threads=t, input_size=opt.input_size,
+                                 weights=common["weights"], models_dir=common["models_dir"]))
         for size in sweep_sizes(get_spec(arch).input_multiple):
             if size == opt.input_size:
                 continue

@@ -287,7 +287,9 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
     size_mb_ncnn_bin, act_peak_mb, weights, dataset, n_images, miou, miou_ci_low, miou_ci_high,
     boundary_f, latency_ms_<backend> and threads_<backend> and gmacs_per_s_<backend> for every
     backend measured (always torch and ncnn), latency_ms_<backend>_p10/_p90, arm_instructions_m,
-    ncnn_speedup (PyTorch / ncnn x86 at the same threads), status.
+    ncnn_speedup (PyTorch / ncnn x86 at the same threads: from the interleaved ``speedup``
+    measurement where there is one, with ncnn_speedup_min/_max its range over rounds, else the ratio
+    of the two backends' medians, min/max NaN), status.
     Cost and latency are at ``input_size`` (default :func:`main_input_size`); latency at ``threads``
     (default: the largest thread count measured).
     """
@@ -337,16 +339,26 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
     arm_at = _at_size(arm, size)
     out["arm_instructions_m"] = [_first(_col(arm_at[arm_at["arch"] == a], "arm_instructions_m")) for a in archs]
 
-    # ncnn speed-up: PyTorch / ncnn at the same thread count (the largest both have)
+    # ncnn speed-up: PyTorch / ncnn at the same thread count (the largest both have); where the two
+    # were timed interleaved (``speedup`` rows) that ratio, with its range over rounds
     full = lat_all
-    speed = []
+    inter = _at_size(_rows(df, "speedup"), size)
+    inter = inter[_text(inter, "backend") == "ncnn"] if not inter.empty else inter
+    speed, low, high = [], [], []
     for a in archs:
         ra = full[full["arch"] == a]
         t_torch = ra[_text(ra, "backend") == "torch"]
         t_ncnn = ra[_text(ra, "backend") == "ncnn"]
+        ia = inter[inter["arch"] == a] if not inter.empty else inter
         common = set(_col(t_torch, "threads").dropna()) & set(_col(t_ncnn, "threads").dropna())
         if threads is not None:
             common &= {threads}
+        hit = ia[_col(ia, "threads") == max(common)] if common and not ia.empty else ia.iloc[0:0]
+        if not hit.empty and _finite(_first(_col(hit, "speedup"))):
+            speed.append(float(_first(_col(hit, "speedup"))))
+            low.append(float(_first(_col(hit, "speedup_min"))))
+            high.append(float(_first(_col(hit, "speedup_max"))))
+            continue
         if common:
             t = max(common)
             num = _col(t_torch[_col(t_torch, "threads") == t], "latency_ms_median").mean()
@@ -355,7 +367,11 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
             num = _col(t_torch, "latency_ms_median").mean() if _col(t_torch, "threads").isna().all() else np.nan
             den = _col(t_ncnn, "latency_ms_median").mean() if _col(t_ncnn, "threads").isna().all() else np.nan
         speed.append(num / den if _finite(num) and _finite(den) and den > 0 else np.nan)
+        low.append(np.nan)
+        high.append(np.nan)
     out["ncnn_speedup"] = speed
+    out["ncnn_speedup_min"] = low
+    out["ncnn_speedup_max"] = high
     out["status"] = [_status_summary(df[df["arch"] == a]) for a in archs]
     order = {a: i for i, a in enumerate(sorted(archs))}
     out = out.assign(_k=(out["kind"] != "design").astype(int), _o=out["arch"].map(order))
@@ -657,11 +673,21 @@ def summary_display(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
                                        and r["latency_cv_" + c[len("latency_ms_"):]] > NOISY_CV else "")
                   for c in shown_lat]
         cells += [_fmt(r.get("arm_instructions_m"), 1),
-                  f"{_fmt(r.get('ncnn_speedup'), 2)}x" if _finite(r.get("ncnn_speedup")) else NOT_MEASURED]
+                  _fmt_speedup(r)]
         cells += [_fmt(r.get(c), 1) for c in gm_cols]
         cells.append(str(r.get("status", "")))
         rows.append(cells)
     return heads, rows
+
+
+def _fmt_speedup(r) -> str:
+    """"2.31x", with the range over interleaved rounds where there is one: "2.31x (2.12-2.48)"."""
+    if not _finite(r.get("ncnn_speedup")):
+        return NOT_MEASURED
+    text = f"{_fmt(r.get('ncnn_speedup'), 2)}x"
+    if _finite(r.get("ncnn_speedup_min")) and _finite(r.get("ncnn_speedup_max")):
+        text += f" ({_fmt(r.get('ncnn_speedup_min'), 2)}-{_fmt(r.get('ncnn_speedup_max'), 2)})"
+    return text
 
 
 # ----------------------------------------------------------------------------- document model
@@ -1123,6 +1149,26 @@ def _detail_tables(doc: Doc, df: pd.DataFrame, size: int) -> None:
         doc.p("Each run is a fresh process with the full protocol (quiet gate, calibration, warm-up, timed "
               "loop). \"Repeatable\": the coefficient of variation of the runs' medians is at most "
               f"{_fmt_share(_first(_col(rep, 'max_between_run_cv')))}.")
+    inter = _at_size(_rows(df, "speedup", ok_only=False), size)
+    if not inter.empty:
+        doc.h(3, f"Interleaved speed-ups at {size}x{size} (PyTorch and the other backend in one process, "
+                 "round by round)")
+        rows = []
+        for _, r in inter.sort_values([c for c in ("arch", "backend", "threads") if c in inter.columns]).iterrows():
+            rows.append([f"`{r['arch']}`", backend_label(str(r.get("backend", ""))), _fmt(r.get("threads")),
+                         _fmt(r.get("base_ms_median"), 2), _fmt(r.get("other_ms_median"), 2),
+                         f"{_fmt(r.get('speedup'), 2)}x" if _finite(r.get("speedup")) else NOT_MEASURED,
+                         f"{_fmt(r.get('speedup_min'), 2)}-{_fmt(r.get('speedup_max'), 2)}",
+                         _fmt_share(r.get("speedup_cv")),
+                         f"{_fmt_share(r.get('base_round_cv'))} / {_fmt_share(r.get('other_round_cv'))}",
+                         {None: NOT_MEASURED, True: "yes", False: "**no**"}[_flag(r.get("quiet"))],
+                         str(r.get("status", ""))[:80]])
+        doc.table(["design", "backend", "threads", "PyTorch ms", "backend ms", "speed-up", "range over rounds",
+                   "CV of round ratios", "drift (CV of round medians, PyTorch / backend)", "quiet", "status"], rows)
+        doc.p("Both backends are loaded in one process and timed in turns (each round: warm-up, then the timed "
+              "iterations of one, then of the other; the order turns each round). A slowdown of the machine that "
+              "lasts longer than a round hits both alike, so the median of the per-round ratios holds when the "
+              "separate medians above drift between processes.")
     prof = _rows(df, "profile")
     if not prof.empty and _col(prof, "input_size").nunique() > 1:
         doc.h(3, "Cost by input size")
@@ -1177,7 +1223,8 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
     doc.table(heads, cells)
     doc.p(f"Cost and latency at {size}x{size} input; {NOT_MEASURED} = not measured; \"vs best\" compares "
           "mIoU CIs with the most accurate design; the ncnn speed-up is PyTorch / ncnn x86 latency at the same "
-          "thread count. A latency that was also measured in fresh processes (Details: repeatability) is the "
+          "thread count, where measured from the two timed interleaved in one process (range over the rounds "
+          "in brackets; Details: interleaved speed-ups), else from their separate medians. A latency that was also measured in fresh processes (Details: repeatability) is the "
           "median over those processes. Every row is in [results.csv](results.csv) / [results.json](results.json); this "
           "table in [summary.csv](summary.csv).")
 

@@ -372,3 +372,24 @@ def test_summary_prefers_the_suites_own_training_over_a_published_checkpoint():
     assert (row["weights"], row["miou"]) == ("trained", pytest.approx(0.81))
     row = summary_table(pd.DataFrame([seed]), input_size=256).iloc[0]
     assert (row["weights"], row["miou"]) == ("seed", pytest.approx(0.88))
+
+
+def test_summary_takes_the_interleaved_speedup_where_there_is_one(tmp_path):
+    df = fake_rows(peer=False)
+    base = summary_table(df, 256).set_index("arch")
+    pair = _row("speedup", "seg_matting", backend="ncnn", threads=2, input_size=256, rounds=10, speedup=1.5,
+                speedup_min=1.4, speedup_max=1.6, speedup_cv=0.02, base_ms_median=15.0, other_ms_median=10.0,
+                base_round_cv=0.03, other_round_cv=0.02, quiet=True)
+    other_threads = dict(pair, threads=1, speedup=9.0, job="speedup/seg_matting/t1")
+    both = pd.concat([df, pd.DataFrame([pair, other_threads])], ignore_index=True)
+    got = summary_table(both, 256).set_index("arch")
+    assert got.loc["seg_matting", "ncnn_speedup"] == 1.5  # at the summary's thread count (2), not 1
+    assert (got.loc["seg_matting", "ncnn_speedup_min"], got.loc["seg_matting", "ncnn_speedup_max"]) == (1.4, 1.6)
+    # designs without one keep the ratio of the separate medians, without a range
+    assert got.loc["esp_dense_seg", "ncnn_speedup"] == pytest.approx(base.loc["esp_dense_seg", "ncnn_speedup"])
+    assert np.isnan(got.loc["esp_dense_seg", "ncnn_speedup_min"])
+    md = (_write(tmp_path, both).parent / "report.md").read_text()
+    assert "1.50x (1.40-1.60)" in md and "Interleaved speed-ups at 256x256" in md
+    assert "| `seg_matting` | ncnn x86 | 2 | 15.00 | 10.00 | 1.50x | 1.40-1.60 | 2.0% | 3.0% / 2.0% | yes | ok |" in md
+    clean = (_write(tmp_path / "clean", df).parent / "report.md").read_text()
+    assert "Interleaved speed-ups" not in clean
