@@ -179,7 +179,7 @@ def cmd_speedup(args) -> int:
         "speedup", "speedup_min", "speedup_max", "speedup_cv", "round_speedups", "base_ms_median",
         "other_ms_median", "base_round_cv", "other_round_cv", "parity_ok", "parity_max_abs_diff",
         "parity_mask_iou", "cpu_model", "cpu_count", "cpu_busy_before", "cpu_other_during",
-        "handoff_ratio_before", "handoff_ratio_after", "quiet", "converter", "torch_version", "ncnn_version",
+        "handoff_ratio_before", "handoff_ratio_after", "quiet", "attempts", "converter", "torch_version", "ncnn_version",
         "pnnx_version", "onnxruntime_version"])
 
 

@@ -127,7 +127,7 @@ def speedup_job(job: Job) -> list[dict]:
     """A backend against PyTorch, both timed interleaved in one process
     (:func:`bench.latency.measure_speedup`). Settings: backend (the other one: ncnn or onnxruntime),
     threads, input_size, rounds, loops (per round and backend), warmup, weights, models_dir,
-    data_dir. A missing backend package is a ``skipped`` row; a parity failure an ``error: parity``
+    data_dir, attempts and quiet_wait_s (quiet gate). A missing backend package is a ``skipped`` row; a parity failure an ``error: parity``
     row with NaN figures."""
     from .backends import BackendUnavailable, backend_missing
     from .latency import DEFAULT_ROUND_LOOPS, DEFAULT_ROUND_WARMUP, DEFAULT_ROUNDS, measure_speedup
@@ -148,7 +148,8 @@ def speedup_job(job: Job) -> list[dict]:
                               warmup=int(job.get("warmup", DEFAULT_ROUND_WARMUP)),
                               weights=job.get("weights", "random"),
                               models_dir=Path(job.get("models_dir", DEFAULT_MODELS_DIR)),
-                              data_dir=Path(data_dir) if data_dir else None)
+                              data_dir=Path(data_dir) if data_dir else None,
+                              **{k: job.get(k) for k in ("attempts", "quiet_wait_s") if job.get(k) is not None})
     except BackendUnavailable as exc:
         raise Skip(str(exc)) from None
     row = dataclasses.asdict(rec)

@@ -752,8 +752,20 @@ def test_speedup_record_from_interleaved_rounds(fake_backend, monkeypatch):
     assert rec.status == "ok" and rec.parity_ok and rec.speedup == pytest.approx(2.0)
     assert (rec.speedup_min, rec.speedup_max) == (pytest.approx(2.0), pytest.approx(3.0))
     assert (rec.base_backend, rec.other_backend, rec.threads, rec.input_size) == ("torch", "ncnn", 1, 64)
-    assert rec.quiet is True and rec.cpu_busy_before == 0.0 and "rounds=3" in rec.protocol
+    assert rec.quiet is True and rec.attempts == 1 and rec.cpu_busy_before == 0.0 and "rounds=3" in rec.protocol
     assert rec.converter == "fake 1" and rec.base_options.startswith("eager")
+
+
+def test_speedup_redoes_a_disturbed_comparison_and_keeps_the_quiet_one(fake_backend, monkeypatch):
+    busy = iter([0.5, 0.0])  # another process used half the machine during the first comparison
+    monkeypatch.setattr(latency, "cpu_busy_fraction", lambda *a: next(busy))
+    results = iter([{"torch": [summarize([9.0])] * 3, "ncnn": [summarize([3.0])] * 3},
+                    {"torch": [summarize([8.0])] * 3, "ncnn": [summarize([4.0])] * 3}])
+    monkeypatch.setattr(latency, "time_interleaved", lambda *a: next(results))
+    rec = latency.measure_speedup("residualdense_bisenet", "ncnn", threads=1, input_size=64, rounds=3,
+                                  quiet_wait_s=0)
+    assert rec.attempts == 2 and rec.quiet is True and rec.cpu_busy_before == 0.0
+    assert rec.speedup == pytest.approx(2.0)  # the second (quiet) comparison's, not the first's 3.0
 
 
 def test_speedup_parity_failure_is_an_error_record_without_timing(fake_backend, monkeypatch):
@@ -762,6 +774,7 @@ def test_speedup_parity_failure_is_an_error_record_without_timing(fake_backend, 
     rec = latency.measure_speedup("residualdense_bisenet", "ncnn", threads=1, input_size=64)
     assert rec.status.startswith("error: parity") and rec.parity_ok is False
     assert math.isnan(rec.speedup) and rec.rounds == latency.DEFAULT_ROUNDS and rec.quiet is None
+    assert rec.attempts == 0
     rows = run_job(Job.make("speedup", "residualdense_bisenet", backend="ncnn", threads=1, input_size=64))
     assert rows[0]["status"].startswith("error: parity") and rows[0]["backend"] == "ncnn"
 
