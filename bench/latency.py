@@ -39,12 +39,6 @@ Protocol (the ``protocol`` field of every row, printed first by the command line
   (``handoff_ratio_before``, ``handoff_ratio_after``).
 - allocator: glibc's malloc is put into its long-running steady state first (:func:`steady_malloc`,
   the ``malloc`` field), so that a PyTorch latency does not depend on what the process did before.
-- steady machine (protocol v3): the calibration GEMM is a fixed, compute-bound kernel, so on a
-  steady machine its 20 timings repeat within about 2% (CV). The host of a virtual machine can
-  slow it in bursts that no figure inside the guest shows (no steal time here); then the GEMM's CV
-  rises (5-28% in the disturbed rows of a run on the 2-vCPU machine this was built on) and so does
-  the design's. An attempt whose calibration CV is above 3% (``MAX_CALIB_CV``, ``calib_cv``) is
-  disturbed like a busy one and redone.
 
 Everything here returns frozen records; nothing is printed and no file is written except the
 conversion cache of :mod:`bench.backends`.
@@ -77,13 +71,12 @@ MIN_LOOPS = 5  # fewer timed iterations make percentiles meaningless
 CALIB_N = 1024  # calibration GEMM side
 CALIB_WARMUP = 3
 CALIB_LOOPS = 20
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 2
 MAX_OTHER_CPU = 0.05  # a timed attempt is quiet when other processes used at most 5% of the machine
 DEFAULT_QUIET_WAIT_S = 10.0  # before an attempt, wait up to this long for the machine to be quiet
 HANDOFF_ELEMS = 1 << 16  # hand-off probe: float32 elements per step (256 KB, fits a core's L2)
 HANDOFF_STEPS = 200  # steps per timed round of the hand-off probe (3 rounds per thread count)
 MAX_HANDOFF_RATIO = 1.6  # threads cooperate when the probe at N threads is at most 1.6x its 1-thread time
-MAX_CALIB_CV = 0.03  # the machine is steady when the fixed calibration GEMM repeats within 3% (CV)
 DEFAULT_HANDOFF_WAIT_S = 30.0  # before a multi-thread attempt, wait up to this long for cooperating threads
 DEFAULT_ATTEMPTS = 3  # a disturbed attempt is redone up to this many attempts in all
 NAN = float("nan")
@@ -293,15 +286,14 @@ def protocol_string(warmup: int, loops: int, threads: int, input_size: int | tup
             f"quiet=other_cpu<={max_other_cpu:g},wait<={quiet_wait_s:g}s,attempts<={attempts}"
             + (f" handoff<={MAX_HANDOFF_RATIO:g},wait<={DEFAULT_HANDOFF_WAIT_S:g}s" if threads > 1 else "")
             + " malloc=steady"
-            + (f" calib=gemm{CALIB_N},cv<={MAX_CALIB_CV:g}" if calib else ""))
+            + (f" calib=gemm{CALIB_N}" if calib else ""))
 
 
 @dataclass(frozen=True)
 class Attempt:
     """One timed attempt: the design's timings, the calibration next to them, the share of the
-    machine other processes used before (``busy_before``) and during (``other_during``) it, the
-    hand-off ratios before and after it (None at 1 thread) and the calibration's own CV (how
-    steady the machine was right before), with the limits they are judged by."""
+    machine other processes used before (``busy_before``) and during (``other_during``) it, and the
+    hand-off ratios before and after it (None at 1 thread), with the limits they are judged by."""
 
     stats: Optional[TimingStats]  # None: only the checks (of an interleaved comparison)
     calib: Optional[CalibRecord]
@@ -311,15 +303,11 @@ class Attempt:
     handoff_after: Optional[float] = None
     max_other_cpu: float = MAX_OTHER_CPU
     max_handoff_ratio: float = MAX_HANDOFF_RATIO
-    max_calib_cv: float = MAX_CALIB_CV
 
     def _checks(self) -> list[float]:
         """Each measured figure over its limit (> 1: that check failed)."""
-        steady = ([self.calib.calib_cv / self.max_calib_cv]
-                  if self.calib is not None and math.isfinite(self.calib.calib_cv) else [])
         return ([v / self.max_other_cpu for v in (self.busy_before, self.other_during) if v is not None]
-                + [v / self.max_handoff_ratio for v in (self.handoff_before, self.handoff_after) if v is not None]
-                + steady)
+                + [v / self.max_handoff_ratio for v in (self.handoff_before, self.handoff_after) if v is not None])
 
     def disturbance(self) -> float:
         """The worst check relative to its limit (0 when nothing could be measured)."""
@@ -444,7 +432,7 @@ class TimedRun(LatencyStats):
     load_avg_1m: Optional[float]  # system load when the job started
     cpu_busy_before: Optional[float]  # share of CPU time used by other work just before timing
     cpu_other_during: Optional[float]  # share of CPU time used by other work during the timed loop
-    quiet: Optional[bool]  # both shares <= max_other_cpu, hand-off ratios and calib_cv <= their limits (None: not measurable)
+    quiet: Optional[bool]  # both shares <= max_other_cpu and hand-off ratios <= their limit (None: not measurable)
     attempts: int  # timed attempts made (a disturbed one is redone, the least disturbed is kept)
     handoff_ratio_before: Optional[float]  # hand-off probe at these threads over 1 thread (None at 1 thread)
     handoff_ratio_after: Optional[float]
