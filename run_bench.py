@@ -179,8 +179,8 @@ def cmd_speedup(args) -> int:
         "speedup", "speedup_min", "speedup_max", "speedup_cv", "round_speedups", "base_ms_median",
         "other_ms_median", "base_round_cv", "other_round_cv", "parity_ok", "parity_max_abs_diff",
         "parity_mask_iou", "cpu_model", "cpu_count", "cpu_busy_before", "cpu_other_during",
-        "handoff_ratio_before", "handoff_ratio_after", "quiet", "attempts", "converter", "torch_version", "ncnn_version",
-        "pnnx_version", "onnxruntime_version"])
+        "handoff_ratio_before", "handoff_ratio_after", "quiet", "attempts", "converter", "torch_version",
+        "ncnn_version", "pnnx_version", "onnxruntime_version"])
 
 
 def cmd_build_arm(args) -> int:
@@ -325,7 +325,8 @@ def cmd_check(args) -> int:
     # the settings first, as benchncnn does
     print(f"gate: {len(archs)} designs at {settings['input_size']}px; latency torch + ncnn at "
           f"{settings['threads']} thread(s), {settings['repeats']} rounds of {settings['loops']} timed + "
-          f"{settings['warmup']} warm-up loops{' (quick)' if args.quick else ''}; this machine: "
+          f"{settings['warmup']} warm-up loops, then ncnn vs torch interleaved ({settings['speedup_rounds']} rounds of "
+          f"{settings['speedup_loops']}){' (quick)' if args.quick else ''}; this machine: "
           f"{machine_kind(meta['machine'])}", file=sys.stderr)
     note = None
     if baseline is not None:

@@ -127,8 +127,8 @@ def speedup_job(job: Job) -> list[dict]:
     """A backend against PyTorch, both timed interleaved in one process
     (:func:`bench.latency.measure_speedup`). Settings: backend (the other one: ncnn or onnxruntime),
     threads, input_size, rounds, loops (per round and backend), warmup, weights, models_dir,
-    data_dir, attempts and quiet_wait_s (quiet gate). A missing backend package is a ``skipped`` row; a parity failure an ``error: parity``
-    row with NaN figures."""
+    data_dir, attempts and quiet_wait_s (quiet gate). A missing backend package is a ``skipped``
+    row; a parity failure an ``error: parity`` row with NaN figures."""
     from .backends import BackendUnavailable, backend_missing
     from .latency import DEFAULT_ROUND_LOOPS, DEFAULT_ROUND_WARMUP, DEFAULT_ROUNDS, measure_speedup
 

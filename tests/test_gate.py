@@ -70,7 +70,7 @@ def _renamed(figs: dict, src: str, dst: str) -> dict:
 @pytest.fixture(scope="module")
 def unmodified(models_dir, data_dir) -> list[dict]:
     """Rows of the unmodified smallest design: profile, latency torch + ncnn, ARM cost."""
-    wanted = ("profile", "latency") + (("arm_cost",) if ARM else ())
+    wanted = ("profile", "latency", "speedup") + (("arm_cost",) if ARM else ())
     rows = _rows(_jobs(BASE, models_dir, data_dir, *wanted))
     assert all(r["status"] == "ok" for r in rows), [r["status"] for r in rows]
     return rows
@@ -95,7 +95,10 @@ def test_figures_from_rows_medians_rounds_and_keeps_parity_failures():
         _lat("torch", 1, 30.0), _lat("ncnn", 1, 6.0),  # a disturbed torch round: outvoted
         _lat("torch", 2, 11.0), _lat("ncnn", 2, float("nan"), status="error: parity max_abs_diff=1 > 0.1",
                                      parity_ok=False),
+        {"arch": "d", "measurement": "speedup", "backend": "ncnn", "status": "ok", "speedup": 2.5, "parity_ok": True},
         {"arch": "e", "measurement": "profile", "status": "error: RuntimeError: boom"},
+        {"arch": "f", "measurement": "speedup", "backend": "ncnn", "status": "error: parity max_abs_diff=1 > 0.1",
+         "speedup": float("nan"), "parity_ok": False},
     ]
     f = figures_from_rows(rows)
     assert f["e"] == {}
@@ -105,7 +108,18 @@ def test_figures_from_rows_medians_rounds_and_keeps_parity_failures():
     assert d["parity_ok_ncnn"] is False
     assert d["torch_over_calib"] == pytest.approx(1.1)  # median of 1.0, 3.0, 1.1
     assert d["ncnn_over_calib"] == pytest.approx(0.55)  # rounds 0 and 1 (round 2 failed parity)
-    assert d["ncnn_over_torch"] == pytest.approx((0.5 + 0.2) / 2)
+    assert d["ncnn_over_torch"] == pytest.approx(1 / 2.5)  # from the interleaved comparison only
+    assert f["f"] == {"parity_ok_ncnn": False}
+
+
+def test_gate_jobs_compare_ncnn_with_torch_interleaved_once_per_design():
+    from archs import list_archs
+    for quick, st in ((True, gate.QUICK_INTERLEAVED), (False, gate.INTERLEAVED)):
+        pairs = [j for j in gate_jobs(list_archs(), quick=quick) if j.measurement == "speedup"]
+        assert sorted(j.arch for j in pairs) == sorted(list_archs())
+        assert all(j.get("backend") == "ncnn" and j.get("threads") == gate.GATE_THREADS for j in pairs)
+        assert all((j.get("rounds"), j.get("loops"), j.get("warmup")) == tuple(st.values()) for j in pairs)
+        assert all(j.get("attempts") == (1 if quick else None) for j in pairs)
 
 
 def test_ratio_spread():
@@ -158,15 +172,16 @@ def _slowed(bind, times: int):
 ])
 def test_slowed_backend_raises_its_time_ratios(backend, runner, expected, unmodified, models_dir, data_dir,
                                               monkeypatch):
-    lat = [r for r in unmodified if r["measurement"] == "latency"]
+    lat = [r for r in unmodified if r["measurement"] in ("latency", "speedup")]
     base = figures_from_rows(lat)
     assert check(base, base) == []
     cls = getattr(backends, runner)
     monkeypatch.setattr(cls, "bind", _slowed(cls.bind, SLOWDOWN))
-    job = [j for j in _jobs(BASE, models_dir, data_dir, "latency") if j.get("backend") == backend]
+    # the slowed backend's latency rounds, and for ncnn its interleaved comparison with PyTorch
+    job = [j for j in _jobs(BASE, models_dir, data_dir, "latency", "speedup") if j.get("backend") == backend]
     slowed = _rows(job)
     monkeypatch.undo()
-    assert [r["status"] for r in slowed] == ["ok"] * GATE_REPEATS
+    assert [r["status"] for r in slowed] == ["ok"] * (GATE_REPEATS + (backend == "ncnn"))
     current = figures_from_rows([r for r in lat if r["backend"] != backend] + slowed)
     flagged = {v.metric for v in check(current, base)}
     assert expected <= flagged, {m: (base[BASE].get(m), current[BASE].get(m)) for m in expected}
@@ -174,8 +189,9 @@ def test_slowed_backend_raises_its_time_ratios(backend, runner, expected, unmodi
 
 
 def test_unmodified_timing_passes(unmodified, models_dir, data_dir):
-    base = figures_from_rows([r for r in unmodified if r["measurement"] == "latency"])
-    again = figures_from_rows(_rows(_jobs(BASE, models_dir, data_dir, "latency")))
+    base = figures_from_rows([r for r in unmodified if r["measurement"] in ("latency", "speedup")])
+    again = figures_from_rows(_rows(_jobs(BASE, models_dir, data_dir, "latency", "speedup")))
+    assert "ncnn_over_torch" in again[BASE]
     assert set(again[BASE]) == set(base[BASE])
     assert check(again, base) == [], {m: (base[BASE][m], again[BASE][m]) for m in base[BASE]}
 
