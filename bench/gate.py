@@ -9,8 +9,8 @@
   (relative, either direction);
 - ``floor``: accuracy must not fall more than ``limit`` (absolute) below the baseline;
 - ``ratio``: time ratios measured in one run (ncnn/PyTorch timed interleaved, latency /
-  calibration kernel) may grow by at most ``limit`` (relative); they are only compared when the baseline comes from the same
-  kind of machine (see :func:`machine_kind`);
+  calibration kernel) may grow by at most ``limit`` (relative); they are only compared when the
+  baseline comes from the same kind of machine (see :func:`machine_kind`);
 - ``true``: must hold (output parity).
 
 A metric missing on either side is reported (``skipped``), not silently passed.
@@ -322,11 +322,10 @@ def figures_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, 
             if backend != "torch":
                 key = f"parity_ok_{backend}"
                 f[key] = f.get(key, True) and ok and r.get("parity_ok") is not False
-            speedup = _finite(r.get("speedup"))
-            if kind == "speedup" and ok and speedup:
-                f[f"{backend}_over_torch"] = 1.0 / speedup
-            elif kind == "latency" and ok:
+            if kind == "latency" and ok:
                 rounds.setdefault((arch, r.get("repeat", 0)), {})[backend] = r
+            elif kind == "speedup" and ok and _finite(r.get("speedup")):
+                f[f"{backend}_over_torch"] = 1.0 / float(r["speedup"])
         elif kind == "accuracy" and ok and str(r.get("weights", "")).isidentifier():
             miou = _finite(r.get("miou"))
             if miou is not None:

@@ -1224,8 +1224,8 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
     doc.p(f"Cost and latency at {size}x{size} input; {NOT_MEASURED} = not measured; \"vs best\" compares "
           "mIoU CIs with the most accurate design; the ncnn speed-up is PyTorch / ncnn x86 latency at the same "
           "thread count, where measured from the two timed interleaved in one process (range over the rounds "
-          "in brackets; Details: interleaved speed-ups), else from their separate medians. A latency that was also measured in fresh processes (Details: repeatability) is the "
-          "median over those processes. Every row is in [results.csv](results.csv) / [results.json](results.json); this "
+          "in brackets; Details: interleaved speed-ups), else from their separate medians. A latency that was "
+          "also measured in fresh processes (Details: repeatability) is the median over those processes. Every row is in [results.csv](results.csv) / [results.json](results.json); this "
           "table in [summary.csv](summary.csv).")
 
     doc.h(2, "Plots")
