@@ -513,6 +513,17 @@ class LatencyRecord(TimedRun):
     onnxruntime_version: Optional[str]
 
 
+def _checked_spec(arch: str, threads: int, input_size: int):
+    """The design's spec, after the checks every timing of it makes (ValueError saying what is wrong)."""
+    if threads < 1:
+        raise ValueError(f"threads={threads}: need at least 1")
+    spec = get_spec(arch)
+    if input_size % spec.input_multiple:
+        raise ValueError(f"{arch} needs an input side that is a multiple of {spec.input_multiple}, "
+                         f"got {input_size}")
+    return spec
+
+
 def measure_latency(arch: str, backend: str = "torch", threads: int = 1, input_size: int = 256,
                     loops: int = DEFAULT_LOOPS, warmup: int = DEFAULT_WARMUP, weights: str = "random", *,
                     calibrate: bool = True, ncnn_options: NcnnOptions = DEFAULT_NCNN_OPTIONS,
@@ -531,12 +542,7 @@ def measure_latency(arch: str, backend: str = "torch", threads: int = 1, input_s
         raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     if loops < MIN_LOOPS:
         raise ValueError(f"loops={loops}: the protocol needs at least {MIN_LOOPS} timed iterations")
-    if threads < 1:
-        raise ValueError(f"threads={threads}: need at least 1")
-    spec = get_spec(arch)
-    if input_size % spec.input_multiple:
-        raise ValueError(f"{arch} needs an input side that is a multiple of {spec.input_multiple}, "
-                         f"got {input_size}")
+    spec = _checked_spec(arch, threads, input_size)
     load = load_avg()
     lm = load_model(arch, weights, Path(models_dir) if models_dir else DEFAULT_MODELS_DIR)
     x, input_name = fixed_input(input_size, lm.preprocess, data_dir)
@@ -789,12 +795,7 @@ def measure_speedup(arch: str, other: str = "ncnn", threads: int = 1, input_size
     if rounds < 3 or loops < 1:
         raise ValueError(f"rounds={rounds}, loops={loops}: an interleaved comparison needs at least 3 rounds "
                          "of at least 1 timed iteration")
-    if threads < 1:
-        raise ValueError(f"threads={threads}: need at least 1")
-    spec = get_spec(arch)
-    if input_size % spec.input_multiple:
-        raise ValueError(f"{arch} needs an input side that is a multiple of {spec.input_multiple}, "
-                         f"got {input_size}")
+    spec = _checked_spec(arch, threads, input_size)
     lm = load_model(arch, weights, Path(models_dir) if models_dir else DEFAULT_MODELS_DIR)
     x, input_name = fixed_input(input_size, lm.preprocess, data_dir)
     runner_kw = dict(ncnn_options=ncnn_options, pnnx_fp16=pnnx_fp16, cache_dir=cache_dir)

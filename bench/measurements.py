@@ -70,13 +70,28 @@ def latency_job(job: Job) -> list[dict]:
     (the folder of the fixed parity input), attempts and quiet_wait_s (quiet gate). A missing
     backend package is a ``skipped`` row; a parity failure an ``error: parity ...`` row with NaN
     latencies."""
-    from .backends import BackendUnavailable, backend_missing
+    from .backends import BackendUnavailable
     from .latency import DEFAULT_LOOPS, DEFAULT_WARMUP, measure_latency, record_row
 
     if _is_file_peer(job.arch):
         return _peer_latency(job)
     backend = job.get("backend", "torch")
-    why = backend_missing(backend)  # ValueError for an unknown backend: an error row
+    try:
+        rec = measure_latency(job.arch, backend, loops=int(job.get("loops", DEFAULT_LOOPS)),
+                              warmup=int(job.get("warmup", DEFAULT_WARMUP)), **_timing_settings(job, backend))
+    except BackendUnavailable as exc:
+        raise Skip(str(exc)) from None
+    return [record_row(rec)]
+
+
+def _timing_settings(job: Job, backend: str) -> dict:
+    """The settings a design's timing job passes on (threads, input_size, weights, models_dir,
+    data_dir, and attempts / quiet_wait_s where given), after the checks it makes first: a
+    backend whose packages are missing, or an input side the design does not take, is a Skip; an
+    unknown backend a ValueError (an error row)."""
+    from .backends import backend_missing
+
+    why = backend_missing(backend)
     if why:
         raise Skip(why)
     spec = get_spec(job.arch)
@@ -84,18 +99,10 @@ def latency_job(job: Job) -> list[dict]:
     if size % spec.input_multiple:
         raise Skip(f"input side {size} is not a multiple of {spec.input_multiple}")
     data_dir = job.get("data_dir")
-    try:
-        rec = measure_latency(job.arch, backend, threads=int(job.get("threads", 1)), input_size=size,
-                              loops=int(job.get("loops", DEFAULT_LOOPS)),
-                              warmup=int(job.get("warmup", DEFAULT_WARMUP)),
-                              weights=job.get("weights", "random"),
-                              models_dir=Path(job.get("models_dir", DEFAULT_MODELS_DIR)),
-                              data_dir=Path(data_dir) if data_dir else None,
-                              **{k: job.get(k) for k in ("attempts", "quiet_wait_s")
-                                 if job.get(k) is not None})
-    except BackendUnavailable as exc:
-        raise Skip(str(exc)) from None
-    return [record_row(rec)]
+    return dict(threads=int(job.get("threads", 1)), input_size=size, weights=job.get("weights", "random"),
+                models_dir=Path(job.get("models_dir", DEFAULT_MODELS_DIR)),
+                data_dir=Path(data_dir) if data_dir else None,
+                **{k: job.get(k) for k in ("attempts", "quiet_wait_s") if job.get(k) is not None})
 
 
 @measurement("latency_repeat")
@@ -129,27 +136,14 @@ def speedup_job(job: Job) -> list[dict]:
     threads, input_size, rounds, loops (per round and backend), warmup, weights, models_dir,
     data_dir, attempts and quiet_wait_s (quiet gate). A missing backend package is a ``skipped``
     row; a parity failure an ``error: parity`` row with NaN figures."""
-    from .backends import BackendUnavailable, backend_missing
+    from .backends import BackendUnavailable
     from .latency import DEFAULT_ROUND_LOOPS, DEFAULT_ROUND_WARMUP, DEFAULT_ROUNDS, measure_speedup
 
     other = job.get("backend", "ncnn")
-    why = backend_missing(other)
-    if why:
-        raise Skip(why)
-    spec = get_spec(job.arch)
-    size = int(job.get("input_size", 256))
-    if size % spec.input_multiple:
-        raise Skip(f"input side {size} is not a multiple of {spec.input_multiple}")
-    data_dir = job.get("data_dir")
     try:
-        rec = measure_speedup(job.arch, other, threads=int(job.get("threads", 1)), input_size=size,
-                              rounds=int(job.get("rounds", DEFAULT_ROUNDS)),
+        rec = measure_speedup(job.arch, other, rounds=int(job.get("rounds", DEFAULT_ROUNDS)),
                               loops=int(job.get("loops", DEFAULT_ROUND_LOOPS)),
-                              warmup=int(job.get("warmup", DEFAULT_ROUND_WARMUP)),
-                              weights=job.get("weights", "random"),
-                              models_dir=Path(job.get("models_dir", DEFAULT_MODELS_DIR)),
-                              data_dir=Path(data_dir) if data_dir else None,
-                              **{k: job.get(k) for k in ("attempts", "quiet_wait_s") if job.get(k) is not None})
+                              warmup=int(job.get("warmup", DEFAULT_ROUND_WARMUP)), **_timing_settings(job, other))
     except BackendUnavailable as exc:
         raise Skip(str(exc)) from None
     row = dataclasses.asdict(rec)
