@@ -295,7 +295,7 @@ class Attempt:
     machine other processes used before (``busy_before``) and during (``other_during``) it, and the
     hand-off ratios before and after it (None at 1 thread), with the limits they are judged by."""
 
-    stats: Optional[TimingStats]  # None: only the checks (of an interleaved comparison)
+    stats: Any  # what was timed: TimingStats (one callable) or the rounds of time_interleaved
     calib: Optional[CalibRecord]
     busy_before: Optional[float]
     other_during: Optional[float]
@@ -378,6 +378,28 @@ def wait_for_handoff(threads: int, max_wait_s: float = DEFAULT_HANDOFF_WAIT_S,
     return _wait_until(lambda: probe(threads), lambda v: v <= max_ratio, max_wait_s, pause_s)
 
 
+def gated_attempts(measure: Callable[[], Any], threads: int, attempts: int, *, calibrate: bool = False,
+                   quiet_wait_s: float = DEFAULT_QUIET_WAIT_S, max_other_cpu: float = MAX_OTHER_CPU,
+                   handoff_wait_s: float = DEFAULT_HANDOFF_WAIT_S,
+                   max_handoff_ratio: float = MAX_HANDOFF_RATIO) -> tuple[Attempt, int]:
+    """Run ``measure()`` under the quiet gate: wait for a quiet machine and (threads > 1) for
+    cooperating threads, time the calibration kernel if ``calibrate``, measure the other processes'
+    CPU share during ``measure`` and the hand-off ratio after it; redo a disturbed attempt (up to
+    ``attempts``). Returns (the least disturbed attempt, attempts made); its ``stats`` is what
+    ``measure`` returned."""
+    def once() -> Attempt:
+        busy = wait_for_quiet(quiet_wait_s, max_other_cpu)
+        before = wait_for_handoff(threads, handoff_wait_s, max_handoff_ratio)
+        calib = measure_calibration(threads) if calibrate else None
+        t0 = _cpu_times()
+        result = measure()
+        during = cpu_other_share(t0, _cpu_times())
+        return Attempt(result, calib, busy, during, before, handoff_ratio(threads), max_other_cpu,
+                       max_handoff_ratio)
+
+    return least_disturbed(once, attempts)
+
+
 def least_disturbed(run_once: Callable[[], Attempt], attempts: int) -> tuple[Attempt, int]:
     """Run attempts until one is quiet (or ``attempts`` were made); (the least disturbed, count)."""
     if attempts < 1:
@@ -455,18 +477,10 @@ def timed_run(fn: Optional[Callable[[], Any]], threads: int, macs_g: float, warm
     best, n_attempts, malloc = None, 0, ""
     if fn is not None:
         malloc = steady_malloc()
-
-        def once() -> Attempt:
-            busy = wait_for_quiet(quiet_wait_s, max_other_cpu)
-            before = wait_for_handoff(threads, handoff_wait_s, max_handoff_ratio)
-            calib = measure_calibration(threads) if calibrate else None
-            t0 = _cpu_times()
-            stats = time_callable(fn, warmup, loops)
-            during = cpu_other_share(t0, _cpu_times())
-            return Attempt(stats, calib, busy, during, before, handoff_ratio(threads), max_other_cpu,
-                           max_handoff_ratio)
-
-        best, n_attempts = least_disturbed(once, attempts)
+        best, n_attempts = gated_attempts(lambda: time_callable(fn, warmup, loops), threads, attempts,
+                                          calibrate=calibrate, quiet_wait_s=quiet_wait_s,
+                                          max_other_cpu=max_other_cpu, handoff_wait_s=handoff_wait_s,
+                                          max_handoff_ratio=max_handoff_ratio)
     stats, calib = (best.stats, best.calib) if best else (None, None)
     med = stats.latency_ms_median if stats else NAN
     achieved = macs_g / med * 1e3 if stats else NAN
@@ -649,7 +663,7 @@ def summarize_repeats(rows: Sequence[Mapping[str, Any]],
     cvs = np.array([float(r["latency_cv"]) for r in ok if _finite_number(r.get("latency_cv"))])
     if med.size:
         mid = float(np.median(med))
-        cv = float(med.std(ddof=1) / med.mean()) if med.size > 1 else NAN
+        cv = _cv(med)
         stats = dict(latency_ms_median_of_runs=mid, latency_ms_min_of_runs=float(med.min()),
                      latency_ms_max_of_runs=float(med.max()), between_run_cv=cv,
                      between_run_spread=float((med.max() - med.min()) / mid) if mid > 0 else NAN)
@@ -664,6 +678,11 @@ def summarize_repeats(rows: Sequence[Mapping[str, Any]],
         within_run_cv_max=float(cvs.max()) if cvs.size else NAN,
         repeatable=None if not math.isfinite(cv) else bool(cv <= max_between_run_cv),
         max_between_run_cv=float(max_between_run_cv), status=bad[0] if bad else "ok")
+
+
+def _cv(v: np.ndarray) -> float:
+    """Coefficient of variation (sample std / mean) of positive values; NaN for fewer than 2."""
+    return float(v.std(ddof=1) / v.mean()) if v.size > 1 and v.mean() > 0 else NAN
 
 
 def _finite_number(v: Any) -> bool:
@@ -728,14 +747,10 @@ def compare_rounds(base: Sequence[TimingStats], other: Sequence[TimingStats]) ->
     if (o <= 0).any():
         raise ValueError("a round median of the other backend is not positive")
     ratio = b / o
-
-    def cv(v: np.ndarray) -> float:
-        return float(v.std(ddof=1) / v.mean()) if v.size > 1 and v.mean() > 0 else NAN
-
     return ComparisonStats(
         rounds=int(b.size), base_ms_median=float(np.median(b)), other_ms_median=float(np.median(o)),
         speedup=float(np.median(ratio)), speedup_min=float(ratio.min()), speedup_max=float(ratio.max()),
-        speedup_cv=cv(ratio), base_round_cv=cv(b), other_round_cv=cv(o),
+        speedup_cv=_cv(ratio), base_round_cv=_cv(b), other_round_cv=_cv(o),
         round_speedups=" ".join(f"{v:.3f}" for v in ratio))
 
 
@@ -808,20 +823,9 @@ def measure_speedup(arch: str, other: str = "ncnn", threads: int = 1, input_size
             fns = {base: rb.bind(x), other: ro.bind(x)}
             for fn in fns.values():  # the first warm-up (allocator, caches, JIT) out of the rounds
                 time_callable(fn, DEFAULT_WARMUP, 1, warmup_min_s=DEFAULT_WARMUP_MIN_S)
-            compared: dict[int, ComparisonStats] = {}
-
-            def once() -> Attempt:
-                busy = wait_for_quiet(quiet_wait_s, max_other_cpu)
-                before = wait_for_handoff(threads)
-                t0 = _cpu_times()
-                timed = time_interleaved(fns, rounds, loops, warmup)
-                a = Attempt(None, None, busy, cpu_other_share(t0, _cpu_times()), before, handoff_ratio(threads),
-                            max_other_cpu)
-                compared[id(a)] = compare_rounds(timed[base], timed[other])
-                return a
-
-            gate, n_attempts = least_disturbed(once, attempts)
-            cmp = compared[id(gate)]
+            gate, n_attempts = gated_attempts(lambda: time_interleaved(fns, rounds, loops, warmup), threads,
+                                              attempts, quiet_wait_s=quiet_wait_s, max_other_cpu=max_other_cpu)
+            cmp = compare_rounds(gate.stats[base], gate.stats[other])
         opts = (rb.options, ro.options, ro.converter)
     stats = _comparison_fields(cmp, rounds)
     v = backend_versions()
