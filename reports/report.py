@@ -606,6 +606,12 @@ def _flag(v: Any) -> Optional[bool]:
     return None
 
 
+def _fmt_flag(v: Any) -> str:
+    """A yes/no field for a table: "yes", "**no**", or not measured."""
+    flag = _flag(v)
+    return NOT_MEASURED if flag is None else ("yes" if flag else "**no**")
+
+
 def _fmt_miou(r: Mapping) -> str:
     if not _finite(r.get("miou")):
         return "not measured"
@@ -1137,13 +1143,11 @@ def _detail_tables(doc: Doc, df: pd.DataFrame, size: int) -> None:
         doc.h(3, f"Latency repeatability at {size}x{size} (the same measurement in fresh processes)")
         rows = []
         for _, r in rep.sort_values([c for c in ("arch", "backend", "threads") if c in rep.columns]).iterrows():
-            ok = _flag(r.get("repeatable"))
             rows.append([f"`{r['arch']}`", backend_label(str(r.get("backend", ""))), _fmt(r.get("threads")),
                          f"{_fmt(r.get('runs_ok'))} / {_fmt(r.get('runs'))} ({_fmt(r.get('runs_quiet'))} quiet)",
                          str(r.get("run_medians_ms") or NOT_MEASURED), _fmt(r.get("latency_ms_median_of_runs"), 2),
                          _fmt_share(r.get("between_run_cv")), _fmt_share(r.get("within_run_cv_median")),
-                         NOT_MEASURED if ok is None else ("yes" if ok else "**no**"),
-                         str(r.get("status", ""))[:80]])
+                         _fmt_flag(r.get("repeatable")), str(r.get("status", ""))[:80]])
         doc.table(["design", "backend", "threads", "runs ok / made", "run medians (ms)", "median of runs ms",
                    "between-run CV", "within-run CV (median)", "repeatable", "status"], rows)
         doc.p("Each run is a fresh process with the full protocol (quiet gate, calibration, warm-up, timed "
@@ -1161,8 +1165,7 @@ def _detail_tables(doc: Doc, df: pd.DataFrame, size: int) -> None:
                          f"{_fmt(r.get('speedup_min'), 2)}-{_fmt(r.get('speedup_max'), 2)}",
                          _fmt_share(r.get("speedup_cv")),
                          f"{_fmt_share(r.get('base_round_cv'))} / {_fmt_share(r.get('other_round_cv'))}",
-                         {None: NOT_MEASURED, True: "yes", False: "**no**"}[_flag(r.get("quiet"))],
-                         str(r.get("status", ""))[:80]])
+                         _fmt_flag(r.get("quiet")), str(r.get("status", ""))[:80]])
         doc.table(["design", "backend", "threads", "PyTorch ms", "backend ms", "speed-up", "range over rounds",
                    "CV of round ratios", "drift (CV of round medians, PyTorch / backend)", "quiet", "status"], rows)
         doc.p("Both backends are loaded in one process and timed in turns (each round: warm-up, then the timed "
@@ -1225,8 +1228,9 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
           "mIoU CIs with the most accurate design; the ncnn speed-up is PyTorch / ncnn x86 latency at the same "
           "thread count, where measured from the two timed interleaved in one process (range over the rounds "
           "in brackets; Details: interleaved speed-ups), else from their separate medians. A latency that was "
-          "also measured in fresh processes (Details: repeatability) is the median over those processes. Every row is in [results.csv](results.csv) / [results.json](results.json); this "
-          "table in [summary.csv](summary.csv).")
+          "also measured in fresh processes (Details: repeatability) is the median over those processes. Every "
+          "row is in [results.csv](results.csv) / [results.json](results.json); this table in "
+          "[summary.csv](summary.csv).")
 
     doc.h(2, "Plots")
     figures: list[tuple[Optional[Path], str, str]] = []  # (path, caption, why missing)
