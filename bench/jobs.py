@@ -143,9 +143,10 @@ def _defined_in(job: Job) -> Optional[str]:
 
 
 def _run_in_worker(job: Job, module: Optional[str] = None) -> list[Row]:
+    """Run ``job`` in a worker process, after importing ``module`` (the one that registered the
+    job's measurement in the parent) so that the worker knows it too."""
     import importlib
 
-    import bench.measurements  # noqa: F401  registers the suite's measurements in the worker process
     if module and job.measurement not in _MEASUREMENTS:
         importlib.import_module(module)
     return run_job(job)

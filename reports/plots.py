@@ -97,15 +97,14 @@ def _log_axis(axis) -> None:
     axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
 
 
-def plot_latency_bars(summary: pd.DataFrame, path: Path, colors: Mapping[str, Any]) -> Optional[Path]:
-    """Median latency per design, one group per backend, p10-p90 as error bars."""
+def plot_latency_bars(summary: pd.DataFrame, path: Path, colors: Mapping[str, Any],
+                      labels: Mapping[str, str]) -> Optional[Path]:
+    """Median latency per design, one group per backend, p10-p90 as error bars; ``labels`` maps the
+    backend part of a ``latency_ms_<backend>`` column to the name shown."""
     cols = [c for c in summary.columns if c.startswith("latency_ms_") and not c.endswith(("_p10", "_p90"))
             and pd.to_numeric(summary[c], errors="coerce").notna().any()]
     if not cols or summary.empty:
         return None
-    from .report import BACKEND_LABELS, _bk
-
-    labels = {_bk(b): lbl for b, lbl in BACKEND_LABELS.items()}
     archs = list(summary["arch"])
     fig, (ax,) = _figure(1, width=max(7.0, 1.6 * len(cols) * max(1, len(archs)) / 2.5), height=4.8)
     width = 0.8 / len(archs)

@@ -1253,7 +1253,8 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
                                                 run_dir / "plot_accuracy_vs_macs.png", colors),
         "Accuracy vs multiply-adds (fvcore), Pareto front dashed", "accuracy vs MACs: needs accuracy and profile rows"))
     say("plots: latency")
-    figures.append((plots.plot_latency_bars(summary, run_dir / "plot_latency_by_backend.png", colors),
+    figures.append((plots.plot_latency_bars(summary, run_dir / "plot_latency_by_backend.png", colors,
+                                           {_bk(b): lbl for b, lbl in BACKEND_LABELS.items()}),
                     f"Median latency per backend at {size}x{size} (p10-p90 bars)", "latency: not measured"))
     figures.append((plots.plot_curves(_curve_panels(df, "input_size", size, True), run_dir / "plot_latency_vs_size.png",
                                       colors, "input side (px)", "median latency (ms, log scale)", log_y=True),

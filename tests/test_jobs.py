@@ -82,6 +82,8 @@ def test_truncated_last_line_keeps_earlier_rows(tmp_path):
 
 
 def test_process_executor_runs_registered_measurements():
+    """A worker process imports the module that registered the measurement in this process."""
+    import bench.measurements  # noqa: F401  registers "profile"
     jobs = [Job.make("profile", "esp_dense_seg", input_size=128)]
     results = list(execute(jobs, workers=1))
     assert results[0][1][0]["status"] == "ok"
