@@ -443,7 +443,8 @@ def _arch_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bench.weights import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+    from bench.paths import (BASELINE_PATH, CHECKPOINTS_DIR, DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR, SPLITS_DIR,
+                             TRAIN_STATE_DIR)
 
     p = argparse.ArgumentParser(prog="run_bench.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -538,8 +539,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=int, default=2, help="parallel compile jobs (default 2)")
     s.set_defaults(func=cmd_build_arm)
 
-    from bench.datasets import SPLITS_DIR
-    from bench.weights import CHECKPOINTS_DIR
     s = sub.add_parser("train", help="train one design with the suite's recipe (docs/training.md)")
     _arch_arg(s)
     g = s.add_mutually_exclusive_group()
@@ -559,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data-dir", dest="train_data_dir", type=Path, metavar="DIR",
                    help="folder holding hsd/ and aisegment-40/ (default: the top-level --data-dir)")
     s.add_argument("--splits-dir", type=Path, default=SPLITS_DIR, help="stem lists (default %(default)s)")
-    s.add_argument("--state-dir", type=Path, default=Path(__file__).resolve().parent / "reports" / "runs" / "train",
+    s.add_argument("--state-dir", type=Path, default=TRAIN_STATE_DIR,
                    help="resumable state <name>.state.pt, written at every validation (default %(default)s)")
     s.add_argument("--resume", dest="train_resume", action="store_true", help="continue the interrupted run of <name> from --state-dir")
     s.set_defaults(func=cmd_train)
@@ -580,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("check", help="regression gate: measure this tree and compare with the committed "
                                      "baseline (docs/gate.md); exit 1 on any violation")
-    s.add_argument("--baseline", type=Path, default=Path(__file__).resolve().parent / "bench" / "baseline.json",
+    s.add_argument("--baseline", type=Path, default=BASELINE_PATH,
                    metavar="PATH", help="baseline file (default bench/baseline.json)")
     s.add_argument("--quick", action="store_true",
                    help="short latency loops (12 timed, 3 warm-up, one attempt per round): a few "

@@ -169,7 +169,8 @@ class DeviceRunRecord:
 
 def default_cache_dir() -> Path:
     """``<repo>/.cache/arm`` (git-ignored)."""
-    return Path(__file__).resolve().parents[1] / ".cache" / "arm"
+    from .cache import cache_folder
+    return cache_folder("arm")
 
 
 def _which(name: str) -> Optional[str]:

@@ -27,9 +27,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import os
 import re
-import shutil
 import subprocess
 import warnings
 from dataclasses import dataclass
@@ -43,8 +41,8 @@ import torch.nn as nn
 
 from archs import LOGITS
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CACHE_DIR = REPO_ROOT / ".cache"
+from .cache import cache_folder, fill_once
+
 BACKENDS = ("torch", "ncnn", "onnxruntime")
 MB = 1e6  # bytes in a megabyte, as in every *_mb field of the suite
 CACHE_FORMAT = 1  # bump when the conversion recipe changes, so old cache folders are not reused
@@ -107,36 +105,14 @@ def conversion_key(weights_digest: str, arch: str, input_size: int, converter: s
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _cached(folder: Path, build: Callable[[Path], dict]) -> dict:
-    """Meta of the cache folder ``folder``; ``build(tmp)`` fills a temporary folder and returns the
-    meta when the folder does not exist yet. The folder appears complete or not at all."""
-    meta_path = folder / "meta.json"
-    if meta_path.is_file():
-        return json.loads(meta_path.read_text())
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".tmp-{folder.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        meta = build(tmp)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-        try:
-            tmp.rename(folder)
-        except OSError:  # another process finished the same conversion first: use theirs
-            if not meta_path.is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return json.loads(meta_path.read_text())
-
-
 def _example_input(input_size: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     return torch.randn(1, 3, input_size, input_size, generator=g)
 
 
 def _load(arch: str, weights: str, models_dir: Optional[Path]) -> nn.Module:
-    from .weights import DEFAULT_MODELS_DIR, load_model
+    from .paths import DEFAULT_MODELS_DIR
+    from .weights import load_model
     return load_model(arch, weights, Path(models_dir) if models_dir else DEFAULT_MODELS_DIR).model
 
 
@@ -199,7 +175,7 @@ def convert_module_to_ncnn(model: nn.Module, arch: str, input_size: int = 256, *
     options = {"fp16": bool(fp16), "optlevel": int(optlevel)}
     model = model.eval()
     key = conversion_key(state_dict_digest(model), arch, input_size, "pnnx", pnnx_version, options)
-    folder = Path(cache_dir or DEFAULT_CACHE_DIR) / "ncnn" / key[:24]
+    folder = cache_folder("ncnn", cache_dir) / key[:24]
 
     def build(tmp: Path) -> dict:
         with torch.no_grad(), warnings.catch_warnings():
@@ -224,7 +200,7 @@ def convert_module_to_ncnn(model: nn.Module, arch: str, input_size: int = 256, *
                 "input_size": int(input_size), "fp16_weights": bool(fp16), "options": options,
                 "torch_version": torch.__version__}
 
-    meta = _cached(folder, build)
+    meta = fill_once(folder, build)
     return NcnnModel(param_path=str(folder / "model.ncnn.param"), bin_path=str(folder / "model.ncnn.bin"),
                      in_names=tuple(meta["in_names"]), out_names=tuple(meta["out_names"]),
                      pnnx_version=meta["pnnx_version"],
@@ -262,7 +238,7 @@ def export_module_to_onnx(model: nn.Module, arch: str, input_size: int = 256, *,
     model = model.eval()
     options = {"opset": int(opset), "exporter": "torchscript"}
     key = conversion_key(state_dict_digest(model), arch, input_size, "torch.onnx", torch.__version__, options)
-    folder = Path(cache_dir or DEFAULT_CACHE_DIR) / "onnx" / key[:24]
+    folder = cache_folder("onnx", cache_dir) / key[:24]
 
     def build(tmp: Path) -> dict:
         x = _example_input(input_size)
@@ -279,7 +255,7 @@ def export_module_to_onnx(model: nn.Module, arch: str, input_size: int = 256, *,
                 "size_mb": round((tmp / "model.onnx").stat().st_size / MB, 4),
                 "torch_version": torch.__version__}
 
-    meta = _cached(folder, build)
+    meta = fill_once(folder, build)
     return OnnxModel(path=str(folder / "model.onnx"), in_names=tuple(meta["in_names"]),
                      out_names=tuple(meta["out_names"]), opset=meta["opset"],
                      size_mb=round((folder / "model.onnx").stat().st_size / MB, 4),

@@ -33,9 +33,8 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .data import IMAGE_SUFFIXES, DataError, Sample, check_pairs, scan_folder
+from .paths import SPLITS_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SPLITS_DIR = REPO_ROOT / "splits"
 LABEL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 Adapter = Callable[[Path, Optional[str], Path], list[Sample]]

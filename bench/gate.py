@@ -254,7 +254,7 @@ def gate_jobs(archs: Sequence[str], quick: bool = False, models_dir: Optional[Pa
     from archs import get_spec
 
     from .plan import _latency_weights
-    from .weights import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+    from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 
     models = str(models_dir or DEFAULT_MODELS_DIR)
     hsd = str(Path(data_dir or DEFAULT_DATA_DIR) / "hsd")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from pathlib import Path
 
 from archs import get_spec
 
 from .jobs import Job, Skip, measurement
-from .weights import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR, WeightsError, load_model, trained_checkpoint_path
+from .cache import cache_folder, read_entry, write_entry
+from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+from .weights import WeightsError, load_model, trained_checkpoint_path
 
 
 @measurement("profile")
@@ -182,9 +183,10 @@ def arm_cost_job(job: Job) -> list[dict]:
     # Everything below is deterministic in these inputs: cache the row by their content.
     key = _digest(runner, plugin, nm.param_path, nm.bin_path, x.tobytes(), arm.qemu_version(),
                   torch.__version__, "arm_cost/v2")
-    cache = arm.default_cache_dir() / "results" / f"{key}.json"
-    if cache.is_file():
-        return [{**json.loads(cache.read_text()), "cached": True}]
+    cache = cache_folder("arm_results") / f"{key}.json"
+    cached = read_entry(cache)
+    if cached is not None:
+        return [{**cached, "cached": True}]
     _, arm_out = arm.run_emulated(runner, nm.param_path, nm.bin_path, x, threads=1,
                                   out_names=nm.out_names)
     # Same criterion as x86 ncnn vs PyTorch (bench.backends.check_parity: atol + rtol * max|ref| and
@@ -212,8 +214,7 @@ def arm_cost_job(job: Job) -> list[dict]:
         "parity_input": input_name, "pnnx_version": nm.pnnx_version, "size_mb_ncnn_bin": nm.bin_size_mb,
     }
     if ok:  # only a good result is reused; a failure is measured again next time
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(row))
+        write_entry(cache, row)
     return [{**row, "cached": False}]
 
 

@@ -36,9 +36,7 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
-import shutil
 import subprocess
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -51,13 +49,14 @@ import numpy as np
 from archs import Preprocess
 
 from .jobs import Skip
+from .cache import cache_folder, fill_once
 from .latency import TimedRun
-from .weights import DEFAULT_MODELS_DIR, REPO_ROOT, verify_checkpoint
+from .paths import DEFAULT_MODELS_DIR
+from .weights import verify_checkpoint
 
 RUNTIMES = ("litert", "onnxruntime", "ncnn")
 RUNTIME_PACKAGES = {"litert": ("ai-edge-litert", "ai_edge_litert"), "onnxruntime": ("onnxruntime", "onnxruntime"),
                     "ncnn": ("ncnn", "ncnn")}
-DEFAULT_CACHE_DIR = REPO_ROOT / ".cache"
 PNNX_PREP_VERSION = 1  # bump when prepare_onnx_for_pnnx changes, so old conversions are not reused
 PARITY_PROB_ATOL = 1e-2  # max |ncnn - onnxruntime| of the foreground probability
 PARITY_MIN_IOU = 0.99  # IoU of the two foreground masks (probability > 0.5), every image
@@ -352,7 +351,7 @@ class PeerLatencyRecord(TimedRun):
 def _timing_image(data_dir: Optional[Path]) -> tuple[np.ndarray, str]:
     """The first image (by stem) of ``data_dir`` (default shared/data/hsd), as bench.latency uses."""
     from .data import read_image, scan_folder
-    from .weights import DEFAULT_DATA_DIR
+    from .paths import DEFAULT_DATA_DIR
     folder = Path(data_dir) if data_dir else DEFAULT_DATA_DIR / "hsd"
     if folder.is_dir():
         s = scan_folder(folder)[0]
@@ -587,36 +586,25 @@ def convert_peer_to_ncnn(name: str, models_dir: Path = DEFAULT_MODELS_DIR, cache
     key_src = json.dumps({"file": sha256_file(path), "pnnx": pnnx_version, "fp16": fp16, "hw": [h, w],
                           "prep": PNNX_PREP_VERSION}, sort_keys=True)
     key = hashlib.sha256(key_src.encode()).hexdigest()
-    root = Path(cache_dir or DEFAULT_CACHE_DIR) / "peers"
-    folder = root / f"{name}-{key[:16]}"
-    meta_path = folder / "meta.json"
-    if not meta_path.is_file():
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
-        try:
-            prepared, changes = prepare_onnx_for_pnnx(onnx.load(str(path)))
-            onnx.save(prepared, str(tmp / "model.onnx"))
-            cmd = [pnnx.EXEC_PATH, "model.onnx", f"inputshape=[1,3,{h},{w}]f32", f"fp16={int(fp16)}",
-                   "ncnnparam=model.ncnn.param", "ncnnbin=model.ncnn.bin"]
-            proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=900)
-            (tmp / "pnnx.log").write_text(proc.stdout + proc.stderr)
-            param, binf = tmp / "model.ncnn.param", tmp / "model.ncnn.bin"
-            if proc.returncode != 0 or not param.is_file() or not binf.is_file():
-                tail = " | ".join((proc.stderr or proc.stdout or "").strip().splitlines()[-5:])
-                raise RuntimeError(f"pnnx failed for {name} (exit {proc.returncode}): {tail}")
-            ins, outs = read_param_io(param)
-            meta = {"in_names": list(ins), "out_names": list(outs), "pnnx_version": pnnx_version,
-                    "bin_size_mb": round(binf.stat().st_size / 2**20, 4), "cache_key": key, "peer": name,
-                    "input_hw": [h, w], "fp16_weights": fp16, "graph_changes": list(changes)}
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-            try:
-                tmp.rename(folder)
-            except OSError:  # a concurrent conversion finished first: keep its folder
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    meta = json.loads(meta_path.read_text())
+    folder = cache_folder("peers", cache_dir) / f"{name}-{key[:16]}"
+
+    def build(tmp: Path) -> dict:
+        prepared, changes = prepare_onnx_for_pnnx(onnx.load(str(path)))
+        onnx.save(prepared, str(tmp / "model.onnx"))
+        cmd = [pnnx.EXEC_PATH, "model.onnx", f"inputshape=[1,3,{h},{w}]f32", f"fp16={int(fp16)}",
+               "ncnnparam=model.ncnn.param", "ncnnbin=model.ncnn.bin"]
+        proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=900)
+        (tmp / "pnnx.log").write_text(proc.stdout + proc.stderr)
+        param, binf = tmp / "model.ncnn.param", tmp / "model.ncnn.bin"
+        if proc.returncode != 0 or not param.is_file() or not binf.is_file():
+            tail = " | ".join((proc.stderr or proc.stdout or "").strip().splitlines()[-5:])
+            raise RuntimeError(f"pnnx failed for {name} (exit {proc.returncode}): {tail}")
+        ins, outs = read_param_io(param)
+        return {"in_names": list(ins), "out_names": list(outs), "pnnx_version": pnnx_version,
+                "bin_size_mb": round(binf.stat().st_size / 2**20, 4), "cache_key": key, "peer": name, "input_hw": [h, w], "fp16_weights": fp16,
+                "graph_changes": list(changes)}
+
+    meta = fill_once(folder, build)
     return NcnnModel(param_path=str(folder / "model.ncnn.param"), bin_path=str(folder / "model.ncnn.bin"),
                      in_names=tuple(meta["in_names"]), out_names=tuple(meta["out_names"]),
                      pnnx_version=meta["pnnx_version"], bin_size_mb=meta["bin_size_mb"], cache_key=meta["cache_key"],

@@ -9,7 +9,8 @@ from archs import get_spec, list_archs
 
 from .complexity import sweep_sizes
 from .jobs import Job
-from .weights import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR, trained_checkpoint_path
+from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+from .weights import trained_checkpoint_path
 
 ACCURACY_SETS = ("hsd", "aisegment-40")  # folders of the data dir evaluated on their "val" split
 

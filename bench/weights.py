@@ -15,10 +15,8 @@ import torch.nn as nn
 
 from archs import ArchSpec, Preprocess, create_arch, get_spec
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODELS_DIR = REPO_ROOT.parent / "shared" / "models"
-DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
-CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
+from .paths import CHECKPOINTS_DIR, DEFAULT_MODELS_DIR
+
 
 
 class WeightsError(RuntimeError):

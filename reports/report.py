@@ -947,7 +947,8 @@ def write_examples(run_dir: Path, data_dir: Optional[Path], archs: Optional[Sequ
         from archs import get_spec, list_archs
         from bench.accuracy import predict_prob
         from bench.data import scan_folder, load_pair
-        from bench.weights import CHECKPOINTS_DIR, DEFAULT_MODELS_DIR, load_model, trained_checkpoint_path
+        from bench.paths import CHECKPOINTS_DIR, DEFAULT_MODELS_DIR
+        from bench.weights import load_model, trained_checkpoint_path
 
         archs = [a for a in archs if a in list_archs()] if archs else list_archs()  # peers have no model here
         stems, info["split"] = (list(stems), "given") if stems else _pick_stems(Path(data_dir), n_images)

@@ -12,8 +12,10 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from bench.paths import REPO_ROOT, RUNS_DIR
+
 ROWS_FILE = "rows.jsonl"
-DEFAULT_RUNS_DIR = Path(__file__).resolve().parent / "runs"
+DEFAULT_RUNS_DIR = RUNS_DIR
 
 
 def new_run_dir(base: Path = DEFAULT_RUNS_DIR) -> Path:
@@ -101,7 +103,7 @@ def run_meta() -> dict:
     def _git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
-                                  cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+                                  cwd=REPO_ROOT).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             return ""
 

@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.weights import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR  # noqa: E402
+from bench.paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ import torch
 import run_bench
 from archs import list_archs
 from bench.train import Recipe, fits_fp16
-from bench.weights import CHECKPOINTS_DIR, sha256_file
+from bench.paths import CHECKPOINTS_DIR
+from bench.weights import sha256_file
 
 SPLITS = Path(__file__).resolve().parents[1] / "splits"
 MAX_MB = 5.0  # "a few MB each"

@@ -25,6 +25,7 @@ import run_bench
 from archs import LOGITS, SEG_ALPHA, list_archs
 from bench.backends import (ParityRecord, Runner, check_parity, conversion_key, read_param_io,
                             state_dict_digest)
+from bench.cache import fill_once
 from bench.jobs import Job, run_job
 from bench.latency import CalibRecord, default_thread_counts, summarize, time_callable
 from bench.plan import PlanOptions, latency_jobs
@@ -334,8 +335,8 @@ def test_cache_builds_once_and_leaves_nothing_on_failure(tmp_path):
         return {"n": len(calls)}
 
     folder = tmp_path / "ncnn" / "key1"
-    assert backends._cached(folder, build) == {"n": 1}
-    assert backends._cached(folder, build) == {"n": 1} and len(calls) == 1
+    assert fill_once(folder, build) == {"n": 1}
+    assert fill_once(folder, build) == {"n": 1} and len(calls) == 1
     assert (folder / "model.bin").is_file() and not calls[0].exists()  # built in a temp folder
 
     def broken(tmp: Path) -> dict:
@@ -343,7 +344,7 @@ def test_cache_builds_once_and_leaves_nothing_on_failure(tmp_path):
         raise RuntimeError("converter crashed")
 
     with pytest.raises(RuntimeError):
-        backends._cached(tmp_path / "ncnn" / "key2", broken)
+        fill_once(tmp_path / "ncnn" / "key2", broken)
     assert sorted(p.name for p in (tmp_path / "ncnn").iterdir()) == ["key1"]
 
 

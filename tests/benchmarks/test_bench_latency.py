@@ -17,7 +17,8 @@ import torch
 from archs import get_spec, list_archs
 from bench.backends import BACKENDS, backend_missing, check_parity, open_runner, torch_threads
 from bench.latency import CALIB_N, design_macs_g, fixed_input, steady_malloc, wait_for_handoff
-from bench.weights import DEFAULT_MODELS_DIR, load_model
+from bench.paths import DEFAULT_MODELS_DIR
+from bench.weights import load_model
 
 THREADS = int(os.environ.get("BENCH_THREADS") or os.cpu_count() or 1)
 SIZE = int(os.environ.get("BENCH_SIZE", 256))
