@@ -41,7 +41,7 @@ import torch.nn as nn
 
 from archs import LOGITS
 
-from .cache import cache_folder, fill_once
+from bench.cache import cache_folder, fill_once
 
 BACKENDS = ("torch", "ncnn", "onnxruntime")
 MB = 1e6  # bytes in a megabyte, as in every *_mb field of the suite
@@ -111,8 +111,8 @@ def _example_input(input_size: int) -> torch.Tensor:
 
 
 def _load(arch: str, weights: str, models_dir: Optional[Path]) -> nn.Module:
-    from .paths import DEFAULT_MODELS_DIR
-    from .weights import load_model
+    from bench.paths import DEFAULT_MODELS_DIR
+    from bench.weights import load_model
     return load_model(arch, weights, Path(models_dir) if models_dir else DEFAULT_MODELS_DIR).model
 
 
