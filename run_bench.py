@@ -443,6 +443,7 @@ def _arch_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bench.backends.table import BACKENDS, TABLE
     from bench.paths import (BASELINE_PATH, CHECKPOINTS_DIR, DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR, SPLITS_DIR,
                              TRAIN_STATE_DIR)
 
@@ -495,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("latency", help="latency of one design on one backend (protocol: docs/latency.md)")
     _arch_arg(s)
-    s.add_argument("--backend", default="torch", choices=["torch", "ncnn", "onnxruntime", "ncnn-arm"],
+    s.add_argument("--backend", default="torch", choices=[b for b in TABLE if b != "litert"],
                    help="torch (eager), ncnn (converted with pnnx, cached in .cache/ncnn), onnxruntime, "
                         "or ncnn-arm (our aarch64 runner on --device; without one: a skipped row)")
     s.add_argument("--device", metavar="DEV",
@@ -519,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("speedup", help="how much faster ncnn (or onnxruntime) runs a design than PyTorch, "
                                         "both timed interleaved in one process (docs/latency.md)")
     _arch_arg(s)
-    s.add_argument("--backend", default="ncnn", choices=["ncnn", "onnxruntime"],
+    s.add_argument("--backend", default="ncnn", choices=[b for b in BACKENDS if b != "torch"],
                    help="the backend compared with PyTorch (default ncnn)")
     s.add_argument("--threads", type=int, default=None, help="threads for both (default: all cores)")
     s.add_argument("--size", type=int, default=256, help="input side (default 256)")

@@ -39,7 +39,6 @@ import json
 import subprocess
 from collections import Counter
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -49,14 +48,13 @@ import numpy as np
 from archs import Preprocess
 
 from .jobs import Skip
+from .backends.table import backend_missing, package_version
 from .cache import cache_folder, fill_once
 from .latency import TimedRun
 from .paths import DEFAULT_MODELS_DIR
 from .weights import verify_checkpoint
 
-RUNTIMES = ("litert", "onnxruntime", "ncnn")
-RUNTIME_PACKAGES = {"litert": ("ai-edge-litert", "ai_edge_litert"), "onnxruntime": ("onnxruntime", "onnxruntime"),
-                    "ncnn": ("ncnn", "ncnn")}
+RUNTIMES = ("litert", "onnxruntime", "ncnn")  # the backends (bench.backends.table) a file peer runs on
 PNNX_PREP_VERSION = 1  # bump when prepare_onnx_for_pnnx changes, so old conversions are not reused
 PARITY_PROB_ATOL = 1e-2  # max |ncnn - onnxruntime| of the foreground probability
 PARITY_MIN_IOU = 0.99  # IoU of the two foreground masks (probability > 0.5), every image
@@ -128,21 +126,11 @@ def get_peer(name: str) -> PeerModel:
         raise KeyError(f"unknown peer {name!r}; known peers: {', '.join(list_peers())}") from None
 
 
-def package_version(dist: str) -> Optional[str]:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
-
-
 def runtime_missing(runtime: str) -> Optional[str]:
     """Why ``runtime`` cannot run here (its package is not installed), or None."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
-    dist, module = RUNTIME_PACKAGES[runtime]
-    if importlib.util.find_spec(module) is None:
-        return f"runtime {runtime} needs the {dist} package (pip install {dist}; pinned in requirements.txt)"
-    return None
+    return backend_missing(runtime)
 
 
 def peer_file(name: str, models_dir: Path = DEFAULT_MODELS_DIR) -> Path:
@@ -211,13 +199,11 @@ class LiteRTRunner(PeerRunner):
 
     def __init__(self, spec: PeerModel, path: Path, threads: int):
         super().__init__(spec, threads)
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-        self.interp = Interpreter(model_path=str(path), num_threads=self.threads,
-                                  experimental_op_resolver_type=OpResolverType.AUTO)
-        self.interp.allocate_tensors()
+        from .backends import litert_cpu
+        self.interp = litert_cpu.open_interpreter(path, self.threads)
         self._in = self.interp.get_input_details()[0]
         self._out = self.interp.get_output_details()[0]
-        self.options = f"CPU,XNNPACK delegate (default resolver),num_threads={self.threads}"
+        self.options = litert_cpu.options(self.threads)
         self.runtime_version = package_version("ai-edge-litert")
         self.model_size_mb = round(path.stat().st_size / 2**20, 4)
 
@@ -241,14 +227,8 @@ class OnnxRuntimePeerRunner(PeerRunner):
 
     def __init__(self, spec: PeerModel, path: Path, threads: int):
         super().__init__(spec, threads)
-        import onnxruntime as ort
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = self.threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.log_severity_level = 3
-        self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        from .backends.onnxruntime_cpu import open_session
+        self.sess = open_session(str(path), self.threads)
         self._in_name = self.sess.get_inputs()[0].name
         self._out_name = self.sess.get_outputs()[0].name
         self.options = f"CPUExecutionProvider,ORT_ENABLE_ALL,sequential,intra_op={self.threads},inter_op=1"

@@ -83,6 +83,7 @@ def peer_jobs(opt: PlanOptions) -> list[Job]:
     """The peers at their native input sizes: SINet / ExtremeC3Net (torch modules: every measurement
     the designs get) and the file peers (MediaPipe selfie on LiteRT, PP-HumanSeg lite on
     onnxruntime and, converted, on ncnn)."""
+    from .backends import BACKENDS
     from .peers import PEERS
 
     jobs: list[Job] = []
@@ -100,7 +101,7 @@ def peer_jobs(opt: PlanOptions) -> list[Job]:
                                  data_dir=str(Path(opt.data_dir) / name), split="val", models_dir=models))
         jobs.append(Job.make("accuracy", arch, weights=weights, input_size=size, dataset="hsd",
                              data_dir=hsd_dir(opt), split="all", models_dir=models))
-        for backend in ("torch", "ncnn", "onnxruntime"):
+        for backend in BACKENDS:
             for t in threads:
                 jobs.append(Job.make("latency", arch, backend=backend, threads=t, input_size=size,
                                      weights=weights, models_dir=models, **loops))

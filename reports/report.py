@@ -28,12 +28,15 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from bench.backends.table import TABLE as BACKEND_TABLE
+from bench.backends.table import backend_column as _bk
+from bench.backends.table import backend_label
+
 NOT_MEASURED = "—"
 NOISY_CV = 0.15  # a latency whose frame-to-frame coefficient of variation is above this is flagged
 NOISY_MARK = "†"
-BACKEND_LABELS = {"torch": "PyTorch", "ncnn": "ncnn x86", "onnxruntime": "ONNX Runtime",
-                  "ncnn-arm": "ncnn ARM", "litert": "LiteRT", "tflite": "TFLite"}
-BACKEND_ORDER = ("torch", "ncnn", "onnxruntime", "ncnn-arm")
+BACKEND_LABELS = {name: b.label for name, b in BACKEND_TABLE.items()}
+BACKEND_ORDER = tuple(BACKEND_TABLE)
 ALWAYS_SHOWN_BACKENDS = ("torch", "ncnn")  # columns shown even when nothing was measured
 # the accuracy shown per design: the suite's own recipe first (held out, the same for every design),
 # then a published checkpoint (seg_matting's seed, trained on unknown data); others next, random last
@@ -44,15 +47,6 @@ EXAMPLES_PNG, EXAMPLES_JSON = "examples.png", "examples.json"
 # direction of each summary metric: +1 higher is better, -1 lower is better, 0 neither
 _HIGHER_BETTER = ("miou", "boundary_f", "ncnn_speedup", "gmacs_per_s")
 _LOWER_BETTER = ("latency_ms", "params", "macs_g", "size_mb", "act_peak_mb", "arm_instructions_m")
-
-
-def backend_label(backend: str) -> str:
-    return BACKEND_LABELS.get(backend, backend)
-
-
-def _bk(backend: str) -> str:
-    """Column-safe backend name: ``ncnn-arm`` -> ``ncnn_arm``."""
-    return re.sub(r"[^0-9a-zA-Z]+", "_", backend)
 
 
 # ----------------------------------------------------------------------------- row selection

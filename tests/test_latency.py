@@ -376,7 +376,7 @@ def test_ncnn_conversion_is_cached_runs_and_matches_torch(tmp_path, monkeypatch,
 
     def no_converter(*a, **k):
         raise AssertionError("pnnx ran again although the conversion is cached")
-    monkeypatch.setattr(backends.subprocess, "run", no_converter)
+    monkeypatch.setattr(backends.convert.subprocess, "run", no_converter)
     assert backends.convert_module_to_ncnn(model, "tiny", 32, cache_dir=tmp_path / "cache") == nm
 
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(1)).numpy()
@@ -501,7 +501,7 @@ def test_missing_backend_is_a_skipped_row(monkeypatch):
 
 
 def test_missing_package_reported(monkeypatch):
-    monkeypatch.setattr(backends, "package_version", lambda name: None if name == "pnnx" else "1")
+    monkeypatch.setattr(backends.table, "package_version", lambda name: None if name == "pnnx" else "1")
     assert "pnnx" in backends.backend_missing("ncnn")
     assert backends.backend_missing("torch") is None
 
