@@ -48,6 +48,7 @@ import numpy as np
 from archs import Preprocess
 
 from .jobs import Skip
+from .backends.base import MB
 from .backends.table import backend_missing, package_version
 from .cache import cache_folder, fill_once
 from .latency import TimedRun
@@ -205,7 +206,7 @@ class LiteRTRunner(PeerRunner):
         self._out = self.interp.get_output_details()[0]
         self.options = litert_cpu.options(self.threads)
         self.runtime_version = package_version("ai-edge-litert")
-        self.model_size_mb = round(path.stat().st_size / 2**20, 4)
+        self.model_size_mb = round(path.stat().st_size / MB, 4)
 
     def bind(self, x: np.ndarray) -> Callable[[], np.ndarray]:
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -233,7 +234,7 @@ class OnnxRuntimePeerRunner(PeerRunner):
         self._out_name = self.sess.get_outputs()[0].name
         self.options = f"CPUExecutionProvider,ORT_ENABLE_ALL,sequential,intra_op={self.threads},inter_op=1"
         self.runtime_version = package_version("onnxruntime")
-        self.model_size_mb = round(path.stat().st_size / 2**20, 4)
+        self.model_size_mb = round(path.stat().st_size / MB, 4)
 
     def bind(self, x: np.ndarray) -> Callable[[], np.ndarray]:
         feed = {self._in_name: np.ascontiguousarray(x, dtype=np.float32)}
@@ -581,13 +582,14 @@ def convert_peer_to_ncnn(name: str, models_dir: Path = DEFAULT_MODELS_DIR, cache
             raise RuntimeError(f"pnnx failed for {name} (exit {proc.returncode}): {tail}")
         ins, outs = read_param_io(param)
         return {"in_names": list(ins), "out_names": list(outs), "pnnx_version": pnnx_version,
-                "bin_size_mb": round(binf.stat().st_size / 2**20, 4), "cache_key": key, "peer": name, "input_hw": [h, w], "fp16_weights": fp16,
+                "cache_key": key, "peer": name, "input_hw": [h, w], "fp16_weights": fp16,
                 "graph_changes": list(changes)}
 
     meta = fill_once(folder, build)
     return NcnnModel(param_path=str(folder / "model.ncnn.param"), bin_path=str(folder / "model.ncnn.bin"),
                      in_names=tuple(meta["in_names"]), out_names=tuple(meta["out_names"]),
-                     pnnx_version=meta["pnnx_version"], bin_size_mb=meta["bin_size_mb"], cache_key=meta["cache_key"],
+                     pnnx_version=meta["pnnx_version"],
+                     bin_size_mb=round((folder / "model.ncnn.bin").stat().st_size / MB, 4), cache_key=meta["cache_key"],
                      arch=name, input_size=h, fp16_weights=meta["fp16_weights"])
 
 
