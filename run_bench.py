@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from bench.sources import get_source, list_sources
+
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
@@ -56,24 +58,39 @@ def _one_job(job, as_json: bool, keys: Sequence[str]) -> int:
 
 
 def cmd_list(args) -> int:
-    from archs import get_spec, list_archs
-    for name in list_archs(args.pattern):
+    from archs import get_spec
+    for name in list_sources(args.pattern, args.kind):
+        spec = get_source(name).spec
+        line = f"{name:<28} {spec.kind:<7}"
         if args.verbose:
-            s = get_spec(name)
-            print(f"{name:<24} params {s.ref_params:>9,}  GMACs {s.ref_macs_g:.3f}@{s.ref_macs_size}  "
-                  f"multiple {s.input_multiple}  {s.description}")
-        else:
-            print(name)
+            size = (f"input {spec.native_input[0]}x{spec.native_input[1]}" if spec.native_input
+                    else f"multiple {spec.input_multiple}")
+            ref = ""
+            if spec.form == "torch":
+                a = get_spec(name)
+                ref = f"params {a.ref_params:>9,}  GMACs {a.ref_macs_g:.3f}@{a.ref_macs_size}  "
+            line += f" {spec.form:<5}  {ref}{size}  backends {','.join(spec.backends)}  {spec.description}"
+        print(line.rstrip())
     return EXIT_OK
+
+
+def _torch_model(name: str, option: str) -> bool:
+    """Whether ``name`` is a torch model; says why ``option`` needs one when it is not."""
+    if get_source(name).spec.form == "torch":
+        return True
+    print(f"{option} needs a model in PyTorch; {name} is a published model file", file=sys.stderr)
+    return False
 
 
 def cmd_profile(args) -> int:
     from bench.jobs import Job, run_job, status_of
-    keys = ["arch", "input_size", "params", "params_trainable", "size_mb_fp32", "size_mb_fp16",
+    keys = ["arch", "input_size", "native_input", "params", "params_trainable", "size_mb_fp32", "size_mb_fp16",
             "size_mb_ncnn_bin", "macs", "macs_g", "macs_g_thop", "thop_rel_diff", "elementwise_g",
             "act_peak_mb", "act_largest_mb", "act_largest_shape", "ref_params", "ref_macs_g",
             "ref_macs_size", "macs_rel_diff"]
-    job = Job.make("profile", args.arch, input_size=args.size)
+    job = Job.make("profile", args.arch, input_size=args.size, models_dir=str(args.models_dir))
+    if args.layers and not _torch_model(args.arch, "--layers"):
+        return EXIT_USAGE
     if not args.layers:
         return _one_job(job, args.json, keys)
     from bench.complexity import layer_table
@@ -110,6 +127,9 @@ def cmd_latency(args) -> int:
 
     from bench.jobs import Job
     threads = args.threads or os.cpu_count() or 1
+    if args.layers and not _torch_model(args.arch, "--layers"):
+        return EXIT_USAGE
+    args.backend = args.backend or get_source(args.arch).spec.backends[0]
     if args.backend == "ncnn-arm":
         job = Job.make("device_latency", args.arch, device=args.device or "", threads=threads,
                        input_size=args.size, loops=args.loops, warmup=args.warmup, weights=args.weights,
@@ -137,7 +157,7 @@ def cmd_latency(args) -> int:
             "between_run_spread", "within_run_cv_median", "within_run_cv_max", "repeatable"])
     job = Job.make("latency", args.arch, **settings)
     code = _one_job(job, args.json, [
-        "protocol", "arch", "backend", "weights", "threads", "input_size", "status", "latency_ms_median",
+        "protocol", "arch", "backend", "weights", "threads", "input_size", "native_input", "status", "latency_ms_median",
         "latency_ms_p10", "latency_ms_p90", "latency_ms_min", "latency_ms_mean", "latency_cv",
         "parity_ok", "parity_max_abs_diff", "parity_mask_iou", "calib_ms_median", "peak_gmacs_per_s",
         "latency_ratio_to_calib", "macs_g", "achieved_gmacs_per_s", "fraction_of_peak", "backend_options",
@@ -439,7 +459,7 @@ def cmd_compare(args) -> int:
 
 def _arch_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--arch", required=required, metavar="NAME",
-                   help="design name (see `run_bench.py list`)")
+                   help="design or peer name (see `run_bench.py list`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -462,9 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR, help="shared models folder (default %(default)s)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    s = sub.add_parser("list", help="list the registered designs")
+    s = sub.add_parser("list", help="list the registered names: designs and peers, with their kind")
     s.add_argument("pattern", nargs="?", help="shell-style filter, e.g. 'seg*'")
-    s.add_argument("-v", "--verbose", action="store_true", help="with reference numbers")
+    s.add_argument("--kind", choices=["design", "peer"], help="only designs or only peers")
+    s.add_argument("-v", "--verbose", action="store_true", help="with form, reference numbers, input and backends")
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser("profile", help="parameters, MACs (fvcore and thop), weight size and "
@@ -496,9 +517,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("latency", help="latency of one design on one backend (protocol: docs/latency.md)")
     _arch_arg(s)
-    s.add_argument("--backend", default="torch", choices=[b for b in TABLE if b != "litert"],
+    s.add_argument("--backend", default=None, choices=list(TABLE),
                    help="torch (eager), ncnn (converted with pnnx, cached in .cache/ncnn), onnxruntime, "
-                        "or ncnn-arm (our aarch64 runner on --device; without one: a skipped row)")
+                        "ncnn-arm (our aarch64 runner on --device; without one: a skipped row) or litert "
+                        "(.tflite peers); default: the model's reference (torch for designs)")
     s.add_argument("--device", metavar="DEV",
                    help="with ncnn-arm: adb[:SERIAL] (Android) or ssh:user@host[:port] (ARM board)")
     s.add_argument("--powersave", type=int, default=0, choices=[0, 1, 2],
@@ -603,11 +625,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     import bench.measurements  # noqa: F401  registers the measurements
-    from archs import list_archs
     chosen = args.arch if isinstance(args.arch, list) else [args.arch] if args.arch else []
-    unknown = [a for a in chosen if a not in list_archs()]
+    unknown = [a for a in chosen if a not in list_sources()]
     if unknown:
-        parser.error(f"unknown design {unknown[0]!r}; known designs: {', '.join(list_archs())}")
+        parser.error(f"unknown name {unknown[0]!r}; known designs: {', '.join(list_sources(kind='design'))}; "
+                     f"known peers: {', '.join(list_sources(kind='peer'))}")
     if args.all:
         if args.command:
             parser.error("--all takes no subcommand")

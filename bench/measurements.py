@@ -11,99 +11,66 @@ from archs import get_spec
 from .jobs import Job, Skip, measurement
 from .cache import cache_folder, read_entry, write_entry
 from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
-from .weights import WeightsError, load_model, trained_checkpoint_path
+from .sources import get_source
+from .weights import WeightsError, load_model
 
 
 @measurement("profile")
 def profile_job(job: Job) -> list[dict]:
-    """Paper cost (bench.complexity.profile_model) at ``input_size``, next to the reference numbers
-    of ARCHITECTURES.md. Settings: input_size (default 256); ncnn_bin (optional path of the design's
-    ncnn .bin, fills size_mb_ncnn_bin). ``macs_rel_diff`` is only given at the reference size."""
-    from .complexity import profile_model
-
-    if _is_file_peer(job.arch):
-        return _peer_profile(job)
-    spec = get_spec(job.arch)
-    size = int(job.get("input_size", 256))
-    if size % spec.input_multiple:
-        raise Skip(f"input side {size} is not a multiple of {spec.input_multiple}")
-    lm = load_model(job.arch, "random")
-    rec = profile_model(lm.model, size, ncnn_bin=job.get("ncnn_bin"))
-    row = dataclasses.asdict(rec)
-    row.update(
-        input_size=size, ref_params=spec.ref_params, params_rel_diff=rec.params / spec.ref_params - 1,
-        ref_macs_g=spec.ref_macs_g, ref_macs_size=spec.ref_macs_size,
-        macs_rel_diff=rec.macs_g / spec.ref_macs_g - 1 if size == spec.ref_macs_size else None,
-    )
-    return [row]
+    """Cost of any model source (:meth:`bench.sources.ModelSource.cost`). Settings: input_size
+    (torch sources, default 256); ncnn_bin (optional path of the design's ncnn .bin, fills
+    size_mb_ncnn_bin); models_dir (file models)."""
+    source = get_source(job.arch)
+    return [source.cost(int(job.get("input_size", 256)), Path(job.get("models_dir", DEFAULT_MODELS_DIR)),
+                        ncnn_bin=job.get("ncnn_bin"))]
 
 
 @measurement("accuracy")
 def accuracy_job(job: Job) -> list[dict]:
-    """Settings: weights, input_size, data_dir, models_dir, and optionally layout ("auto", see
-    bench.datasets) and split (e.g. "val": only the validation stems listed in splits/; default:
-    the layout's default, the whole folder for the shared format)."""
-    from .accuracy import evaluate
+    """Settings: weights, input_size, data_dir, models_dir, threads and backend (file models), and
+    optionally layout ("auto", see bench.datasets) and split (e.g. "val": only the validation stems
+    listed in splits/; default: the layout's default, the whole folder for the shared format)."""
     from .datasets import detect_layout, layout_splits, open_dataset
 
-    if _is_file_peer(job.arch):
-        return _peer_accuracy(job)
+    source = get_source(job.arch)
     weights = job.get("weights", "random")
-    if weights == "trained" and not trained_checkpoint_path(job.arch).is_file():
-        raise Skip(f"no trained checkpoint checkpoints/{job.arch}.pt")
+    source.check_weights(weights)
+    if source.spec.form == "file" and job.get("backend"):
+        source.check_backend(job.get("backend"))
     data_dir = Path(job.get("data_dir", DEFAULT_DATA_DIR / "hsd"))
     layout = job.get("layout", "auto")
     layout = detect_layout(data_dir) if layout == "auto" else layout
     split = job.get("split") or layout_splits(layout)[0]
     samples = open_dataset(data_dir, layout, split)
-    lm = load_model(job.arch, weights, Path(job.get("models_dir", DEFAULT_MODELS_DIR)))
+    models_dir = Path(job.get("models_dir", DEFAULT_MODELS_DIR))
     size = int(job.get("input_size", 256))
-    rec = evaluate(lm.model, samples, size, lm.preprocess, lm.spec.output_kind)
-    row = {k: v for k, v in dataclasses.asdict(rec).items() if not isinstance(v, tuple)}
-    row.update(weights=weights, dataset=data_dir.name, layout=layout, split=split)
+    if source.spec.form == "file":
+        row = source.accuracy(samples, size, weights, models_dir, int(job.get("threads", 2)), job.get("backend"))
+    else:
+        row = source.accuracy(samples, size, weights, models_dir, 1)
+    row.update(dataset=data_dir.name, layout=layout, split=split)
     return [row]
 
 
 @measurement("latency", fresh_process=True)
 def latency_job(job: Job) -> list[dict]:
-    """Latency of one design on one backend (protocol in ``bench/latency.py``). Settings: backend
-    (torch, ncnn, onnxruntime), threads, input_size, loops, warmup, weights, models_dir, data_dir
-    (the folder of the fixed parity input), attempts and quiet_wait_s (quiet gate). A missing
-    backend package is a ``skipped`` row; a parity failure an ``error: parity ...`` row with NaN
-    latencies."""
+    """Latency of any model source on one backend (protocol in ``bench/latency.py``). Settings:
+    backend (default: the source's reference backend), threads, input_size, loops, warmup, weights,
+    models_dir, data_dir (the folder of the fixed parity input), attempts and quiet_wait_s (quiet
+    gate). A backend the source does not run on, or whose package is missing, is a ``skipped`` row;
+    a parity failure an ``error: parity ...`` row with NaN latencies."""
     from .backends import BackendUnavailable
-    from .latency import DEFAULT_LOOPS, DEFAULT_WARMUP, measure_latency, record_row
 
-    if _is_file_peer(job.arch):
-        return _peer_latency(job)
-    backend = job.get("backend", "torch")
+    source = get_source(job.arch)
+    backend = job.get("backend") or source.spec.backends[0]
     try:
-        rec = measure_latency(job.arch, backend, loops=int(job.get("loops", DEFAULT_LOOPS)),
-                              warmup=int(job.get("warmup", DEFAULT_WARMUP)), **_timing_settings(job, backend))
+        return [source.latency(backend, **_without_backend(job))]
     except BackendUnavailable as exc:
         raise Skip(str(exc)) from None
-    return [record_row(rec)]
 
 
-def _timing_settings(job: Job, backend: str) -> dict:
-    """The settings a design's timing job passes on (threads, input_size, weights, models_dir,
-    data_dir, and attempts / quiet_wait_s where given), after the checks it makes first: a
-    backend whose packages are missing, or an input side the design does not take, is a Skip; an
-    unknown backend a ValueError (an error row)."""
-    from .backends import backend_missing
-
-    why = backend_missing(backend)
-    if why:
-        raise Skip(why)
-    spec = get_spec(job.arch)
-    size = int(job.get("input_size", 256))
-    if size % spec.input_multiple:
-        raise Skip(f"input side {size} is not a multiple of {spec.input_multiple}")
-    data_dir = job.get("data_dir")
-    return dict(threads=int(job.get("threads", 1)), input_size=size, weights=job.get("weights", "random"),
-                models_dir=Path(job.get("models_dir", DEFAULT_MODELS_DIR)),
-                data_dir=Path(data_dir) if data_dir else None,
-                **{k: job.get(k) for k in ("attempts", "quiet_wait_s") if job.get(k) is not None})
+def _without_backend(job: Job) -> dict:
+    return {k: v for k, v in job.settings if k != "backend"}
 
 
 @measurement("latency_repeat")
@@ -135,20 +102,15 @@ def speedup_job(job: Job) -> list[dict]:
     """A backend against PyTorch, both timed interleaved in one process
     (:func:`bench.latency.measure_speedup`). Settings: backend (the other one: ncnn or onnxruntime),
     threads, input_size, rounds, loops (per round and backend), warmup, weights, models_dir,
-    data_dir, attempts and quiet_wait_s (quiet gate). A missing backend package is a ``skipped``
-    row; a parity failure an ``error: parity`` row with NaN figures."""
+    data_dir, attempts and quiet_wait_s (quiet gate). A missing backend package, or a model with no
+    PyTorch form, is a ``skipped`` row; a parity failure an ``error: parity`` row with NaN figures."""
     from .backends import BackendUnavailable
-    from .latency import DEFAULT_ROUND_LOOPS, DEFAULT_ROUND_WARMUP, DEFAULT_ROUNDS, measure_speedup
 
-    other = job.get("backend", "ncnn")
     try:
-        rec = measure_speedup(job.arch, other, rounds=int(job.get("rounds", DEFAULT_ROUNDS)),
-                              loops=int(job.get("loops", DEFAULT_ROUND_LOOPS)),
-                              warmup=int(job.get("warmup", DEFAULT_ROUND_WARMUP)), **_timing_settings(job, other))
+        row = get_source(job.arch).speedup(job.get("backend", "ncnn"), **_without_backend(job))
     except BackendUnavailable as exc:
         raise Skip(str(exc)) from None
-    row = dataclasses.asdict(rec)
-    row["backend"] = rec.other_backend  # rows of one backend are found by this column everywhere
+    row["backend"] = row["other_backend"]  # rows of one backend are found by this column everywhere
     return [row]
 
 
@@ -259,83 +221,6 @@ def device_latency_job(job: Job) -> list[dict]:
                             exec_prefix=tuple(job.get("exec_prefix", ()) or ()))
     row = dataclasses.asdict(rec)
     row.update(backend="ncnn-arm", input_size=size, weights=weights)
-    return [row]
-
-
-def _is_file_peer(name: str) -> bool:
-    """A peer that is a model file on its own runtime (MediaPipe .tflite, PP-HumanSeg .onnx)."""
-    from .peers import PEERS
-    return name in PEERS
-
-
-def _peer_missing(name: str, runtime: str | None = None) -> None:
-    from .peers import get_peer, runtime_missing
-    why = runtime_missing(runtime or get_peer(name).runtime)
-    if why:
-        raise Skip(why)
-
-
-def _peer_profile(job: Job) -> list[dict]:
-    """Parameters and MACs of a file peer (.tflite / .onnx), read from its graph (``macs_source``
-    = "graph": the counters cannot run these files)."""
-    from .peers import graph_stats, record_row
-
-    _peer_missing(job.arch)
-    st = graph_stats(job.arch, Path(job.get("models_dir", DEFAULT_MODELS_DIR)))
-    row = record_row(st)
-    row.pop("peer", None)
-    row.update(input_size=None, native_input=f"{st.input_h}x{st.input_w}", size_mb_fp32=st.weight_mb,
-               macs_source="graph", params_source="graph")
-    return [row]
-
-
-def _peer_accuracy(job: Job) -> list[dict]:
-    """Accuracy of a file peer at its native input size, same protocol and data as the designs.
-    Settings: data_dir, dataset, split, runtime, threads, models_dir."""
-    from .datasets import detect_layout, layout_splits, open_dataset
-    from .peers import evaluate_peer, record_row
-
-    runtime = job.get("backend")
-    _peer_missing(job.arch, runtime)
-    data_dir = Path(job.get("data_dir", DEFAULT_DATA_DIR / "hsd"))
-    layout = detect_layout(data_dir)
-    split = job.get("split") or layout_splits(layout)[0]
-    samples = open_dataset(data_dir, layout, split)
-    rec = evaluate_peer(job.arch, samples, Path(job.get("models_dir", DEFAULT_MODELS_DIR)),
-                        threads=int(job.get("threads", 2)), runtime=runtime)
-    row = record_row(rec)
-    h, w = rec.input_size
-    row.update(input_size=None, native_input=f"{h}x{w}", weights="official", dataset=data_dir.name,
-               split=split, layout=layout)
-    return [row]
-
-
-def _peer_latency(job: Job) -> list[dict]:
-    """Latency of a file peer on its own runtime (or ``ncnn`` after conversion, with a parity check
-    against the original runtime on a few validation images first). Settings: runtime, threads,
-    loops, warmup, models_dir, data_dir."""
-    from .peers import get_peer, measure_peer_latency, ncnn_parity, record_row
-
-    runtime = job.get("backend") or get_peer(job.arch).runtime
-    _peer_missing(job.arch, runtime)
-    models_dir = Path(job.get("models_dir", DEFAULT_MODELS_DIR))
-    parity = {}
-    if runtime == "ncnn":
-        from .data import scan_folder
-        samples = scan_folder(Path(job.get("data_dir", DEFAULT_DATA_DIR / "hsd")))[:4]
-        pr = ncnn_parity(job.arch, samples, models_dir)
-        parity = {"parity_max_abs_diff": pr.max_abs_diff, "parity_mask_iou": pr.min_mask_iou,
-                  "parity_ok": pr.ok, "parity_reference": pr.reference}
-        if not pr.ok:
-            return [{"status": f"error: parity {pr.reason}", "backend": runtime, **parity}]
-    loops, warmup = job.get("loops"), job.get("warmup")
-    rec = measure_peer_latency(job.arch, threads=int(job.get("threads", 2)), runtime=runtime,
-                               loops=int(loops) if loops else None, warmup=int(warmup) if warmup else None,
-                               models_dir=models_dir, attempts=job.get("attempts"),
-                               quiet_wait_s=job.get("quiet_wait_s"))
-    row = record_row(rec)
-    row.pop("peer", None)
-    row.update(backend=runtime, input_size=None, native_input=f"{rec.input_h}x{rec.input_w}", **parity)
     return [row]
 
 

@@ -11,6 +11,7 @@ import pytest
 
 import run_bench
 from archs import get_spec, list_archs
+from bench.sources import get_source, list_sources
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,10 +21,38 @@ def _run(*args: str) -> subprocess.CompletedProcess:
                           text=True, cwd=REPO, timeout=900)
 
 
-def test_list_prints_the_five_names():
+ANY_KIND = ["sinet", "extremec3", "mediapipe_selfie", "pphumanseg_lite"]  # torch and file peers
+
+
+def test_list_shows_designs_and_peers_with_their_kind():
     out = _run("list")
     assert out.returncode == 0
-    assert out.stdout.split() == list_archs()
+    rows = [line.split() for line in out.stdout.splitlines()]
+    assert [r[0] for r in rows] == list_sources()
+    kind = {r[0]: r[1] for r in rows}
+    assert all(kind[a] == "design" for a in list_archs()) and all(kind[n] == "peer" for n in ANY_KIND)
+    designs = _run("list", "--kind", "design").stdout.split()
+    assert designs[::2] == list_archs() and set(designs[1::2]) == {"design"}
+    assert _run("list", "--kind", "peer", "*selfie*").stdout.split()[::2] == [
+        "mediapipe_selfie", "mediapipe_selfie_landscape"]
+
+
+@pytest.mark.parametrize("name", ANY_KIND)
+def test_profile_takes_any_registered_name(name, capsys):
+    assert run_bench.main(["profile", "--arch", name, "--size", "224", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["arch"] == name and row["params"] > 1000 and row["macs_g"] > 0.01
+    if get_source(name).spec.form == "torch":
+        assert row["params"] == get_spec(name).ref_params
+    else:
+        assert row["macs_source"] == "graph" and row["native_input"]
+
+
+@pytest.mark.parametrize("name", ANY_KIND)
+def test_eval_takes_any_registered_name(name, small_folder, capsys):
+    assert run_bench.main(["eval", "--arch", name, "--data", str(small_folder), "--size", "224", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["arch"] == name and row["n_images"] == 3 and 0.0 <= row["miou"] <= 1.0
 
 
 @pytest.mark.parametrize("name", list_archs())
@@ -34,9 +63,9 @@ def test_profile_json_params(name, capsys):
     assert row["params"] == get_spec(name).ref_params
 
 
-def test_unknown_design_is_usage_error():
+def test_unknown_name_is_usage_error():
     out = _run("profile", "--arch", "nope")
-    assert out.returncode == 2 and "known designs" in out.stderr
+    assert out.returncode == 2 and "known designs" in out.stderr and "known peers" in out.stderr
 
 
 def test_no_command_is_usage_error():
@@ -49,16 +78,21 @@ def test_help(cmd):
     assert out.returncode == 0 and "usage" in out.stdout
 
 
-def test_eval_json_on_a_small_folder(tmp_path, data_dir, capsys):
-    src = data_dir / "hsd"
+@pytest.fixture(scope="module")
+def small_folder(tmp_path_factory, data_dir) -> Path:
+    """Three HSD pairs in the shared folder format."""
+    src, out = data_dir / "hsd", tmp_path_factory.mktemp("hsd3")
     for sub in ("images", "masks"):
-        (tmp_path / sub).mkdir()
-    stems = sorted(p.stem for p in (src / "images").iterdir())[:3]
-    for s in stems:
-        shutil.copy(src / "images" / f"{s}.jpg", tmp_path / "images")
-        shutil.copy(src / "masks" / f"{s}.png", tmp_path / "masks")
+        (out / sub).mkdir()
+    for s in sorted(p.stem for p in (src / "images").iterdir())[:3]:
+        shutil.copy(src / "images" / f"{s}.jpg", out / "images")
+        shutil.copy(src / "masks" / f"{s}.png", out / "masks")
+    return out
+
+
+def test_eval_json_on_a_small_folder(small_folder, capsys):
     code = run_bench.main(["eval", "--arch", "seg_matting", "--weights", "seed", "--data",
-                           str(tmp_path), "--json"])
+                           str(small_folder), "--json"])
     assert code == 0
     row = json.loads(capsys.readouterr().out)
     assert row["n_images"] == 3 and row["weights"] == "seed" and row["input_size"] == 256

@@ -813,3 +813,35 @@ def test_cli_speedup_json(fake_backend, monkeypatch, capsys):
                            "--rounds", "3", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert (row["speedup"], row["rounds"], row["other_backend"], row["status"]) == (2.0, 3, "ncnn", "ok")
+
+
+@pytest.mark.parametrize("name", ["sinet", "extremec3", "mediapipe_selfie", "pphumanseg_lite"])
+def test_cli_latency_takes_any_registered_name(name, fake_backend, capsys):
+    """Designs and peers alike, on the model's reference backend by default (timing faked here)."""
+    from bench.sources import get_source
+    source = get_source(name)
+    assert run_bench.main(["latency", "--arch", name, "--threads", "1", "--loops", "5", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["arch"] == name and row["status"] == "ok" and row["backend"] == source.spec.backends[0]
+    assert row["latency_ms_median"] == 4.0
+
+
+def test_cli_latency_of_a_file_peer_on_ncnn_checks_parity_first(fake_backend, capsys):
+    assert run_bench.main(["latency", "--arch", "pphumanseg_lite", "--backend", "ncnn", "--threads", "1",
+                           "--loops", "5", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["backend"] == "ncnn" and row["parity_ok"] is True and row["parity_reference"] == "onnxruntime"
+
+
+@pytest.mark.parametrize("name", ["sinet", "extremec3"])
+def test_cli_speedup_of_a_torch_peer(name, fake_backend, monkeypatch, capsys):
+    monkeypatch.setattr(latency, "time_interleaved", lambda fns, r, l, w: {
+        n: [summarize([2.0 if n == "torch" else 1.0])] * r for n in fns})
+    assert run_bench.main(["speedup", "--arch", name, "--threads", "1", "--rounds", "3", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["arch"] == name and row["speedup"] == pytest.approx(2.0)
+
+
+def test_cli_speedup_of_a_model_file_without_pytorch_is_a_skip(capsys):
+    assert run_bench.main(["speedup", "--arch", "mediapipe_selfie", "--threads", "1"]) == 1
+    assert "skipped: mediapipe_selfie is a published litert file with no PyTorch model" in capsys.readouterr().err

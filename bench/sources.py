@@ -1,0 +1,279 @@
+"""Model sources: every name the suite measures, behind one protocol.
+
+A name is either a **torch design** (registered in ``archs/``: the five designs and the peers rebuilt
+in PyTorch, SINet and ExtremeC3Net) or a **file model** (a published ``.tflite`` / ``.onnx`` peer
+that runs on its own runtime, :data:`bench.peers.PEERS`). Both implement :class:`ModelSource`:
+
+- ``spec``: a :class:`SourceSpec` (kind ``design`` or ``peer``, form ``torch`` or ``file``, the
+  backends it runs on, its input sizes);
+- ``preprocess(weights)``: how an image becomes its input (the weights' convention, from the spec);
+- ``cost(input_size)``: the profile row (parameters, MACs, sizes);
+- ``open_runner(backend, threads, ...)``: one loaded model on one backend (``bench.backends``);
+- ``accuracy``, ``latency``, ``speedup``: the measurements' rows, so that the job adapters
+  (``bench/measurements.py``) and every command take any registered name.
+
+:func:`get_source` finds one by name (a ``KeyError`` listing the known names), :func:`list_sources`
+lists them, optionally by shell pattern and kind.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from archs import Preprocess, get_spec, list_archs
+
+from .jobs import Skip
+from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+
+KINDS = ("design", "peer")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    kind: str  # "design" (one of the five) or "peer" (a published network shown beside them)
+    form: str  # "torch" (a module in archs/) or "file" (a published model file on its runtime)
+    backends: tuple[str, ...]  # backends it runs on here; the first is its reference
+    input_multiple: Optional[int]  # torch: any input side that is a multiple of this
+    native_input: Optional[tuple[int, int]]  # file: the one (height, width) it takes
+    default_size: Optional[int]  # torch: the side it is measured at unless told otherwise
+    description: str
+
+
+class ModelSource(ABC):
+    spec: SourceSpec
+
+    @abstractmethod
+    def preprocess(self, weights: str = "random") -> Preprocess:
+        """How an image becomes this model's input with these weights."""
+
+    @abstractmethod
+    def cost(self, input_size: Optional[int] = None, models_dir: Path = DEFAULT_MODELS_DIR,
+             ncnn_bin: Optional[str] = None) -> dict[str, Any]:
+        """The profile row: parameters, MACs, sizes (and the reference numbers where known)."""
+
+    @abstractmethod
+    def open_runner(self, backend: str, threads: int, input_size: Optional[int] = None, weights: str = "random",
+                    models_dir: Path = DEFAULT_MODELS_DIR):
+        """One loaded model on ``backend`` at ``threads`` threads (a context manager)."""
+
+    def check_weights(self, weights: str) -> None:
+        """Skip when ``weights`` are absent in a way that is not an error (checked before the data)."""
+
+    @abstractmethod
+    def accuracy(self, samples: Sequence, input_size: Optional[int], weights: str, models_dir: Path,
+                 threads: int) -> dict[str, Any]:
+        """The accuracy row on ``samples`` (the protocol of :mod:`bench.accuracy`)."""
+
+    @abstractmethod
+    def latency(self, backend: str, **settings: Any) -> dict[str, Any]:
+        """The latency row on ``backend`` (the protocol of :mod:`bench.latency`)."""
+
+    @abstractmethod
+    def speedup(self, other: str, **settings: Any) -> dict[str, Any]:
+        """``other`` against the reference backend, timed interleaved in one process."""
+
+    def check_backend(self, backend: str) -> None:
+        """Skip (a ``skipped`` row) when this model does not run on ``backend`` here."""
+        from .backends import backend_missing
+        from .backends.table import get_backend
+        get_backend(backend)  # an unknown name is an error, not a skip
+        if backend not in self.spec.backends:
+            raise Skip(f"{self.spec.name} does not run on {backend} (it runs on {', '.join(self.spec.backends)})")
+        why = backend_missing(backend)
+        if why:
+            raise Skip(why)
+
+
+def _row(rec) -> dict[str, Any]:
+    """A record as a row, without its per-image tuples."""
+    return {k: v for k, v in dataclasses.asdict(rec).items() if not isinstance(v, tuple)}
+
+
+class TorchSource(ModelSource):
+    """A design (or peer) registered in ``archs/``; converted for ncnn and onnxruntime as needed."""
+
+    def __init__(self, name: str):
+        a = get_spec(name)
+        from .backends.table import BACKENDS
+        size = a.checkpoints[0].input_size if a.peer and a.checkpoints else 256
+        self.arch = a
+        self.spec = SourceSpec(name=name, kind="peer" if a.peer else "design", form="torch", backends=BACKENDS,
+                               input_multiple=a.input_multiple, native_input=None, default_size=size,
+                               description=a.description)
+
+    def _size(self, input_size: Optional[int]) -> int:
+        size = int(input_size or self.spec.default_size)
+        if size % self.arch.input_multiple:
+            raise Skip(f"input side {size} is not a multiple of {self.arch.input_multiple}")
+        return size
+
+    def preprocess(self, weights: str = "random") -> Preprocess:
+        names = {c.name for c in self.arch.checkpoints}
+        return self.arch.checkpoint(weights).preprocess if weights in names else self.arch.preprocess
+
+    def cost(self, input_size: Optional[int] = None, models_dir: Path = DEFAULT_MODELS_DIR,
+             ncnn_bin: Optional[str] = None) -> dict[str, Any]:
+        """Paper cost (bench.complexity.profile_model) next to the reference numbers of
+        ARCHITECTURES.md; ``macs_rel_diff`` only at the reference size."""
+        from .complexity import profile_model
+        from .weights import load_model
+
+        spec, size = self.arch, self._size(input_size)
+        rec = profile_model(load_model(spec.name, "random").model, size, ncnn_bin=ncnn_bin)
+        row = dataclasses.asdict(rec)
+        row.update(
+            input_size=size, ref_params=spec.ref_params, params_rel_diff=rec.params / spec.ref_params - 1,
+            ref_macs_g=spec.ref_macs_g, ref_macs_size=spec.ref_macs_size,
+            macs_rel_diff=rec.macs_g / spec.ref_macs_g - 1 if size == spec.ref_macs_size else None,
+        )
+        return row
+
+    def open_runner(self, backend: str, threads: int, input_size: Optional[int] = None, weights: str = "random",
+                    models_dir: Path = DEFAULT_MODELS_DIR):
+        from .backends import open_runner
+        from .weights import load_model
+        size = self._size(input_size)
+        return open_runner(backend, load_model(self.spec.name, weights, models_dir).model, self.spec.name, size,
+                           threads)
+
+    def accuracy(self, samples: Sequence, input_size: Optional[int], weights: str, models_dir: Path,
+                 threads: int) -> dict[str, Any]:
+        from .accuracy import evaluate
+        from .weights import load_model
+        lm = load_model(self.spec.name, weights, models_dir)
+        rec = evaluate(lm.model, samples, int(input_size or self.spec.default_size), lm.preprocess,
+                       lm.spec.output_kind)
+        return {**_row(rec), "weights": weights}
+
+    def check_weights(self, weights: str) -> None:
+        from .weights import trained_checkpoint_path
+        if weights == "trained" and not trained_checkpoint_path(self.spec.name).is_file():
+            raise Skip(f"no trained checkpoint checkpoints/{self.spec.name}.pt")
+
+    def _timing(self, backend: str, s: dict[str, Any]) -> dict[str, Any]:
+        """The settings a timing passes on, after the checks every timing makes first."""
+        self.check_backend(backend)
+        data_dir = s.get("data_dir")
+        return dict(threads=int(s.get("threads", 1)), input_size=self._size(s.get("input_size", 256)),
+                    weights=s.get("weights", "random"), models_dir=Path(s.get("models_dir", DEFAULT_MODELS_DIR)),
+                    data_dir=Path(data_dir) if data_dir else None,
+                    **{k: s[k] for k in ("attempts", "quiet_wait_s") if s.get(k) is not None})
+
+    def latency(self, backend: str, **settings: Any) -> dict[str, Any]:
+        from .latency import DEFAULT_LOOPS, DEFAULT_WARMUP, measure_latency, record_row
+        rec = measure_latency(self.spec.name, backend, loops=int(settings.get("loops", DEFAULT_LOOPS)),
+                              warmup=int(settings.get("warmup", DEFAULT_WARMUP)), **self._timing(backend, settings))
+        return record_row(rec)
+
+    def speedup(self, other: str, **settings: Any) -> dict[str, Any]:
+        from .latency import DEFAULT_ROUND_LOOPS, DEFAULT_ROUND_WARMUP, DEFAULT_ROUNDS, measure_speedup
+        rec = measure_speedup(self.spec.name, other, rounds=int(settings.get("rounds", DEFAULT_ROUNDS)),
+                              loops=int(settings.get("loops", DEFAULT_ROUND_LOOPS)),
+                              warmup=int(settings.get("warmup", DEFAULT_ROUND_WARMUP)),
+                              **self._timing(other, settings))
+        return dataclasses.asdict(rec)
+
+
+class FileSource(ModelSource):
+    """A published model file on its own runtime (and, for ONNX files, on ncnn after conversion)."""
+
+    def __init__(self, name: str):
+        from .peers import get_peer
+        p = get_peer(name)
+        self.peer = p
+        self.spec = SourceSpec(name=name, kind="peer", form="file",
+                               backends=(p.runtime, *(("ncnn",) if p.runtime == "onnxruntime" else ())),
+                               input_multiple=None, native_input=tuple(p.input_hw), default_size=None,
+                               description=p.source)
+
+    def _native(self) -> str:
+        h, w = self.peer.input_hw
+        return f"{h}x{w}"
+
+    def preprocess(self, weights: str = "random") -> Preprocess:
+        return self.peer.preprocess
+
+    def cost(self, input_size: Optional[int] = None, models_dir: Path = DEFAULT_MODELS_DIR,
+             ncnn_bin: Optional[str] = None) -> dict[str, Any]:
+        """Parameters and MACs read from the graph (``macs_source`` = "graph": the torch counters
+        cannot run these files)."""
+        from .peers import graph_stats, record_row
+        self.check_backend(self.peer.runtime)
+        st = graph_stats(self.spec.name, models_dir)
+        row = record_row(st)
+        row.pop("peer", None)
+        row.update(input_size=None, native_input=self._native(), size_mb_fp32=st.weight_mb,
+                   macs_source="graph", params_source="graph")
+        return row
+
+    def open_runner(self, backend: str, threads: int, input_size: Optional[int] = None, weights: str = "random",
+                    models_dir: Path = DEFAULT_MODELS_DIR):
+        from .peers import load_peer
+        return load_peer(self.spec.name, models_dir, threads, backend)
+
+    def accuracy(self, samples: Sequence, input_size: Optional[int], weights: str, models_dir: Path,
+                 threads: int, backend: Optional[str] = None) -> dict[str, Any]:
+        """At its native input size, with its official weights."""
+        from .peers import evaluate_peer, record_row
+        backend = backend or self.peer.runtime
+        self.check_backend(backend)
+        rec = evaluate_peer(self.spec.name, samples, models_dir, threads=threads, runtime=backend)
+        row = record_row(rec)
+        row.update(input_size=None, native_input=self._native(), weights="official")
+        return row
+
+    def latency(self, backend: str, **settings: Any) -> dict[str, Any]:
+        """On its own runtime, or on ``ncnn`` after conversion with a parity check against the
+        original runtime on a few validation images first."""
+        from .peers import measure_peer_latency, ncnn_parity, record_row
+        self.check_backend(backend)
+        models_dir = Path(settings.get("models_dir", DEFAULT_MODELS_DIR))
+        parity = {}
+        if backend == "ncnn":
+            from .data import scan_folder
+            samples = scan_folder(Path(settings.get("data_dir", DEFAULT_DATA_DIR / "hsd")))[:4]
+            pr = ncnn_parity(self.spec.name, samples, models_dir)
+            parity = {"parity_max_abs_diff": pr.max_abs_diff, "parity_mask_iou": pr.min_mask_iou,
+                      "parity_ok": pr.ok, "parity_reference": pr.reference}
+            if not pr.ok:
+                return {"status": f"error: parity {pr.reason}", "backend": backend, **parity}
+        loops, warmup = settings.get("loops"), settings.get("warmup")
+        rec = measure_peer_latency(self.spec.name, threads=int(settings.get("threads", 2)), runtime=backend,
+                                   loops=int(loops) if loops else None, warmup=int(warmup) if warmup else None,
+                                   models_dir=models_dir, attempts=settings.get("attempts"),
+                                   quiet_wait_s=settings.get("quiet_wait_s"))
+        row = record_row(rec)
+        row.pop("peer", None)
+        row.update(backend=backend, input_size=None, native_input=self._native(), **parity)
+        return row
+
+    def speedup(self, other: str, **settings: Any) -> dict[str, Any]:
+        raise Skip(f"{self.spec.name} is a published {self.peer.runtime} file with no PyTorch model: the "
+                   "interleaved speed-up compares a backend with PyTorch (see `latency` for each of its "
+                   f"backends: {', '.join(self.spec.backends)})")
+
+
+def list_sources(pattern: Optional[str] = None, kind: Optional[str] = None) -> list[str]:
+    """Every registered name (designs, then peers, each sorted), by shell pattern and kind."""
+    from .peers import list_peers
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
+    designs = list_archs()
+    peers = sorted({*(a for a in list_archs(peers=True) if a not in designs), *list_peers()})
+    names = (designs if kind != "peer" else []) + (peers if kind != "design" else [])
+    return [n for n in names if not pattern or fnmatch.fnmatch(n, pattern)]
+
+
+def get_source(name: str) -> ModelSource:
+    from .peers import PEERS
+    if name in PEERS:
+        return FileSource(name)
+    if name in list_archs(peers=True):
+        return TorchSource(name)
+    raise KeyError(f"unknown model {name!r}; known designs: {', '.join(list_sources(kind='design'))}; "
+                   f"known peers: {', '.join(list_sources(kind='peer'))}")
