@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Benchmark suite for fast portrait-segmentation networks: one command line.
 
-    python run_bench.py --all                 measure everything, write reports/runs/<run>/ and its report
+    python run_bench.py all [--quick]         measure everything, write reports/runs/<run>/ and its report
+                                              (``--all`` is the same)
     python run_bench.py report RUN_DIR        re-render a run's report.md / report.html (no measuring)
     python run_bench.py compare RUN_A RUN_B   what changed between two runs, per design and metric
-    python run_bench.py list                  the registered designs
+    python run_bench.py list [--kind peer]    the registered designs and peers
     python run_bench.py profile --arch NAME   parameters and cost of one design
     python run_bench.py eval --arch NAME --weights seed --data DIR [--split val]
     python run_bench.py train --arch NAME [--minutes 30 | --steps N | --epochs E]
@@ -467,20 +468,24 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.paths import (BASELINE_PATH, CHECKPOINTS_DIR, DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR, SPLITS_DIR,
                              TRAIN_STATE_DIR)
 
+    run = argparse.ArgumentParser(add_help=False)  # the options of `all` (and of the --all alias)
+    run.add_argument("--out", metavar="DIR", help="run folder (default reports/runs/<utc time>)")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run; finished jobs are kept")
+    run.add_argument("--arch", action="append", metavar="NAME", help="only these designs (repeatable)")
+    run.add_argument("--size", type=int, default=256, help="network input side (default 256)")
+    run.add_argument("--quick", action="store_true", help="fewer sizes and loops")
+    run.add_argument("--workers", type=int, default=0,
+                     help="run jobs in N processes (default 0 = in this process, as timing needs)")
     p = argparse.ArgumentParser(prog="run_bench.py", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--all", action="store_true",
-                   help="run every measurement for every design and write a run folder")
-    p.add_argument("--out", metavar="DIR", help="run folder for --all (default reports/runs/<utc time>)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted --all run; finished jobs are kept")
-    p.add_argument("--arch", action="append", metavar="NAME", help="with --all: only these designs (repeatable)")
-    p.add_argument("--size", type=int, default=256, help="network input side for --all (default 256)")
-    p.add_argument("--quick", action="store_true", help="with --all: fewer sizes and loops")
-    p.add_argument("--workers", type=int, default=0,
-                   help="with --all: run jobs in N processes (default 0 = in this process, as timing needs)")
+                                formatter_class=argparse.RawDescriptionHelpFormatter, parents=[run])
+    p.add_argument("--all", action="store_true", help="the same as the `all` command (kept as an alias)")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="shared data folder (default %(default)s)")
     p.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR, help="shared models folder (default %(default)s)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("all", parents=[run], help="run every measurement for every design and peer and "
+                                                  "write a run folder with its report")
+    s.set_defaults(func=cmd_all)
 
     s = sub.add_parser("list", help="list the registered names: designs and peers, with their kind")
     s.add_argument("pattern", nargs="?", help="shell-style filter, e.g. 'seg*'")
@@ -633,7 +638,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.all:
         if args.command:
             parser.error("--all takes no subcommand")
-        return cmd_all(args)
+        return cmd_all(args)  # the alias of `all`
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

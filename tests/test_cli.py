@@ -104,3 +104,13 @@ def test_eval_bad_folder_fails_with_message(tmp_path, capsys):
                            str(tmp_path / "missing")])
     assert code == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_all_is_a_command_and_all_flag_its_alias():
+    parser = run_bench.build_parser()
+    cmd = parser.parse_args(["all", "--quick", "--arch", "esp_dense_seg", "--size", "128"])
+    alias = parser.parse_args(["--all", "--quick", "--arch", "esp_dense_seg", "--size", "128"])
+    assert cmd.func is run_bench.cmd_all and alias.all
+    for key in ("quick", "arch", "size", "out", "resume", "workers"):
+        assert getattr(cmd, key) == getattr(alias, key), key
+    assert _run("all", "--help").returncode == 0
