@@ -11,7 +11,9 @@ models' guest instructions under ``qemu -cpu cortex-a72`` (ARMv8.0) and ``-cpu c
 * ``insn+traffic``: a x instructions + c x activation bytes read and written (memory-bound layers),
 * ``insn+generic``: instructions of layers ncnn runs with generic kernels (depthwise larger than
   5x5, grouped convolutions that are not depthwise) at their own rate,
-* ``insn+generic+traffic``: both.
+* ``insn+generic+traffic``: both,
+* ``insn+layers`` / ``insn+traffic+layers``: plus a fixed cost per executed layer (thread
+  start-up and synchronisation, which matters most with several threads).
 
 The form is chosen per ISA class by leave-one-out (LOO) error over the benchmark models, never by
 the suite's designs. An estimate is always a record with ``kind="estimate"``, an 80% band from the
@@ -77,10 +79,13 @@ FORMS: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {
     "insn+traffic": lambda d: np.c_[_col(d, "insn_m"), _col(d, "traffic_mb")],
     "insn+generic": lambda d: np.c_[_col(d, "insn_m") - _generic(d), _generic(d)],
     "insn+generic+traffic": lambda d: np.c_[_col(d, "insn_m") - _generic(d), _generic(d), _col(d, "traffic_mb")],
+    "insn+layers": lambda d: np.c_[_col(d, "insn_m"), _col(d, "layers")],
+    "insn+traffic+layers": lambda d: np.c_[_col(d, "insn_m"), _col(d, "traffic_mb"), _col(d, "layers")],
 }
 FORM_TERMS = {"macs": ("ms_per_mmac",), "insn": ("ms_per_minsn",), "insn+traffic": ("ms_per_minsn", "ms_per_mb"),
               "insn+generic": ("ms_per_minsn", "ms_per_minsn_generic"),
-              "insn+generic+traffic": ("ms_per_minsn", "ms_per_minsn_generic", "ms_per_mb")}
+              "insn+generic+traffic": ("ms_per_minsn", "ms_per_minsn_generic", "ms_per_mb"),
+              "insn+layers": ("ms_per_minsn", "ms_per_layer"), "insn+traffic+layers": ("ms_per_minsn", "ms_per_mb", "ms_per_layer")}
 
 
 def _generic(d: pd.DataFrame) -> np.ndarray:
@@ -198,12 +203,14 @@ def fits_table(fits: Sequence[DeviceFit]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def choose_forms(fits: Sequence[DeviceFit], threads: int = 1, candidates: Sequence[str] = tuple(FORMS)) -> dict[str, str]:
-    """Per ISA class: the form with the lowest mean over devices of (LOO median + LOO p90) / 2 at
-    ``threads`` (the benchmark models only). ``macs`` is a baseline, never chosen."""
-    df = fits_table([f for f in fits if f.threads == threads and f.form in candidates and f.form != "macs"])
-    score = ((df.loo_err_median + df.loo_err_p90) / 2).groupby([df.isa, df.form]).mean()
-    return {isa: str(score.loc[isa].idxmin()) for isa in score.index.get_level_values(0).unique()}
+def choose_forms(fits: Sequence[DeviceFit], candidates: Sequence[str] = tuple(FORMS)) -> dict[tuple[str, int], str]:
+    """Per ISA class and thread count: the form with the lowest mean over the devices of
+    (LOO median + LOO p90) / 2 (errors over the benchmark models only). ``macs`` is a baseline,
+    never chosen."""
+    df = fits_table([f for f in fits if f.form in candidates and f.form != "macs"])
+    score = ((df.loo_err_median + df.loo_err_p90) / 2).groupby([df.isa, df.threads, df.form]).mean()
+    return {(isa, int(t)): str(score.loc[(isa, t)].idxmin())
+            for isa, t in sorted({k[:2] for k in score.index})}
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,14 +247,14 @@ def out_of_range(row: Mapping, ranges: Mapping[str, tuple[float, float]], share_
 
 
 def estimate_rows(model_rows: pd.DataFrame, counts: pd.DataFrame, fits: Sequence[DeviceFit],
-                  forms: Mapping[str, str]) -> pd.DataFrame:
+                  forms: Mapping[tuple[str, int], str]) -> pd.DataFrame:
     """``arm_est_ms`` per model (rows of ``bench.arm_counts.model_row`` for both CPU models), device
     and thread count, with the chosen form of the device's ISA class. Every row is an estimate."""
     rows = []
     by_key = {(f.device, f.threads, f.form): f for f in fits}
     ranges = {cpu: calibration_ranges(counts, cpu) for cpu in arm_counts.CPU_MODELS}
     for (device, threads, form), f in sorted(by_key.items()):
-        if forms.get(f.isa) != form:
+        if forms.get((f.isa, threads)) != form:
             continue
         for _, r in model_rows[model_rows.cpu_model == f.cpu_model].iterrows():
             est = float(f.predict(FORMS[form](pd.DataFrame([r]))[0]))
@@ -305,12 +312,12 @@ def load_device_tables(path: Optional[Path] = None) -> pd.DataFrame:
 
 def calibrated(devices: Sequence[str] = tuple(DEVICES), threads: Sequence[int] = (1, 4),
                counts: Optional[pd.DataFrame] = None, tables: Optional[pd.DataFrame] = None
-               ) -> tuple[list[DeviceFit], dict[str, str], pd.DataFrame]:
-    """(all fits, chosen form per ISA class, calibration counts) from the committed table."""
+               ) -> tuple[list[DeviceFit], dict[tuple[str, int], str], pd.DataFrame]:
+    """(all fits, chosen form per ISA class and thread count, calibration counts) from the committed table."""
     counts = load_calibration() if counts is None else counts
     tables = load_device_tables() if tables is None else tables
     fits = calibrate(counts, tables, devices, threads)
-    return fits, choose_forms(fits, threads=1), counts
+    return fits, choose_forms(fits), counts
 
 
 def model_rows_for(name: str, param: Path, input_shape: Sequence[int], out_names: Optional[Sequence[str]] = None,
@@ -325,7 +332,7 @@ def model_rows_for(name: str, param: Path, input_shape: Sequence[int], out_names
 
 def estimate_ncnn_model(name: str, param: Path, input_shape: Sequence[int], out_names: Optional[Sequence[str]] = None,
                         devices: Sequence[str] = tuple(DEVICES), threads: Sequence[int] = (1, 4),
-                        calibration: Optional[tuple[list[DeviceFit], dict[str, str], pd.DataFrame]] = None
+                        calibration: Optional[tuple[list[DeviceFit], dict[tuple[str, int], str], pd.DataFrame]] = None
                         ) -> pd.DataFrame:
     """``arm_est_ms`` of one ncnn model per device and thread count (``kind="estimate"`` rows)."""
     fits, forms, counts = calibration or calibrated(devices, threads)
@@ -361,8 +368,26 @@ def ncnn_model_for(name: str, input_size: Optional[int] = None) -> tuple[Path, t
 
 def estimate_model(name: str, input_size: Optional[int] = None, devices: Sequence[str] = tuple(DEVICES),
                    threads: Sequence[int] = (1, 4),
-                   calibration: Optional[tuple[list[DeviceFit], dict[str, str], pd.DataFrame]] = None) -> pd.DataFrame:
+                   calibration: Optional[tuple[list[DeviceFit], dict[tuple[str, int], str], pd.DataFrame]] = None) -> pd.DataFrame:
     """Estimated ARM latency of a design or peer (see ``ncnn_model_for``) on each device: rows with
     ``kind="estimate"``, ``arm_est_ms`` and its 80% band, never a measured column."""
     param, shape, outs, _ = ncnn_model_for(name, input_size)
     return estimate_ncnn_model(name, param, shape, outs, devices, threads, calibration)
+
+
+def fp16_layer_table(name: str, param: Path, input_shape: Sequence[int], out_names: Optional[Sequence[str]] = None
+                     ) -> pd.DataFrame:
+    """Per layer of one model: instructions under cortex-a72 and cortex-a76 (fp16 kernels) and the
+    layer's output channels, to see which layers fp16 arithmetic helps and which it costs
+    (ncnn packs fp16 by 8 channels: other channel counts fall back to narrower kernels)."""
+    t = {}
+    for cpu in arm_counts.CPU_MODELS:
+        c = arm_counts.count_layers(param, input_shape, cpu, out_names=out_names)
+        t[cpu] = arm_counts.layer_table(c, param).set_index("index")
+    a72, a76 = t["cortex-a72"], t["cortex-a76"]
+    out = a72[["type", "name", "layer_class", "insns", "macs"]].rename(columns={"insns": "insns_a72"})
+    out["insns_a76"] = a76.insns.reindex(out.index)
+    out["channels"] = a72.out_channels
+    out["channels_mult8"] = out.channels % 8 == 0
+    out["ratio_a76_a72"] = out.insns_a76 / out.insns_a72
+    return out.assign(model=name).reset_index()
