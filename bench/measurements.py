@@ -261,6 +261,37 @@ def device_latency_job(job: Job) -> list[dict]:
     return [row]
 
 
+@measurement("arm_estimate")
+def arm_estimate_job(job: Job) -> list[dict]:
+    """Estimated ms on ARM devices (``bench.arm_estimate``): guest instructions of the model's ncnn
+    conversion under qemu (cortex-a72 and cortex-a76, benchncnn's protocol) turned into ms by
+    per-device fits on ncnn's published benchncnn timings. Every row is an estimate (``kind``,
+    ``arm_est_ms`` with an 80% band and the fit's leave-one-out error), never a measured latency.
+    Settings: input_size (designs; peers use their native size), device_models and thread_counts
+    (comma lists; default: all calibrated devices, 1 and 4 threads)."""
+    from . import arm, arm_estimate
+
+    why = arm.toolchain_status("gnu")
+    if why:
+        raise Skip(why.removeprefix("skipped: "))
+    devices = tuple(str(job.get("device_models") or ",".join(arm_estimate.DEVICES)).split(","))
+    threads = tuple(int(t) for t in str(job.get("thread_counts") or "1,4").split(","))
+    if _is_file_peer(job.arch):
+        from .peers import get_peer
+        if get_peer(job.arch).runtime != "onnxruntime":
+            raise Skip(f"{job.arch} has no ncnn conversion (runtime {get_peer(job.arch).runtime})")
+        _peer_missing(job.arch, "ncnn")
+        from .data import scan_folder
+        from .peers import ncnn_parity
+        samples = scan_folder(Path(job.get("data_dir", DEFAULT_DATA_DIR / "hsd")))[:4]
+        pr = ncnn_parity(job.arch, samples, Path(job.get("models_dir", DEFAULT_MODELS_DIR)))
+        if not pr.ok:
+            return [{"status": f"error: ncnn conversion without parity ({pr.reason}): no estimate", "kind": "estimate"}]
+    size = job.get("input_size")
+    df = arm_estimate.estimate_model(job.arch, int(size) if size else None, devices, threads)
+    return df.to_dict("records")
+
+
 def _is_file_peer(name: str) -> bool:
     """A peer that is a model file on its own runtime (MediaPipe .tflite, PP-HumanSeg .onnx)."""
     from .peers import PEERS
@@ -338,4 +369,5 @@ def _peer_latency(job: Job) -> list[dict]:
     return [row]
 
 
-__all__ = ["profile_job", "accuracy_job", "latency_job", "arm_cost_job", "device_latency_job", "WeightsError"]
+__all__ = ["profile_job", "accuracy_job", "latency_job", "arm_cost_job", "device_latency_job", "arm_estimate_job",
+           "WeightsError"]
