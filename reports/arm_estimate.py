@@ -6,7 +6,7 @@ the rest renders markdown tables from the records ``bench.arm_estimate`` returns
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import pandas as pd
 
@@ -58,3 +58,64 @@ def estimates_markdown(est: pd.DataFrame, threads: int = 1) -> str:
         why = g.out_of_range_why.iloc[0] if g.out_of_range.any() else ""
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {why} |")
     return "\n".join(lines)
+
+
+def _ok_estimates(df: pd.DataFrame) -> pd.DataFrame:
+    if df.empty or "measurement" not in df.columns:
+        return df.iloc[0:0]
+    est = df[(df["measurement"] == "arm_estimate") & (df["status"].astype(str) == "ok")]
+    return est[est.get("kind", "estimate") == "estimate"] if not est.empty else est
+
+
+def arm_section(doc, df: pd.DataFrame, summary: pd.DataFrame, run_dir: Path, colors, device_model: str = "rpi4"
+                ) -> tuple[Optional[Path], str]:
+    """The report's "On ARM devices (estimated)" table (every calibrated device, 1 thread; the chosen
+    device also at 4 threads) and the accuracy-vs-estimated-ms plot for ``device_model``.
+    Returns (plot path or None, why not plotted)."""
+    from . import plots
+    from .report import pareto_front
+
+    est = _ok_estimates(df)
+    if est.empty:
+        return None, "accuracy vs estimated ARM ms: no arm_estimate rows"
+    doc.h(2, "On ARM devices (estimated)")
+    one = est[est["threads"] == 1]
+    devices = list(dict.fromkeys(one["device_model"]))
+    rows = []
+    for arch, g in one.groupby("arch", sort=True):
+        g = g.set_index("device_model")
+        four = est[(est["arch"] == arch) & (est["threads"] == 4) & (est["device_model"] == device_model)]
+        cells = [f"{g.at[d, 'arm_est_ms']:.0f} ({g.at[d, 'arm_est_ms_low']:.0f}-{g.at[d, 'arm_est_ms_high']:.0f})"
+                 if d in g.index else "" for d in devices]
+        cells.append(f"{four.arm_est_ms.iloc[0]:.0f} ({four.arm_est_ms_low.iloc[0]:.0f}-{four.arm_est_ms_high.iloc[0]:.0f})"
+                     if len(four) else "")
+        flags = "; ".join(sorted({w for w in g["out_of_range_why"].astype(str) if w and w != "nan"}))
+        rows.append([f"`{arch}`", str(g["input_whc"].iloc[0])] + cells + [flags or "no"])
+    doc.table(["model", "input"] + [f"{d} 1T" for d in devices] + [f"{device_model} 4T", "outside calibration range"],
+              rows)
+    fits = est.drop_duplicates(["device_model", "threads"]).set_index(["device_model", "threads"])
+    err = ", ".join(f"{d} {_pct(fits.at[(d, 1), 'est_loo_err_median'])} / {_pct(fits.at[(d, 1), 'est_loo_err_p90'])}"
+                    for d in devices if (d, 1) in fits.index)
+    doc.p("Estimates, not measurements: ms = per-device rates x guest instructions of the model's ncnn "
+          "conversion under qemu (cortex-a72 counts for ARMv8.0 cores, cortex-a76 for ARMv8.2), fitted on the "
+          "timings ncnn's benchncnn published for its benchmark models (docs/arm.md). In brackets the 80% band "
+          "from the fit's leave-one-out errors; leave-one-out median / p90 error at 1 thread: " + err + ". "
+          "4-thread figures have their own, larger errors. A model outside the calibration range (instructions "
+          "per MAC, bytes per instruction, or a layer class the benchmark models hardly use) is less certain "
+          "than its band says. A real device (--device) gives measured rows in Details instead.")
+    sel = one[one["device_model"] == device_model].set_index("arch")
+    ok = summary[summary["arch"].isin(sel.index) & summary["miou"].notna()] if "miou" in summary else summary.iloc[0:0]
+    if ok.empty:
+        return None, "accuracy vs estimated ARM ms: needs accuracy rows and estimates"
+    pts = pd.DataFrame({"arch": ok["arch"], "kind": ok.get("kind", "design"),
+                        "x": sel.loc[ok["arch"], "arm_est_ms"].to_numpy(float),
+                        "x_lo": sel.loc[ok["arch"], "arm_est_ms_low"].to_numpy(float),
+                        "x_hi": sel.loc[ok["arch"], "arm_est_ms_high"].to_numpy(float),
+                        "y": ok["miou"].to_numpy(float), "y_lo": ok["miou_ci_low"].to_numpy(float),
+                        "y_hi": ok["miou_ci_high"].to_numpy(float)}).reset_index(drop=True)
+    front = pareto_front(list(zip(pts["x"], pts["y"])))
+    pts["on_front"] = [i in front for i in range(len(pts))]
+    panel = {"title": f"{device_model}, 1 thread (ESTIMATED)", "points": pts,
+             "xlabel": "estimated ms per frame (log scale; bars: 80% band)"}
+    path = plots.plot_accuracy_vs_cost([panel], Path(run_dir) / "plot_accuracy_vs_arm_estimate.png", colors)
+    return path, "accuracy vs estimated ARM ms: nothing to plot"
