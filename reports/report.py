@@ -1232,6 +1232,10 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
           "row is in [results.csv](results.csv) / [results.json](results.json); this table in "
           "[summary.csv](summary.csv).")
 
+    from .arm_estimate import arm_section  # estimated ARM ms (labelled estimates, never in the columns above)
+    device_model = str(meta.get("device_model") or "rpi4")
+    arm_plot, arm_why = arm_section(doc, df, summary, run_dir, colors, device_model)
+
     doc.h(2, "Plots")
     figures: list[tuple[Optional[Path], str, str]] = []  # (path, caption, why missing)
     say("plots: accuracy vs cost")
@@ -1252,6 +1256,8 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
     figures.append((plots.plot_accuracy_vs_cost([macs_panel] if not pts.empty else [],
                                                 run_dir / "plot_accuracy_vs_macs.png", colors),
         "Accuracy vs multiply-adds (fvcore), Pareto front dashed", "accuracy vs MACs: needs accuracy and profile rows"))
+    figures.append((arm_plot, f"Accuracy vs ESTIMATED latency on {device_model} (1 thread, ncnn): estimates from "
+                              "qemu instruction counts calibrated on ncnn's published timings, 80% bands", arm_why))
     say("plots: latency")
     figures.append((plots.plot_latency_bars(summary, run_dir / "plot_latency_by_backend.png", colors),
                     f"Median latency per backend at {size}x{size} (p10-p90 bars)", "latency: not measured"))
