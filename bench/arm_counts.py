@@ -313,6 +313,9 @@ def _top_elems(t: Sequence[int]) -> int:
     return w * h * d * c * pack
 
 
+_WEIGHT_SIZE_6 = ("Convolution", "ConvolutionDepthWise", "Deconvolution", "DeconvolutionDepthWise")
+
+
 def layer_table(counts: ModelCounts, param: Union[str, Path]) -> pd.DataFrame:
     """One row per executed layer: class, instructions, MACs, bytes read and written."""
     spec = param_layers(param)
@@ -336,8 +339,10 @@ def layer_table(counts: ModelCounts, param: Union[str, Path]) -> pd.DataFrame:
             macs = 0
         for name, t in zip(s["tops"], lc.tops):
             blob_bytes[name], blob_hw[name] = _top_bytes(t), t[0] * t[1]
+        weights = _int(kv, "2", 0) if kind == "InnerProduct" else ws if kind in _WEIGHT_SIZE_6 else 0
         rows.append({"model": counts.model, "cpu_model": counts.cpu_model, "index": lc.index, "type": lc.type,
                      "name": lc.name, "layer_class": layer_class(kind, kv), "insns": lc.insns, "macs": macs,
+                     "weights": weights,
                      "in_bytes": in_bytes, "out_bytes": sum(_top_bytes(t) for t in lc.tops),
                      "out_elems": _top_elems(lc.tops[0]) if lc.tops else 0,
                      "out_channels": lc.tops[0][3] * lc.tops[0][4] if lc.tops else 0,
@@ -352,7 +357,7 @@ def model_row(counts: ModelCounts, param: Union[str, Path]) -> dict:
            "input_whc": "x".join(str(d) for d in (counts.input_shape[2], counts.input_shape[1], counts.input_shape[0])),
            "insn_m": counts.insns_inference / 1e6, "insn_m_layer_pass": counts.insns_layer_pass / 1e6,
            "macs_m": lt.macs.sum() / 1e6, "traffic_mb": (lt.in_bytes.sum() + lt.out_bytes.sum()) / 1e6,
-           "act_elems_m": lt.out_elems.sum() / 1e6, "layers": len(lt)}
+           "act_elems_m": lt.out_elems.sum() / 1e6, "weights_m": lt.weights.sum() / 1e6, "layers": len(lt)}
     by_class = lt.groupby("layer_class").insns.sum()
     for c in LAYER_CLASSES:
         row[f"insn_m_{c}"] = float(by_class.get(c, 0)) / 1e6

@@ -13,7 +13,11 @@ models' guest instructions under ``qemu -cpu cortex-a72`` (ARMv8.0) and ``-cpu c
   5x5, grouped convolutions that are not depthwise) at their own rate,
 * ``insn+generic+traffic``: both,
 * ``insn+layers`` / ``insn+traffic+layers``: plus a fixed cost per executed layer (thread
-  start-up and synchronisation, which matters most with several threads).
+  start-up and synchronisation, which matters most with several threads),
+* ``insn+traffic+weights``: plus the weights read once per inference (large fully-connected
+  layers: alexnet, vgg16),
+* ``classes`` / ``classes+traffic``: one rate each for the instructions of convolutions and
+  fully-connected layers, of depthwise and grouped convolutions, and of everything else.
 
 The form is chosen per ISA class by leave-one-out (LOO) error over the benchmark models, never by
 the suite's designs. An estimate is always a record with ``kind="estimate"``, an 80% band from the
@@ -67,6 +71,8 @@ DEVICES: dict[str, Device] = {d.name: d for d in (
 )}
 
 GENERIC_CLASSES = ("dw_large", "gconv")  # kernels ncnn has no specialised ARM code for
+CONV_CLASSES = ("conv1x1", "conv3x3s1", "conv_other", "fc", "deconv")  # GEMM-like, compute-bound
+DW_CLASSES = ("dw3x3", "dw5x5", "dw_large", "gconv")  # depthwise / grouped: few MACs per byte
 
 
 def _col(df: pd.DataFrame, name: str) -> np.ndarray:
@@ -81,15 +87,28 @@ FORMS: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {
     "insn+generic+traffic": lambda d: np.c_[_col(d, "insn_m") - _generic(d), _generic(d), _col(d, "traffic_mb")],
     "insn+layers": lambda d: np.c_[_col(d, "insn_m"), _col(d, "layers")],
     "insn+traffic+layers": lambda d: np.c_[_col(d, "insn_m"), _col(d, "traffic_mb"), _col(d, "layers")],
+    "classes": lambda d: np.c_[_sum(d, CONV_CLASSES), _sum(d, DW_CLASSES),
+                               _col(d, "insn_m") - _sum(d, CONV_CLASSES) - _sum(d, DW_CLASSES)],
+    "insn+traffic+weights": lambda d: np.c_[_col(d, "insn_m"), _col(d, "traffic_mb"), _col(d, "weights_m")],
+    "classes+traffic": lambda d: np.c_[_sum(d, CONV_CLASSES), _sum(d, DW_CLASSES),
+                                       _col(d, "insn_m") - _sum(d, CONV_CLASSES) - _sum(d, DW_CLASSES),
+                                       _col(d, "traffic_mb")],
 }
 FORM_TERMS = {"macs": ("ms_per_mmac",), "insn": ("ms_per_minsn",), "insn+traffic": ("ms_per_minsn", "ms_per_mb"),
               "insn+generic": ("ms_per_minsn", "ms_per_minsn_generic"),
               "insn+generic+traffic": ("ms_per_minsn", "ms_per_minsn_generic", "ms_per_mb"),
-              "insn+layers": ("ms_per_minsn", "ms_per_layer"), "insn+traffic+layers": ("ms_per_minsn", "ms_per_mb", "ms_per_layer")}
+              "insn+layers": ("ms_per_minsn", "ms_per_layer"), "insn+traffic+layers": ("ms_per_minsn", "ms_per_mb", "ms_per_layer"),
+              "insn+traffic+weights": ("ms_per_minsn", "ms_per_mb", "ms_per_mweight"),
+              "classes": ("ms_per_minsn_conv", "ms_per_minsn_dw", "ms_per_minsn_other"),
+              "classes+traffic": ("ms_per_minsn_conv", "ms_per_minsn_dw", "ms_per_minsn_other", "ms_per_mb")}
+
+
+def _sum(d: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
+    return sum(_col(d, f"insn_m_{c}") for c in classes)
 
 
 def _generic(d: pd.DataFrame) -> np.ndarray:
-    return sum(_col(d, f"insn_m_{c}") for c in GENERIC_CLASSES)
+    return _sum(d, GENERIC_CLASSES)
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,7 +372,10 @@ def ncnn_model_for(name: str, input_size: Optional[int] = None) -> tuple[Path, t
     if name in PEERS:
         from .peers import convert_peer_to_ncnn
 
-        nm = convert_peer_to_ncnn(name)
+        from . import arm
+
+        # own cache folder: the converted model is only read here (param + output names)
+        nm = convert_peer_to_ncnn(name, cache_dir=arm.default_cache_dir())
         h, w = PEERS[name].input_hw
         return Path(nm.param_path), (3, h, w), tuple(nm.out_names), f"{w}x{h}"
     if name not in list_archs(peers=True):

@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 import pandas as pd
 
 COUNT_COLUMNS_FIRST = ("model", "cpu_model", "input_whc", "status", "insn_m", "insn_m_layer_pass", "macs_m",
-                       "traffic_mb", "act_elems_m", "layers")
+                       "traffic_mb", "act_elems_m", "weights_m", "layers")
 
 
 def write_calibration_table(df: pd.DataFrame, path: Path) -> Path:
