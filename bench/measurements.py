@@ -284,7 +284,9 @@ def arm_estimate_job(job: Job) -> list[dict]:
         from .data import scan_folder
         from .peers import ncnn_parity
         samples = scan_folder(Path(job.get("data_dir", DEFAULT_DATA_DIR / "hsd")))[:4]
-        pr = ncnn_parity(job.arch, samples, Path(job.get("models_dir", DEFAULT_MODELS_DIR)))
+        # the conversion bench.arm_estimate counts (same cache folder)
+        pr = ncnn_parity(job.arch, samples, Path(job.get("models_dir", DEFAULT_MODELS_DIR)),
+                         cache_dir=arm.default_cache_dir())
         if not pr.ok:
             return [{"status": f"error: ncnn conversion without parity ({pr.reason}): no estimate", "kind": "estimate"}]
     size = job.get("input_size")
