@@ -158,6 +158,7 @@ class DeviceFit:
     table_date: str
     models: tuple[str, ...]
     loo_errors: tuple[float, ...]
+    published_ms: tuple[float, ...]  # the table's times of ``models`` (LOO prediction = published x (1 + error))
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         return np.asarray(features, float) @ np.asarray(self.coef)
@@ -203,7 +204,8 @@ def fit_device(counts: pd.DataFrame, tables: pd.DataFrame, device: Device, threa
         loo_err_q90_signed=float(np.quantile(err, 0.9)),
         fit_err_median=float(np.median(np.abs(X @ coef / y - 1))),
         worst=tuple((str(data.index[i]), float(err[i])) for i in order[:3]), table_date=str(date),
-        models=tuple(str(m) for m in data.index), loo_errors=tuple(float(e) for e in err))
+        models=tuple(str(m) for m in data.index), loo_errors=tuple(float(e) for e in err),
+        published_ms=tuple(float(v) for v in y))
 
 
 def calibrate(counts: pd.DataFrame, tables: pd.DataFrame, devices: Sequence[str] = tuple(DEVICES),
@@ -215,7 +217,8 @@ def calibrate(counts: pd.DataFrame, tables: pd.DataFrame, devices: Sequence[str]
 def fits_table(fits: Sequence[DeviceFit]) -> pd.DataFrame:
     rows = []
     for f in fits:
-        row = {k: v for k, v in dataclasses.asdict(f).items() if k not in ("coef", "terms", "worst", "models", "loo_errors")}
+        row = {k: v for k, v in dataclasses.asdict(f).items()
+               if k not in ("coef", "terms", "worst", "models", "loo_errors", "published_ms")}
         row.update({t: c for t, c in zip(f.terms, f.coef)})
         row["worst"] = ", ".join(f"{m} {e:+.0%}" for m, e in f.worst)
         rows.append(row)

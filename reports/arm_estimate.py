@@ -119,3 +119,34 @@ def arm_section(doc, df: pd.DataFrame, summary: pd.DataFrame, run_dir: Path, col
              "xlabel": "estimated ms per frame (log scale; bars: 80% band)"}
     path = plots.plot_accuracy_vs_cost([panel], Path(run_dir) / "plot_accuracy_vs_arm_estimate.png", colors)
     return path, "accuracy vs estimated ARM ms: nothing to plot"
+
+
+def plot_calibration(fits: Sequence, path: Path, threads: int = 1) -> Optional[Path]:
+    """Calibration quality: leave-one-out predicted vs published ms of the benchmark models, one
+    panel per device (``fits``: the chosen ``bench.arm_estimate.DeviceFit`` per device)."""
+    import numpy as np
+
+    from .plots import _figure, _save
+
+    fits = [f for f in fits if f.threads == threads]
+    if not fits:
+        return None
+    fig, axes = _figure(len(fits), width=4.2, height=4.0, ncols=4)
+    for ax, f in zip(axes, fits):
+        y = np.asarray(f.published_ms)
+        pred = y * (1 + np.asarray(f.loo_errors))
+        lo, hi = min(y.min(), pred.min()) / 1.3, max(y.max(), pred.max()) * 1.3
+        ax.loglog([lo, hi], [lo, hi], color="0.3", lw=1)
+        for k, style in ((1.2, ":"), (1 / 1.2, ":")):
+            ax.loglog([lo, hi], [lo * k, hi * k], color="0.6", lw=1, ls=style)
+        ax.scatter(y, pred, s=18, color="tab:blue", zorder=3)
+        for m, a, b, e in zip(f.models, y, pred, f.loo_errors):
+            if abs(e) > 0.2:
+                ax.annotate(m, (a, b), textcoords="offset points", xytext=(4, 3), fontsize=7)
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_title(f"{f.device} ({f.cpu_model} counts), {threads} thread(s)\n{f.form}: LOO median "
+                     f"{_pct(f.loo_err_median)}, p90 {_pct(f.loo_err_p90)}", fontsize=9)
+        ax.set_xlabel("published ms (benchncnn)")
+        ax.set_ylabel("predicted ms (model left out)")
+    return _save(fig, path)
