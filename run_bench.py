@@ -229,6 +229,12 @@ def cmd_arm_estimate(args) -> int:
     table["chosen"] = [forms.get((i, t)) == f for i, t, f in zip(table.isa, table.threads, table.form)]
     est = pd.concat([ae.estimate_model(m, args.size, devices, tuple(args.threads), (fits, forms, counts))
                      for m in args.models], ignore_index=True) if args.models else None
+    if args.plot:
+        from reports.arm_estimate import plot_calibration
+        chosen = [f for f in fits if forms.get((f.isa, f.threads)) == f.form]
+        for t in args.threads:
+            path = Path(args.plot)
+            print(f"calibration plot: {plot_calibration(chosen, path.with_name(f'{path.stem}_{t}t{path.suffix}'), t)}")
     if args.json:
         _print_json({"forms": {f"{i}/{t}": f for (i, t), f in forms.items()}, "fits": table.to_dict("records"),
                      "estimates": est.to_dict("records") if est is not None else []})
@@ -596,6 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device-model", nargs="*", help="devices (default: all calibrated ones)")
     s.add_argument("--threads", nargs="+", type=int, default=[1, 4], choices=[1, 4])
     s.add_argument("--size", type=int, default=None, help="input side for designs (default 256; peers: native)")
+    s.add_argument("--plot", help="also write the calibration-quality plot (PNG; one per thread count)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_arm_estimate)
 
