@@ -317,8 +317,8 @@ def cmd_all(args) -> int:
     jobs = plan_all(opts)
     done = finished_jobs(run_dir) if args.resume else set()
     writer = RunWriter(run_dir)
-    writer.write_meta({**run_meta(), "plan": {"jobs": len(jobs), "input_size": args.size,
-                                              "quick": args.quick}})
+    writer.write_meta({**run_meta(), "device_model": args.device_model,
+                       "plan": {"jobs": len(jobs), "input_size": args.size, "quick": args.quick}})
     n_err = 0
     todo = [j for j in jobs if j.key not in done]
     with tqdm(total=len(todo), unit="job", dynamic_ncols=True, file=sys.stderr) as bar:
@@ -505,6 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", action="append", metavar="NAME", help="with --all: only these designs (repeatable)")
     p.add_argument("--size", type=int, default=256, help="network input side for --all (default 256)")
     p.add_argument("--quick", action="store_true", help="with --all: fewer sizes and loops")
+    p.add_argument("--device-model", default="rpi4", metavar="NAME",
+                   help="with --all: ARM device of the report's accuracy-vs-estimated-ms plot (default rpi4; "
+                        "see docs/arm.md)")
     p.add_argument("--workers", type=int, default=0,
                    help="with --all: run jobs in N processes (default 0 = in this process, as timing needs)")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="shared data folder (default %(default)s)")
