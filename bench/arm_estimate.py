@@ -416,3 +416,9 @@ def fp16_layer_table(name: str, param: Path, input_shape: Sequence[int], out_nam
     out["channels_mult8"] = out.channels % 8 == 0
     out["ratio_a76_a72"] = out.insns_a76 / out.insns_a72
     return out.assign(model=name).reset_index()
+
+
+def fp16_layers_of(name: str, input_size: Optional[int] = None) -> pd.DataFrame:
+    """``fp16_layer_table`` of a design or peer (see ``ncnn_model_for``)."""
+    param, shape, outs, _ = ncnn_model_for(name, input_size)
+    return fp16_layer_table(name, param, shape, outs)

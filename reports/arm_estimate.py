@@ -150,3 +150,19 @@ def plot_calibration(fits: Sequence, path: Path, threads: int = 1) -> Optional[P
         ax.set_xlabel("published ms (benchncnn)")
         ax.set_ylabel("predicted ms (model left out)")
     return _save(fig, path)
+
+
+def fp16_markdown(layers: pd.DataFrame) -> str:
+    """Per model: cortex-a76 / cortex-a72 instructions overall and for layers whose output channels
+    are / are not a multiple of 8 (rows of ``bench.arm_estimate.fp16_layer_table``)."""
+    lines = ["| model | a76 / a72 total | channels % 8 == 0: share of a72 instr., ratio | other layers: share, ratio |",
+             "| --- | --- | --- | --- |"]
+    for model, g in layers.groupby("model", sort=False):
+        total = g.insns_a72.sum()
+        cells = []
+        for mult8 in (True, False):
+            part = g[g.channels_mult8 == mult8]
+            cells.append(f"{_pct(part.insns_a72.sum() / total)}, {part.insns_a76.sum() / part.insns_a72.sum():.2f}"
+                         if len(part) and part.insns_a72.sum() > 0 else "-")
+        lines.append(f"| {model} | {g.insns_a76.sum() / total:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
