@@ -235,6 +235,11 @@ def cmd_arm_estimate(args) -> int:
         for t in args.threads:
             path = Path(args.plot)
             print(f"calibration plot: {plot_calibration(chosen, path.with_name(f'{path.stem}_{t}t{path.suffix}'), t)}")
+    if args.fp16 and args.models:
+        from reports.arm_estimate import fp16_markdown
+        print("fp16 kernels (cortex-a76) against fp32 (cortex-a72), instructions per layer group:\n")
+        print(fp16_markdown(pd.concat([ae.fp16_layers_of(m, args.size) for m in args.models], ignore_index=True)))
+        print()
     if args.json:
         _print_json({"forms": {f"{i}/{t}": f for (i, t), f in forms.items()}, "fits": table.to_dict("records"),
                      "estimates": est.to_dict("records") if est is not None else []})
@@ -606,6 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", nargs="+", type=int, default=[1, 4], choices=[1, 4])
     s.add_argument("--size", type=int, default=None, help="input side for designs (default 256; peers: native)")
     s.add_argument("--plot", help="also write the calibration-quality plot (PNG; one per thread count)")
+    s.add_argument("--fp16", action="store_true", help="with --models: cortex-a76 / cortex-a72 instructions per "
+                                                       "model, by output channels a multiple of 8 or not")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_arm_estimate)
 
