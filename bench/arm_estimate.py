@@ -293,21 +293,6 @@ def estimate_rows(model_rows: pd.DataFrame, counts: pd.DataFrame, fits: Sequence
     return pd.DataFrame(rows)
 
 
-def fp16_table(model_rows: pd.DataFrame) -> pd.DataFrame:
-    """cortex-a76 (fp16 kernels) over cortex-a72 instruction ratio per model and layer class."""
-    a72 = model_rows[model_rows.cpu_model == "cortex-a72"].set_index("model")
-    a76 = model_rows[model_rows.cpu_model == "cortex-a76"].set_index("model")
-    common = [m for m in a72.index if m in a76.index]
-    rows = []
-    for m in common:
-        row = {"model": m, "ratio_total": a76.at[m, "insn_m"] / a72.at[m, "insn_m"]}
-        for cls in arm_counts.LAYER_CLASSES:
-            x72, x76 = a72.at[m, f"insn_m_{cls}"], a76.at[m, f"insn_m_{cls}"]
-            row[f"ratio_{cls}"] = x76 / x72 if x72 > 0.01 * a72.at[m, "insn_m"] else np.nan
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 # --------------------------------------------------------------------------------------------
 # Measurement: estimates for a model converted to ncnn
 # --------------------------------------------------------------------------------------------
