@@ -219,6 +219,62 @@ def cmd_build_arm(args) -> int:
     return EXIT_OK
 
 
+def cmd_arm_calibrate(args) -> int:
+    from bench import arm, arm_counts
+    from reports.arm_estimate import write_calibration_table
+    why = arm.toolchain_status("gnu")
+    if why:
+        print(f"cannot count under qemu: {why.removeprefix('skipped: ')}", file=sys.stderr)
+        return EXIT_FAIL
+    df = arm_counts.calibration_counts(args.models or None, tuple(args.cpu))
+    path = write_calibration_table(df, Path(args.out))
+    bad = df[df.status != "ok"]
+    for _, r in bad.iterrows():
+        print(f"{r.model} {r.cpu_model}: {r.status}", file=sys.stderr)
+    print(f"{len(df) - len(bad)} of {len(df)} counts -> {path}")
+    return EXIT_FAIL if len(bad) else EXIT_OK
+
+
+def cmd_arm_estimate(args) -> int:
+    import pandas as pd
+
+    from bench import arm_estimate as ae
+    from reports.arm_estimate import estimates_markdown, loo_markdown
+    devices = args.device_model or list(ae.DEVICES)
+    unknown = [d for d in devices if d not in ae.DEVICES]
+    if unknown:
+        print(f"unknown device model {unknown[0]!r}; known: {', '.join(ae.DEVICES)}", file=sys.stderr)
+        return EXIT_USAGE
+    fits, forms, counts = ae.calibrated(devices, tuple(args.threads))
+    table = ae.fits_table(fits)
+    table["chosen"] = [forms.get((i, t)) == f for i, t, f in zip(table.isa, table.threads, table.form)]
+    est = pd.concat([ae.estimate_model(m, args.size, devices, tuple(args.threads), (fits, forms, counts))
+                     for m in args.models], ignore_index=True) if args.models else None
+    if args.plot:
+        from reports.arm_estimate import plot_calibration
+        chosen = [f for f in fits if forms.get((f.isa, f.threads)) == f.form]
+        for t in args.threads:
+            path = Path(args.plot)
+            print(f"calibration plot: {plot_calibration(chosen, path.with_name(f'{path.stem}_{t}t{path.suffix}'), t)}")
+    if args.fp16 and args.models:
+        from reports.arm_estimate import fp16_markdown
+        print("fp16 kernels (cortex-a76) against fp32 (cortex-a72), instructions per layer group:\n")
+        print(fp16_markdown(pd.concat([ae.fp16_layers_of(m, args.size) for m in args.models], ignore_index=True)))
+        print()
+    if args.json:
+        _print_json({"forms": {f"{i}/{t}": f for (i, t), f in forms.items()}, "fits": table.to_dict("records"),
+                     "estimates": est.to_dict("records") if est is not None else []})
+        return EXIT_OK
+    chosen = ", ".join(f"{i} {t} thread(s): {f}" for (i, t), f in forms.items())
+    print(f"chosen form per ISA class and thread count (by LOO over the benchmark models): {chosen}\n")
+    print(loo_markdown(table, list(ae.FORMS)))
+    if est is not None:
+        for t in args.threads:
+            print(f"\nestimated ms, {t} thread(s) [80% band from LOO errors]; estimates, not measurements:\n")
+            print(estimates_markdown(est, t))
+    return EXIT_OK
+
+
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
@@ -287,8 +343,8 @@ def cmd_all(args) -> int:
     jobs = plan_all(opts)
     done = finished_jobs(run_dir) if args.resume else set()
     writer = RunWriter(run_dir)
-    writer.write_meta({**run_meta(), "plan": {"jobs": len(jobs), "input_size": args.size,
-                                              "quick": args.quick}})
+    writer.write_meta({**run_meta(), "device_model": args.device_model,
+                       "plan": {"jobs": len(jobs), "input_size": args.size, "quick": args.quick}})
     n_err = 0
     todo = [j for j in jobs if j.key not in done]
     with tqdm(total=len(todo), unit="job", dynamic_ncols=True, file=sys.stderr) as bar:
@@ -476,6 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="fewer sizes and loops")
     run.add_argument("--workers", type=int, default=0,
                      help="run jobs in N processes (default 0 = in this process, as timing needs)")
+    run.add_argument("--device-model", default="rpi4", metavar="NAME",
+                     help="ARM device of the report's accuracy-vs-estimated-ms plot (default rpi4; see docs/arm.md)")
     p = argparse.ArgumentParser(prog="run_bench.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, parents=[run])
     p.add_argument("--all", action="store_true", help="the same as the `all` command (kept as an alias)")
@@ -566,6 +624,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gnu: Debian g++-aarch64-linux-gnu (default); zig: ziglang from PyPI")
     s.add_argument("--jobs", type=int, default=2, help="parallel compile jobs (default 2)")
     s.set_defaults(func=cmd_build_arm)
+
+    s = sub.add_parser("arm-calibrate", help="count ncnn's benchncnn models under qemu (cortex-a72 and "
+                                             "cortex-a76, per layer) into the committed calibration table")
+    s.add_argument("--models", nargs="*", help="benchncnn models (default: every non-int8 one)")
+    s.add_argument("--cpu", nargs="+", default=["cortex-a72", "cortex-a76"], choices=["cortex-a72", "cortex-a76"])
+    s.add_argument("--out", default=str(Path(__file__).resolve().parent / "bench" / "arm" / "calibration_counts.csv"))
+    s.set_defaults(func=cmd_arm_calibrate)
+
+    s = sub.add_parser("arm-estimate", help="estimated ms on ARM devices from instruction counts, "
+                                            "calibrated on ncnn's published timings (docs/arm.md)")
+    s.add_argument("--models", nargs="*", default=[], help="designs or peers to estimate (none: the fits only)")
+    s.add_argument("--device-model", nargs="*", help="devices (default: all calibrated ones)")
+    s.add_argument("--threads", nargs="+", type=int, default=[1, 4], choices=[1, 4])
+    s.add_argument("--size", type=int, default=None, help="input side for designs (default 256; peers: native)")
+    s.add_argument("--plot", help="also write the calibration-quality plot (PNG; one per thread count)")
+    s.add_argument("--fp16", action="store_true", help="with --models: cortex-a76 / cortex-a72 instructions per "
+                                                       "model, by output channels a multiple of 8 or not")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_arm_estimate)
 
     s = sub.add_parser("train", help="train one design with the suite's recipe (docs/training.md)")
     _arch_arg(s)

@@ -224,4 +224,38 @@ def device_latency_job(job: Job) -> list[dict]:
     return [row]
 
 
-__all__ = ["profile_job", "accuracy_job", "latency_job", "arm_cost_job", "device_latency_job", "WeightsError"]
+@measurement("arm_estimate")
+def arm_estimate_job(job: Job) -> list[dict]:
+    """Estimated ms on ARM devices (``bench.arm_estimate``): guest instructions of the model's ncnn
+    conversion under qemu (cortex-a72 and cortex-a76, benchncnn's protocol) turned into ms by
+    per-device fits on ncnn's published benchncnn timings. Every row is an estimate (``kind``,
+    ``arm_est_ms`` with an 80% band and the fit's leave-one-out error), never a measured latency.
+    Settings: input_size (designs; peers use their native size), device_models and thread_counts
+    (comma lists; default: all calibrated devices, 1 and 4 threads)."""
+    from . import arm, arm_estimate
+
+    why = arm.toolchain_status("gnu")
+    if why:
+        raise Skip(why.removeprefix("skipped: "))
+    devices = tuple(str(job.get("device_models") or ",".join(arm_estimate.DEVICES)).split(","))
+    threads = tuple(int(t) for t in str(job.get("thread_counts") or "1,4").split(","))
+    source = get_source(job.arch)
+    if source.spec.form == "file":
+        if "ncnn" not in source.spec.backends:
+            raise Skip(f"{job.arch} has no ncnn conversion (runtime {source.spec.backends[0]})")
+        source.check_backend("ncnn")
+        from .data import scan_folder
+        from .peers import ncnn_parity
+        samples = scan_folder(Path(job.get("data_dir", DEFAULT_DATA_DIR / "hsd")))[:4]
+        # the conversion bench.arm_estimate counts (same cache folder)
+        pr = ncnn_parity(job.arch, samples, Path(job.get("models_dir", DEFAULT_MODELS_DIR)),
+                         cache_dir=arm.default_cache_dir())
+        if not pr.ok:
+            return [{"status": f"error: ncnn conversion without parity ({pr.reason}): no estimate", "kind": "estimate"}]
+    size = job.get("input_size")
+    df = arm_estimate.estimate_model(job.arch, int(size) if size else None, devices, threads)
+    return df.to_dict("records")
+
+
+__all__ = ["profile_job", "accuracy_job", "latency_job", "arm_cost_job", "device_latency_job", "arm_estimate_job",
+           "WeightsError"]

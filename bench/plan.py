@@ -76,7 +76,13 @@ def arm_jobs(archs: Sequence[str], opt: PlanOptions, sizes: dict[str, int]) -> l
         for t in ((1,) if opt.quick else (1, 4)):
             jobs.append(Job.make("device_latency", arch, device=opt.device or "", threads=t,
                                  input_size=sizes[arch], weights=w, models_dir=str(opt.models_dir)))
+        jobs.append(arm_estimate_job(arch, sizes[arch]))
     return jobs
+
+
+def arm_estimate_job(arch: str, size: Optional[int] = None) -> Job:
+    """Estimated ms on the calibrated ARM devices (bench.arm_estimate; labelled estimates)."""
+    return Job.make("arm_estimate", arch, **({"input_size": size} if size else {}))
 
 
 def peer_jobs(opt: PlanOptions) -> list[Job]:
@@ -107,6 +113,7 @@ def peer_jobs(opt: PlanOptions) -> list[Job]:
                                      weights=weights, models_dir=models, **loops))
         if opt.arm:
             jobs.extend(arm_jobs([arch], opt, {arch: size})[:1])  # cost + parity; no device rows
+            jobs.append(arm_estimate_job(arch, size))
     for name, peer in sorted(PEERS.items()):
         jobs.append(Job.make("profile", name, models_dir=models))
         for ds in ACCURACY_SETS:
@@ -115,6 +122,8 @@ def peer_jobs(opt: PlanOptions) -> list[Job]:
         jobs.append(Job.make("accuracy", name, dataset="hsd", data_dir=hsd_dir(opt), split="all",
                              models_dir=models))
         backends = [peer.runtime] + (["ncnn"] if peer.runtime == "onnxruntime" else [])
+        if opt.arm and peer.runtime == "onnxruntime":  # converted to ncnn (parity checked first)
+            jobs.append(Job.make("arm_estimate", name, models_dir=models, data_dir=hsd_dir(opt)))
         for backend in backends:
             for t in threads:
                 jobs.append(Job.make("latency", name, backend=backend, threads=t, models_dir=models,

@@ -234,3 +234,23 @@ def plot_examples(grid: Sequence[Mapping], archs: Sequence[str], weights: Mappin
         ax.set_yticks([])
     fig.suptitle(f"Example predictions at {input_size}x{input_size} input (mask = probability > 0.5)", fontsize=10)
     return _save(fig, path)
+
+
+def pareto_front(points: Sequence[Sequence[float]]) -> list[int]:
+    """Indices of the points not dominated by another, sorted by cost.
+
+    A point is ``(cost, value)``: lower cost and higher value are better. Point ``i`` is dominated
+    when some point has cost <= and value >= with one of them strict. Points with a NaN are never on
+    the front; identical points are all on it.
+    """
+    p = np.asarray(points, dtype=float).reshape(-1, 2) if len(points) else np.zeros((0, 2))
+    front = []
+    for i, (c, v) in enumerate(p):
+        if not (math.isfinite(c) and math.isfinite(v)):
+            continue
+        others = np.delete(p, i, axis=0)
+        others = others[np.isfinite(others).all(axis=1)]
+        dominated = ((others[:, 0] <= c) & (others[:, 1] >= v) & ((others[:, 0] < c) | (others[:, 1] > v))).any()
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: (p[i, 0], -p[i, 1], i))

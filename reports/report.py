@@ -28,6 +28,8 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from .plots import pareto_front  # noqa: F401  (part of this module's API: the report's front)
+
 from bench.backends.table import TABLE as BACKEND_TABLE
 from bench.backends.table import backend_column as _bk
 from bench.backends.table import backend_label
@@ -373,26 +375,6 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
 
 
 # ----------------------------------------------------------------------------- comparisons
-
-def pareto_front(points: Sequence[Sequence[float]]) -> list[int]:
-    """Indices of the points not dominated by another, sorted by cost.
-
-    A point is ``(cost, value)``: lower cost and higher value are better. Point ``i`` is dominated
-    when some point has cost <= and value >= with one of them strict. Points with a NaN are never on
-    the front; identical points are all on it.
-    """
-    p = np.asarray(points, dtype=float).reshape(-1, 2) if len(points) else np.zeros((0, 2))
-    front = []
-    for i, (c, v) in enumerate(p):
-        if not (math.isfinite(c) and math.isfinite(v)):
-            continue
-        others = np.delete(p, i, axis=0)
-        others = others[np.isfinite(others).all(axis=1)]
-        dominated = ((others[:, 0] <= c) & (others[:, 1] >= v) & ((others[:, 0] < c) | (others[:, 1] > v))).any()
-        if not dominated:
-            front.append(i)
-    return sorted(front, key=lambda i: (p[i, 0], -p[i, 1], i))
-
 
 def cis_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     """Whether two closed intervals ``(low, high)`` overlap."""
@@ -1227,6 +1209,10 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
           "row is in [results.csv](results.csv) / [results.json](results.json); this table in "
           "[summary.csv](summary.csv).")
 
+    from .arm_estimate import arm_section  # estimated ARM ms (labelled estimates, never in the columns above)
+    device_model = str(meta.get("device_model") or "rpi4")
+    arm_plot, arm_why = arm_section(doc, df, summary, run_dir, colors, device_model)
+
     doc.h(2, "Plots")
     figures: list[tuple[Optional[Path], str, str]] = []  # (path, caption, why missing)
     say("plots: accuracy vs cost")
@@ -1247,6 +1233,8 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
     figures.append((plots.plot_accuracy_vs_cost([macs_panel] if not pts.empty else [],
                                                 run_dir / "plot_accuracy_vs_macs.png", colors),
         "Accuracy vs multiply-adds (fvcore), Pareto front dashed", "accuracy vs MACs: needs accuracy and profile rows"))
+    figures.append((arm_plot, f"Accuracy vs ESTIMATED latency on {device_model} (1 thread, ncnn): estimates from "
+                              "qemu instruction counts calibrated on ncnn's published timings, 80% bands", arm_why))
     say("plots: latency")
     figures.append((plots.plot_latency_bars(summary, run_dir / "plot_latency_by_backend.png", colors,
                                            {_bk(b): lbl for b, lbl in BACKEND_LABELS.items()}),

@@ -1,0 +1,167 @@
+"""Files and tables for the ARM latency estimates (bench.arm_counts, bench.arm_estimate).
+
+The calibration counts are a committed table (``bench/arm/calibration_counts.csv``) written here;
+the rest renders markdown tables from the records ``bench.arm_estimate`` returns.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import pandas as pd
+
+COUNT_COLUMNS_FIRST = ("model", "cpu_model", "input_whc", "status", "insn_m", "insn_m_layer_pass", "macs_m",
+                       "traffic_mb", "act_elems_m", "weights_m", "layers")
+
+
+def write_calibration_table(df: pd.DataFrame, path: Path) -> Path:
+    """The calibration counts as CSV, rows sorted by model and CPU model, figures to 4 decimals."""
+    cols = [c for c in COUNT_COLUMNS_FIRST if c in df.columns] + [c for c in df.columns if c not in COUNT_COLUMNS_FIRST]
+    out = df[cols].sort_values(["model", "cpu_model"], key=lambda s: s.str.lower()).reset_index(drop=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(path, index=False, float_format="%.4f")
+    return path
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def loo_markdown(fits: pd.DataFrame, forms: Sequence[str]) -> str:
+    """Per device and thread count: LOO median / p90 / max |error| of each form, chosen one marked."""
+    lines = ["| device | ISA (counts) | threads | models | " + " | ".join(f"`{f}` med / p90 / max" for f in forms)
+             + " | worst (chosen form) |",
+             "| --- | --- | --- | --- | " + " | ".join("---" for _ in forms) + " | --- |"]
+    for (device, threads), g in fits.groupby(["device", "threads"], sort=False):
+        g = g.set_index("form")
+        first = g.iloc[0]
+        cells = [f"{_pct(g.at[f, 'loo_err_median'])} / {_pct(g.at[f, 'loo_err_p90'])} / {_pct(g.at[f, 'loo_err_max'])}"
+                 if f in g.index else "" for f in forms]
+        chosen = g[g.chosen] if "chosen" in g else g.iloc[:0]
+        worst = chosen.worst.iloc[0] if len(chosen) else ""
+        lines.append(f"| {device} | {first.isa} ({first.cpu_model}) | {threads} | {first.n_models} | "
+                     + " | ".join(cells) + f" | {worst} |")
+    return "\n".join(lines)
+
+
+def estimates_markdown(est: pd.DataFrame, threads: int = 1) -> str:
+    """Designs x devices: ``arm_est_ms`` [80% band] (all estimates)."""
+    e = est[est.threads == threads]
+    devices = list(dict.fromkeys(e.device_model))
+    lines = ["| model | " + " | ".join(devices) + " | outside calibration range |",
+             "| --- | " + " | ".join("---" for _ in devices) + " | --- |"]
+    for model, g in e.groupby("model", sort=False):
+        g = g.set_index("device_model")
+        cells = [f"{g.at[d, 'arm_est_ms']:.1f} [{g.at[d, 'arm_est_ms_low']:.0f}-{g.at[d, 'arm_est_ms_high']:.0f}]"
+                 if d in g.index else "" for d in devices]
+        why = g.out_of_range_why.iloc[0] if g.out_of_range.any() else ""
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {why} |")
+    return "\n".join(lines)
+
+
+def _ok_estimates(df: pd.DataFrame) -> pd.DataFrame:
+    if df.empty or "measurement" not in df.columns:
+        return df.iloc[0:0]
+    est = df[(df["measurement"] == "arm_estimate") & (df["status"].astype(str) == "ok")]
+    return est[est.get("kind", "estimate") == "estimate"] if not est.empty else est
+
+
+def arm_section(doc, df: pd.DataFrame, summary: pd.DataFrame, run_dir: Path, colors, device_model: str = "rpi4"
+                ) -> tuple[Optional[Path], str]:
+    """The report's "On ARM devices (estimated)" table (every calibrated device, 1 thread; the chosen
+    device also at 4 threads) and the accuracy-vs-estimated-ms plot for ``device_model``.
+    Returns (plot path or None, why not plotted)."""
+    from . import plots
+
+    est = _ok_estimates(df)
+    if est.empty:
+        return None, "accuracy vs estimated ARM ms: no arm_estimate rows"
+    doc.h(2, "On ARM devices (estimated)")
+    one = est[est["threads"] == 1]
+    devices = list(dict.fromkeys(one["device_model"]))
+    rows = []
+    for arch, g in one.groupby("arch", sort=True):
+        g = g.set_index("device_model")
+        four = est[(est["arch"] == arch) & (est["threads"] == 4) & (est["device_model"] == device_model)]
+        cells = [f"{g.at[d, 'arm_est_ms']:.0f} ({g.at[d, 'arm_est_ms_low']:.0f}-{g.at[d, 'arm_est_ms_high']:.0f})"
+                 if d in g.index else "" for d in devices]
+        cells.append(f"{four.arm_est_ms.iloc[0]:.0f} ({four.arm_est_ms_low.iloc[0]:.0f}-{four.arm_est_ms_high.iloc[0]:.0f})"
+                     if len(four) else "")
+        flags = "; ".join(sorted({w for w in g["out_of_range_why"].astype(str) if w and w != "nan"}))
+        rows.append([f"`{arch}`", str(g["input_whc"].iloc[0])] + cells + [flags or "no"])
+    doc.table(["model", "input"] + [f"{d} 1T" for d in devices] + [f"{device_model} 4T", "outside calibration range"],
+              rows)
+    fits = est.drop_duplicates(["device_model", "threads"]).set_index(["device_model", "threads"])
+    err = ", ".join(f"{d} {_pct(fits.at[(d, 1), 'est_loo_err_median'])} / {_pct(fits.at[(d, 1), 'est_loo_err_p90'])}"
+                    for d in devices if (d, 1) in fits.index)
+    doc.p("Estimates, not measurements: ms = per-device rates x guest instructions of the model's ncnn "
+          "conversion under qemu (cortex-a72 counts for ARMv8.0 cores, cortex-a76 for ARMv8.2), fitted on the "
+          "timings ncnn's benchncnn published for its benchmark models (docs/arm.md). In brackets the 80% band "
+          "from the fit's leave-one-out errors; leave-one-out median / p90 error at 1 thread: " + err + ". "
+          "4-thread figures have their own, larger errors. A model outside the calibration range (instructions "
+          "per MAC, bytes per instruction, or a layer class the benchmark models hardly use) is less certain "
+          "than its band says. A real device (--device) gives measured rows in Details instead.")
+    sel = one[one["device_model"] == device_model].set_index("arch")
+    ok = summary[summary["arch"].isin(sel.index) & summary["miou"].notna()] if "miou" in summary else summary.iloc[0:0]
+    if ok.empty:
+        return None, "accuracy vs estimated ARM ms: needs accuracy rows and estimates"
+    pts = pd.DataFrame({"arch": ok["arch"], "kind": ok.get("kind", "design"),
+                        "x": sel.loc[ok["arch"], "arm_est_ms"].to_numpy(float),
+                        "x_lo": sel.loc[ok["arch"], "arm_est_ms_low"].to_numpy(float),
+                        "x_hi": sel.loc[ok["arch"], "arm_est_ms_high"].to_numpy(float),
+                        "y": ok["miou"].to_numpy(float), "y_lo": ok["miou_ci_low"].to_numpy(float),
+                        "y_hi": ok["miou_ci_high"].to_numpy(float)}).reset_index(drop=True)
+    front = plots.pareto_front(list(zip(pts["x"], pts["y"])))
+    pts["on_front"] = [i in front for i in range(len(pts))]
+    panel = {"title": f"{device_model}, 1 thread (ESTIMATED)", "points": pts,
+             "xlabel": "estimated ms per frame (log scale; bars: 80% band)"}
+    path = plots.plot_accuracy_vs_cost([panel], Path(run_dir) / "plot_accuracy_vs_arm_estimate.png", colors)
+    return path, "accuracy vs estimated ARM ms: nothing to plot"
+
+
+def plot_calibration(fits: Sequence, path: Path, threads: int = 1) -> Optional[Path]:
+    """Calibration quality: leave-one-out predicted vs published ms of the benchmark models, one
+    panel per device (``fits``: the chosen ``bench.arm_estimate.DeviceFit`` per device)."""
+    import numpy as np
+
+    from .plots import _figure, _save
+
+    fits = [f for f in fits if f.threads == threads]
+    if not fits:
+        return None
+    fig, axes = _figure(len(fits), width=4.2, height=4.0, ncols=4)
+    for ax, f in zip(axes, fits):
+        y = np.asarray(f.published_ms)
+        pred = y * (1 + np.asarray(f.loo_errors))
+        lo, hi = min(y.min(), pred.min()) / 1.3, max(y.max(), pred.max()) * 1.3
+        ax.loglog([lo, hi], [lo, hi], color="0.3", lw=1)
+        for k, style in ((1.2, ":"), (1 / 1.2, ":")):
+            ax.loglog([lo, hi], [lo * k, hi * k], color="0.6", lw=1, ls=style)
+        ax.scatter(y, pred, s=18, color="tab:blue", zorder=3)
+        for m, a, b, e in zip(f.models, y, pred, f.loo_errors):
+            if abs(e) > 0.2:
+                ax.annotate(m, (a, b), textcoords="offset points", xytext=(4, 3), fontsize=7)
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_title(f"{f.device} ({f.cpu_model} counts), {threads} thread(s)\n{f.form}: LOO median "
+                     f"{_pct(f.loo_err_median)}, p90 {_pct(f.loo_err_p90)}", fontsize=9)
+        ax.set_xlabel("published ms (benchncnn)")
+        ax.set_ylabel("predicted ms (model left out)")
+    return _save(fig, path)
+
+
+def fp16_markdown(layers: pd.DataFrame) -> str:
+    """Per model: cortex-a76 / cortex-a72 instructions overall and for layers whose output channels
+    are / are not a multiple of 8 (rows of ``bench.arm_estimate.fp16_layer_table``)."""
+    lines = ["| model | a76 / a72 total | channels % 8 == 0: share of a72 instr., ratio | other layers: share, ratio |",
+             "| --- | --- | --- | --- |"]
+    for model, g in layers.groupby("model", sort=False):
+        total = g.insns_a72.sum()
+        cells = []
+        for mult8 in (True, False):
+            part = g[g.channels_mult8 == mult8]
+            cells.append(f"{_pct(part.insns_a72.sum() / total)}, {part.insns_a76.sum() / part.insns_a72.sum():.2f}"
+                         if len(part) and part.insns_a72.sum() > 0 else "-")
+        lines.append(f"| {model} | {g.insns_a76.sum() / total:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,182 @@
+"""ARM latency estimates: the fit, its leave-one-out errors, the out-of-range flag, and the
+instruction counts behind them (two small benchncnn models end to end under qemu, both CPU models).
+
+The qemu tests need the cross toolchain and qemu (skipped without them, except in CI, like
+tests/test_arm.py); the first runner build takes minutes and is cached in .cache/arm.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench import arm, arm_counts, arm_estimate as ae  # noqa: E402
+
+_STATUS = arm.toolchain_status("gnu")
+needs_toolchain = pytest.mark.skipif(bool(_STATUS) and not os.environ.get("CI"),
+                                     reason=f"ARM toolchain or qemu missing ({_STATUS})")
+REFERENCE = arm_counts.default_params_dir().parent / "reference_counts_cortex-a72.csv"
+needs_anchors = pytest.mark.skipif(not REFERENCE.is_file(), reason=f"shared anchors missing: {REFERENCE}")
+
+
+# ---------------------------------------------------------------- the fit (no toolchain)
+
+
+def test_fit_relative_one_factor_exact():
+    # minimise sum((a x / y - 1)^2): a = sum(x/y) / sum((x/y)^2) = 2.8 / 2.64
+    X, y = np.array([[1.0], [2.0], [4.0]]), np.array([1.0, 2.0, 5.0])
+    assert ae.fit_relative(X, y) == pytest.approx([1.0606060606060606], rel=1e-12)
+    # leaving out model 0 or 1 gives a = 1.8 / 1.64; leaving out model 2 gives a = 1 (4 vs 5)
+    np.testing.assert_allclose(ae.loo_errors(X, y), [0.0975609756097561, 0.0975609756097561, -0.2], rtol=1e-12)
+
+
+def test_fit_relative_two_terms_recovers_exact_law_and_stays_non_negative():
+    X = np.array([[10.0, 1.0], [20.0, 5.0], [5.0, 8.0], [40.0, 2.0], [15.0, 15.0]])
+    y = X @ np.array([2.0, 0.5])
+    np.testing.assert_allclose(ae.fit_relative(X, y), [2.0, 0.5], rtol=1e-10)
+    np.testing.assert_allclose(ae.loo_errors(X, y), 0.0, atol=1e-10)
+    # a law that would need a negative rate gets 0 for that term, not a negative one
+    coef = ae.fit_relative(X, X @ np.array([2.0, -0.5]))
+    assert coef[1] == 0.0 and coef[0] > 0
+    with pytest.raises(ValueError):
+        ae.fit_relative(X, -y)
+
+
+def _counts_table(insn: dict[str, float], cpu="cortex-a72") -> pd.DataFrame:
+    rows = []
+    for m, v in insn.items():
+        row = {"model": m, "cpu_model": cpu, "input_whc": "224x224x3", "status": "ok", "insn_m": v,
+               "macs_m": 3 * v, "traffic_mb": 0.2 * v}
+        for c in arm_counts.LAYER_CLASSES:
+            row[f"insn_m_{c}"] = v if c == "conv1x1" else 0.0
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_fit_device_on_fixed_table():
+    counts = _counts_table({"a": 10.0, "b": 20.0, "c": 40.0, "d": 80.0, "e": 50.0, "vgg": 100.0})
+    ms = {"a": 8.0, "b": 16.0, "c": 32.0, "d": 64.0, "e": 50.0, "vgg_int8": 1.0, "unknown": 3.0}
+    tables = pd.DataFrame([{"device": "rpi4", "threads": 1, "powersave": 0, "model": m, "avg_ms": v,
+                            "date": "2023-06-15"} for m, v in ms.items()])
+    f = ae.fit_device(counts, tables, ae.DEVICES["rpi4"], 1, "insn")
+    assert f.models == ("a", "b", "c", "d", "e") and f.n_models == 5  # int8 and uncounted rows left out
+    # r = x/y = 1.25 (x4) and 1.0: a = 6 / 7.25
+    assert f.coef[0] == pytest.approx(6 / 7.25, rel=1e-12)
+    # leaving out a 1.25 model: a = 4.75 / 5.6875 -> error 1.25 * a - 1; leaving out e: a = 0.8
+    err_a = 1.25 * 4.75 / 5.6875 - 1
+    np.testing.assert_allclose(f.loo_errors, [err_a] * 4 + [-0.2], rtol=1e-12)
+    assert f.loo_err_median == pytest.approx(err_a) and f.loo_err_max == pytest.approx(0.2)
+    assert f.worst[0] == ("e", pytest.approx(-0.2))
+
+
+def test_out_of_range_design_is_flagged():
+    counts = _counts_table({"a": 10.0, "b": 20.0, "c": 40.0})
+    counts.loc[0, "macs_m"] = 20.0  # insn per MAC over the set: 0.33 .. 0.5
+    ranges = ae.calibration_ranges(counts, "cortex-a72")
+    assert ranges["insn_per_mac"] == pytest.approx((1 / 3, 0.5))
+    inside = {**counts.iloc[1].to_dict()}
+    assert ae.out_of_range(inside, ranges) == []
+    many_insns = {**inside, "insn_m": 30.0, "insn_m_conv1x1": 30.0, "macs_m": 40.0}  # 0.75 per MAC
+    assert any("insn_per_mac" in w for w in ae.out_of_range(many_insns, ranges))
+    deconv = {**inside, "insn_m_conv1x1": 10.0, "insn_m_deconv": 10.0}  # half the work in a class never seen
+    assert any(w.startswith("deconv") for w in ae.out_of_range(deconv, ranges))
+
+
+def test_estimates_are_labelled_with_a_band():
+    counts = _counts_table({"a": 10.0, "b": 20.0, "c": 40.0, "d": 80.0, "e": 50.0})
+    tables = pd.DataFrame([{"device": "rpi4", "threads": 1, "powersave": 0, "model": m, "avg_ms": v,
+                            "date": "2023-06-15"} for m, v in dict(a=8.0, b=16.0, c=32.0, d=64.0, e=50.0).items()])
+    f = ae.fit_device(counts, tables, ae.DEVICES["rpi4"], 1, "insn")
+    design = counts.iloc[[2]].assign(model="design")
+    est = ae.estimate_rows(design, counts, [f], {("armv8.0", 1): "insn"})
+    assert len(est) == 1
+    r = est.iloc[0]
+    assert r.kind == "estimate" and r.device_model == "rpi4" and r.threads == 1
+    assert r.arm_est_ms == pytest.approx(40.0 * 6 / 7.25)
+    assert r.arm_est_ms_low < r.arm_est_ms < r.arm_est_ms_high
+    assert not any(c.startswith("latency_ms") for c in est.columns)  # never a measured column
+
+
+# ---------------------------------------------------------------- the committed calibration table
+
+
+@needs_anchors
+def test_committed_counts_cover_the_benchmark_models_and_agree_with_the_reference():
+    counts = ae.load_calibration()
+    models = set(arm_counts.benchncnn_models())
+    for cpu in arm_counts.CPU_MODELS:
+        got = counts[(counts.cpu_model == cpu) & (counts.status == "ok")]
+        assert set(got.model) == models, (cpu, models ^ set(got.model))
+        assert (abs(got.insn_m_layer_pass / got.insn_m - 1) < 0.05).all()
+    ref = pd.read_csv(REFERENCE).set_index("model")
+    a72 = counts[counts.cpu_model == "cortex-a72"].set_index("model")
+    common = [m for m in a72.index if m in ref.index]
+    rel = (a72.loc[common, "insn_m"] / ref.loc[common, "insn_m_a72"] - 1).abs()
+    assert len(common) >= 25 and rel.median() < 0.01, rel.sort_values().tail()
+    same = rel.index[rel < 0.01]  # nanodet_m runs one output head here (ncnn's first output), the reference more
+    np.testing.assert_allclose(a72.loc[same, "macs_m"], ref.loc[same, "macs_m"], rtol=1e-3)
+
+
+@needs_anchors
+def test_chosen_form_is_picked_by_loo_on_benchmark_models_only():
+    fits, forms, _ = ae.calibrated(("rpi4", "rpi5"), (1,))
+    assert set(forms) == {("armv8.0", 1), ("armv8.2", 1)} and "macs" not in forms.values()
+    t = ae.fits_table(fits)
+    # the one-factor instruction model beats MACs on a real device table
+    g = t[t.device == "rpi4"].set_index("form")
+    assert g.at["insn", "loo_err_median"] < g.at["macs", "loo_err_median"]
+
+
+# ---------------------------------------------------------------- counts under qemu
+
+
+@needs_toolchain
+@pytest.mark.parametrize("cpu", arm_counts.CPU_MODELS)
+def test_counts_are_deterministic_end_to_end(cpu, tmp_path):
+    models = arm_counts.benchncnn_models()
+    ref = pd.read_csv(REFERENCE).set_index("model") if REFERENCE.is_file() else None
+    for name in ("blazeface", "yolo-fastestv2"):  # the two smallest benchmark models (15 M, 43 M)
+        a = arm_counts.count_layers(models[name], arm_counts.benchncnn_shape(name), cpu, cache_dir=tmp_path / "a")
+        b = arm_counts.count_layers(models[name], arm_counts.benchncnn_shape(name), cpu, cache_dir=tmp_path / "b")
+        assert a.insns_inference == b.insns_inference, (name, cpu)
+        assert [l.insns for l in a.layers] == [l.insns for l in b.layers]
+        # the per-layer counts add up to the whole inference (extract calls subtracted)
+        assert abs(sum(l.insns for l in a.layers) / a.insns_inference - 1) < 0.005
+        assert ("asimdhp" in a.arm_features) == (cpu == "cortex-a76")
+        if ref is not None and cpu == "cortex-a72":
+            assert a.insn_m == pytest.approx(ref.at[name, "insn_m_a72"], rel=0.01)
+
+
+def test_report_section_shows_estimates_as_estimates(tmp_path):
+    from reports.arm_estimate import arm_section
+    from reports.plots import arch_colors
+    from reports.report import Doc
+
+    rows = []
+    for arch, ms in (("a", 40.0), ("b", 80.0)):
+        for dev in ("rpi4", "rpi5"):
+            for t in (1, 4):
+                rows.append({"measurement": "arm_estimate", "arch": arch, "status": "ok", "kind": "estimate",
+                             "device_model": dev, "threads": t, "input_whc": "256x256x3", "arm_est_ms": ms / t,
+                             "arm_est_ms_low": 0.8 * ms / t, "arm_est_ms_high": 1.3 * ms / t,
+                             "est_loo_err_median": 0.07, "est_loo_err_p90": 0.2,
+                             "out_of_range_why": "insn_per_mac 0.74 outside [0.085, 0.53]" if arch == "b" else ""})
+    df = pd.DataFrame(rows)
+    summary = pd.DataFrame({"arch": ["a", "b"], "kind": "design", "miou": [0.8, 0.85],
+                            "miou_ci_low": [0.78, 0.83], "miou_ci_high": [0.82, 0.87]})
+    doc = Doc()
+    path, _ = arm_section(doc, df, summary, tmp_path, arch_colors(["a", "b"]), "rpi4")
+    md = doc.to_markdown(tmp_path)
+    assert "On ARM devices (estimated)" in md and "Estimates, not measurements" in md
+    assert "40 (32-52)" in md and "insn_per_mac 0.74" in md
+    assert path is not None and path.is_file()
+    empty = Doc()
+    assert arm_section(empty, df.assign(measurement="latency"), summary, tmp_path, {}, "rpi4")[0] is None
