@@ -105,7 +105,7 @@ def _timing_settings(job: Job, backend: str) -> dict:
                 **{k: job.get(k) for k in ("attempts", "quiet_wait_s") if job.get(k) is not None})
 
 
-@measurement("latency_repeat")
+@measurement("latency_repeat", timing=True)
 def latency_repeat_job(job: Job) -> list[dict]:
     """Repeatability of a latency measurement: the ``latency`` job with the same settings run
     ``runs`` times (default 5), each in a fresh process, summarised by
