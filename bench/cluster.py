@@ -26,9 +26,9 @@ import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
-from .jobs import Job, Row, defined_in, failed_rows, is_timing, run_job
+from .jobs import Job, Row, defined_in, execute, failed_rows, is_timing, run_job
 
 TIMING_RESOURCE = "timing_slot"
 DEVICE_PREFIX = "arm_device:"
@@ -61,6 +61,17 @@ def parse_executor(text: str) -> ExecutorSpec:
     if text.startswith("ray:") and len(text) > 4:
         return ExecutorSpec("ray", text[4:])
     raise ValueError(f"executor {text!r}: expected local, ray or ray:ADDRESS")
+
+
+def make_executor(spec: ExecutorSpec, workers: int = 0, devices: Iterable[str] = ()
+                  ) -> Callable[..., Iterator[tuple[Job, list[Row]]]]:
+    """``run(jobs, skip_keys=()) -> iterator of (job, rows)`` for the chosen executor. ``local``:
+    :func:`bench.jobs.execute` with ``workers`` processes (0 = in this process); ``ray``: Ray, whose
+    local instance gets ``workers`` CPUs when that is given (default all)."""
+    if spec.kind == "local":
+        return lambda jobs, skip_keys=(): execute(jobs, skip_keys=skip_keys, workers=workers)
+    return lambda jobs, skip_keys=(): execute_ray(jobs, skip_keys=skip_keys, address=spec.address,
+                                                  num_cpus=workers or None, devices=devices)
 
 
 def node_machine() -> dict[str, Any]:
@@ -197,5 +208,55 @@ def execute_ray(jobs: Iterable[Job], skip_keys: Iterable[str] = (), address: Opt
             ray.shutdown()
 
 
-__all__ = ["ExecutorSpec", "parse_executor", "execute_ray", "connect", "device_resource", "node_machine",
+__all__ = ["ExecutorSpec", "parse_executor", "make_executor", "execute_ray", "connect", "device_resource", "node_machine",
            "TIMING_RESOURCE"]
+
+
+@dataclass(frozen=True)
+class SimulatedRun:
+    """Expected wall time of a job list on a cluster, simulated from measured job durations."""
+    nodes: int
+    cpus_per_node: int
+    wall_s: float
+    timing_s: float  # sum of the timing jobs' durations (they run one per node at a time)
+    other_s: float  # sum of the other jobs' durations (one CPU each)
+    jobs: int
+
+
+def simulate(durations: Iterable[tuple[float, bool]], nodes: int, cpus_per_node: int) -> SimulatedRun:
+    """Wall time of jobs ``(seconds, is_timing)`` on ``nodes`` identical nodes under the placement of
+    :func:`execute_ray`: a timing job needs an idle node and holds it whole; the other jobs take one
+    CPU each. Policy simulated: timing jobs first (the serial part is not left for last), each idle
+    node taking the next one; once every timing job has started, free CPUs take the other jobs, all
+    in plan order. It ignores start-up and data movement: an estimate, not a measurement, fed with
+    the ``job_seconds`` of a run's rows.jsonl measured on one machine."""
+    import heapq
+
+    if nodes < 1 or cpus_per_node < 1:
+        raise ValueError("nodes and cpus_per_node must be >= 1")
+    jobs = list(durations)
+    timing = [s for s, t in jobs if t]
+    other = [s for s, t in jobs if not t]
+    ti, oi = 0, 0
+    free = [cpus_per_node] * nodes  # free CPUs per node
+    exclusive = [False] * nodes  # a timing job holds the node
+    events: list[tuple[float, int, int]] = []  # (end time, node, cpus released)
+    now = 0.0
+    while ti < len(timing) or oi < len(other) or events:
+        for n in range(nodes):
+            if ti < len(timing) and free[n] == cpus_per_node and not exclusive[n]:
+                heapq.heappush(events, (now + timing[ti], n, -1))
+                ti += 1
+                free[n], exclusive[n] = 0, True
+            while ti >= len(timing) and oi < len(other) and free[n] > 0 and not exclusive[n]:
+                heapq.heappush(events, (now + other[oi], n, 1))
+                oi += 1
+                free[n] -= 1
+        if not events:
+            break
+        now, n, released = heapq.heappop(events)
+        if released < 0:
+            free[n], exclusive[n] = cpus_per_node, False
+        else:
+            free[n] += released
+    return SimulatedRun(nodes, cpus_per_node, round(now, 1), round(sum(timing), 1), round(sum(other), 1), len(jobs))

@@ -17,9 +17,12 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (requirements.txt 
 
 import bench.measurements  # noqa: E402,F401  registers the suite's measurements in this process
 from bench import cluster  # noqa: E402
+from bench.sweep import expand, load_matrix  # noqa: E402
+from tests.test_sweep import TINY_RECIPE  # noqa: E402
 from tests import cluster_jobs  # noqa: E402,F401  registers the test measurements here and in workers
 
-DETERMINISTIC = ("params", "macs", "macs_g_thop", "elementwise_ops", "size_mb_fp32", "act_peak_mb", "status")
+DETERMINISTIC = ("params", "macs", "macs_g_thop", "elementwise_ops", "size_mb_fp32", "act_peak_mb", "status",
+                 "train_steps", "train_loss_final", "val_miou", "val_miou_ci_low", "val_miou_ci_high")
 
 
 def test_skip_keys_and_no_timing_node(tmp_path):
@@ -55,9 +58,13 @@ def test_parse_executor():
             parse_executor(bad)
 
 
-def test_deterministic_figures_equal_the_in_process_run(ray_cluster):
-    jobs = [Job.make("profile", "residualdense_bisenet", input_size=256),
-            Job.make("profile", "no_such_design", input_size=256)]
+def test_a_small_matrix_gives_the_in_process_figures(ray_cluster, tmp_path, data_dir):
+    """profile and training (1 thread: bit-identical by construction) of a declared matrix, and a job
+    that fails: every deterministic figure and status equals the in-process run's."""
+    path = tmp_path / "m.toml"
+    path.write_text(f'archs = ["residualdense_bisenet"]\nmeasurements = ["profile", "train"]\nseeds = [0]\n'
+                    f'train_steps = 3\ndata_dir = "{data_dir}"\n' + TINY_RECIPE)
+    jobs = [*expand(load_matrix(path)), Job.make("profile", "no_such_design", input_size=256)]
     local = {job.key: rows for job, rows in execute(jobs)}
     remote = {job.key: rows for job, rows in cluster.execute_ray(jobs)}
     assert set(remote) == set(local) == {j.key for j in jobs}
@@ -67,8 +74,10 @@ def test_deterministic_figures_equal_the_in_process_run(ray_cluster):
             for field in DETERMINISTIC:
                 assert a.get(field) == b.get(field), (key, field)
             assert b["node_id"] and b["node_machine"]["cores"] == os.cpu_count()
-    assert local[jobs[0].key][0]["status"] == "ok" and local[jobs[0].key][0]["params"] > 0
-    assert local[jobs[1].key][0]["status"].startswith("error")
+    assert all(local[j.key][0]["status"] == "ok" for j in jobs[:-1])
+    train_row = next(r[0] for k, r in local.items() if k.startswith("train/"))
+    assert train_row["train_loss_final"] > 0  # a real loss, equal to the bit in both executors
+    assert local[jobs[-1].key][0]["status"].startswith("error")
 
 
 def test_a_killed_worker_is_an_error_row_and_the_rest_complete(ray_cluster, tmp_path):
