@@ -19,6 +19,7 @@ measures) and ``reports/`` (which writes files).
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 from pathlib import Path
@@ -333,7 +334,7 @@ def cmd_train(args) -> int:
 def cmd_all(args) -> int:
     from tqdm import tqdm
 
-    from bench.jobs import execute
+    from bench.cluster import make_executor
     from bench.plan import PlanOptions, plan_all
     from reports.results import RunWriter, finished_jobs, new_run_dir, run_meta
 
@@ -347,8 +348,9 @@ def cmd_all(args) -> int:
                        "plan": {"jobs": len(jobs), "input_size": args.size, "quick": args.quick}})
     n_err = 0
     todo = [j for j in jobs if j.key not in done]
+    run = make_executor(args.executor, args.workers, [args.device] if getattr(args, "device", None) else [])
     with tqdm(total=len(todo), unit="job", dynamic_ncols=True, file=sys.stderr) as bar:
-        for job, rows in execute(todo, workers=args.workers):
+        for job, rows in run(todo):
             writer.append(rows)
             bad = [r["status"] for r in rows if str(r.get("status", "")).startswith("error")]
             if bad:
@@ -371,6 +373,62 @@ def cmd_all(args) -> int:
     return EXIT_OK if n_err == 0 else EXIT_FAIL
 
 
+def cmd_sweep(args) -> int:
+    from tqdm import tqdm
+
+    from bench.cluster import make_executor
+    from bench.sweep import SweepError, expand, load_matrix
+    from reports.results import RunWriter, finished_jobs, new_run_dir, run_meta
+    from reports.sweep import write_sweep_report
+
+    try:
+        matrix = load_matrix(args.matrix)
+    except SweepError as exc:
+        print(f"sweep: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    jobs = expand(matrix)
+    run_dir = Path(args.resume) if args.resume else (Path(args.out) if args.out else new_run_dir())
+    done = finished_jobs(run_dir) if args.resume else set()
+    writer = RunWriter(run_dir)
+    writer.write_meta({**run_meta(), "sweep": {"matrix": str(args.matrix), "jobs": len(jobs),
+                                               "executor": args.executor.kind}})
+    print(f"sweep: {len(jobs)} jobs ({len(done)} done before) from {args.matrix}, executor "
+          f"{args.executor.kind}{':' + args.executor.address if args.executor.address else ''}", file=sys.stderr)
+    n_err = 0
+    with tqdm(total=len(jobs) - len(done), unit="job", dynamic_ncols=True, file=sys.stderr) as bar:
+        for job, rows in make_executor(args.executor, args.workers)(jobs, skip_keys=done):
+            writer.append(rows)
+            if any(str(r.get("status", "")).startswith("error") for r in rows):
+                n_err += 1
+                tqdm.write(f"{job.key}: {rows[0]['status']}", file=sys.stderr)
+            bar.update(1)
+    df = writer.finish()
+    report = write_sweep_report(run_dir, df)
+    print(f"{len(df)} rows ({n_err} failed jobs) -> {run_dir}\n  {report}")
+    return EXIT_OK if n_err == 0 else EXIT_FAIL
+
+
+def cmd_simulate(args) -> int:
+    from bench.cluster import simulate
+    from bench.jobs import Job, is_timing
+    from reports.results import load_rows
+
+    try:
+        df = load_rows(Path(args.run_dir))
+    except FileNotFoundError as exc:
+        print(f"simulate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    per_job = df.groupby("job", sort=False).first()
+    jobs = [(float(r.job_seconds), is_timing(Job(r.measurement, r.arch))) for r in per_job.itertuples()]
+    print(f"{len(jobs)} jobs of {args.run_dir}: simulated wall time (placement of --executor ray; an estimate "
+          f"from the measured job durations, start-up and data movement ignored)")
+    for n in args.nodes:
+        r = simulate(jobs, n, args.cpus_per_node)
+        print(f"  {n:>3} node(s) x {r.cpus_per_node} CPUs: {r.wall_s / 60:7.1f} min   "
+              f"(timing jobs {r.timing_s / 60:.1f} min serial per node, others {r.other_s / 60:.1f} CPU-min)")
+    return EXIT_OK
+
+
 def cmd_check(args) -> int:
     from tqdm import tqdm
 
@@ -378,7 +436,7 @@ def cmd_check(args) -> int:
     from bench.gate import (DEFAULT_RULES, BaselineError, compare, figures_from_rows, gate_jobs, gate_settings,
                             load_baseline, machine_kind, machine_mismatch, make_strict, new_baseline,
                             settings_mismatch)
-    from bench.jobs import execute
+    from bench.cluster import make_executor
     from reports.gate import check_record, format_table, summary_line, write_baseline, write_check
     from reports.results import RunWriter, run_meta
 
@@ -418,7 +476,7 @@ def cmd_check(args) -> int:
         writer.write_meta({**meta, "gate": {**settings, "baseline": str(args.baseline)}})
     rows, errors = [], []
     with tqdm(total=len(jobs), unit="job", dynamic_ncols=True, file=sys.stderr) as bar:
-        for job, job_rows in execute(jobs):
+        for job, job_rows in make_executor(args.executor)(jobs):
             rows.extend(job_rows)
             if writer:
                 writer.append(job_rows)
@@ -519,6 +577,25 @@ def _arch_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
                    help="design or peer name (see `run_bench.py list`)")
 
 
+def _executor_arg(p: argparse.ArgumentParser) -> None:
+    from bench.cluster import parse_executor
+
+    p.add_argument("--executor", type=_parsed(parse_executor), default=parse_executor("local"),
+                   metavar="local|ray[:ADDRESS]",
+                   help="where the jobs run: local (default), ray (a local Ray instance) or ray:ADDRESS "
+                        "(join that Ray cluster; docs/cluster.md)")
+
+
+def _parsed(fn):
+    """An argparse type from a parser that raises ValueError (its message becomes the usage error)."""
+    def parse(text: str):
+        try:
+            return fn(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     from bench.backends.table import BACKENDS, TABLE
     from bench.paths import (BASELINE_PATH, CHECKPOINTS_DIR, DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR, SPLITS_DIR,
@@ -534,6 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run jobs in N processes (default 0 = in this process, as timing needs)")
     run.add_argument("--device-model", default="rpi4", metavar="NAME",
                      help="ARM device of the report's accuracy-vs-estimated-ms plot (default rpi4; see docs/arm.md)")
+    _executor_arg(run)
     p = argparse.ArgumentParser(prog="run_bench.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, parents=[run])
     p.add_argument("--all", action="store_true", help="the same as the `all` command (kept as an alias)")
@@ -699,7 +777,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
     s.add_argument("--out", metavar="DIR", help="also keep the rows (rows.jsonl, results.csv) and gate.txt / "
                                                 "gate.json in this folder")
+    _executor_arg(s)
     s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("sweep", help="run a declared matrix (designs x sizes x threads x backends, training "
+                                     "seeds x recipe variants) and report it (docs/cluster.md)")
+    s.add_argument("matrix", type=Path, metavar="MATRIX.toml", help="the matrix (e.g. bench/sweeps/example.toml)")
+    s.add_argument("--out", metavar="DIR", help="run folder (default reports/runs/<utc time>)")
+    s.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted sweep; finished jobs are kept")
+    s.add_argument("--workers", type=int, default=0, help="local: N processes; ray: CPUs of the local instance")
+    _executor_arg(s)
+    s.set_defaults(func=cmd_sweep)
+
+    s = sub.add_parser("simulate", help="expected wall time of a run's jobs on 1, 4, 16 nodes under the Ray "
+                                        "executor's placement, from its measured job durations")
+    s.add_argument("run_dir", metavar="RUN_DIR")
+    s.add_argument("--nodes", type=int, nargs="+", default=[1, 4, 16])
+    s.add_argument("--cpus-per-node", type=int, default=os.cpu_count() or 1)
+    s.set_defaults(func=cmd_simulate)
     return p
 
 

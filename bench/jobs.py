@@ -21,6 +21,7 @@ MeasureFn = Callable[["Job"], list[Row]]
 
 _MEASUREMENTS: dict[str, MeasureFn] = {}
 _FRESH_PROCESS: set[str] = set()  # measurements that :func:`execute` runs each in a new process
+_TIMING: set[str] = set()  # measurements that time something: they need the machine to themselves
 
 
 class Skip(Exception):
@@ -49,10 +50,13 @@ class Job:
         return default
 
 
-def measurement(name: str, fresh_process: bool = False) -> Callable[[MeasureFn], MeasureFn]:
+def measurement(name: str, fresh_process: bool = False, timing: Optional[bool] = None,
+                ) -> Callable[[MeasureFn], MeasureFn]:
     """Register ``fn(job) -> rows`` as the runner of measurement ``name``. ``fresh_process``: its
     result depends on the state of the process it runs in (e.g. latency: allocator and thread-pool
-    state left by earlier jobs), so :func:`execute` gives each such job a new process."""
+    state left by earlier jobs), so :func:`execute` gives each such job a new process. ``timing``
+    (default: the same as ``fresh_process``): it measures time, so an executor that runs jobs side
+    by side must give it a machine of its own (:mod:`bench.cluster`)."""
 
     def deco(fn: MeasureFn) -> MeasureFn:
         if name in _MEASUREMENTS:
@@ -60,6 +64,8 @@ def measurement(name: str, fresh_process: bool = False) -> Callable[[MeasureFn],
         _MEASUREMENTS[name] = fn
         if fresh_process:
             _FRESH_PROCESS.add(name)
+        if fresh_process if timing is None else timing:
+            _TIMING.add(name)
         return fn
 
     return deco
@@ -67,6 +73,11 @@ def measurement(name: str, fresh_process: bool = False) -> Callable[[MeasureFn],
 
 def known_measurements() -> list[str]:
     return sorted(_MEASUREMENTS)
+
+
+def is_timing(job: Job) -> bool:
+    """Whether ``job`` measures time (and so must not share its machine with other jobs)."""
+    return job.measurement in _TIMING
 
 
 def _base_row(job: Job) -> Row:
@@ -120,9 +131,14 @@ def execute(jobs: Iterable[Job], skip_keys: Iterable[str] = (), workers: int = 0
     # "spawn": a forked child of a process that already ran torch on several threads can deadlock.
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {pool.submit(_run_in_worker, job, _defined_in(job)): job for job in todo}
+        futures = {pool.submit(_run_in_worker, job, defined_in(job)): job for job in todo}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
+
+
+def failed_rows(job: Job, message: str) -> list[Row]:
+    """The error row of a job that did not return rows (its worker process or node died)."""
+    return [{**_base_row(job), "status": f"error: {message}"}]
 
 
 def run_in_fresh_process(job: Job) -> list[Row]:
@@ -131,12 +147,12 @@ def run_in_fresh_process(job: Job) -> list[Row]:
     worker that dies (e.g. a crash in a native library) gives an error row."""
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         try:
-            return pool.submit(_run_in_worker, job, _defined_in(job)).result()
+            return pool.submit(_run_in_worker, job, defined_in(job)).result()
         except BrokenProcessPool as exc:
-            return [{**_base_row(job), "status": f"error: worker process died ({exc})"}]
+            return failed_rows(job, f"worker process died ({exc})")
 
 
-def _defined_in(job: Job) -> Optional[str]:
+def defined_in(job: Job) -> Optional[str]:
     """The module that registered the job's measurement (imported by a worker to register it)."""
     fn = _MEASUREMENTS.get(job.measurement)
     return getattr(fn, "__module__", None)

@@ -73,7 +73,7 @@ def _without_backend(job: Job) -> dict:
     return {k: v for k, v in job.settings if k != "backend"}
 
 
-@measurement("latency_repeat")
+@measurement("latency_repeat", timing=True)
 def latency_repeat_job(job: Job) -> list[dict]:
     """Repeatability of a latency measurement: the ``latency`` job with the same settings run
     ``runs`` times (default 5), each in a fresh process, summarised by
