@@ -28,6 +28,7 @@ from typing import Optional, Sequence
 from bench.sources import get_source, list_sources
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
 
 def _print_json(obj) -> None:
@@ -61,7 +62,11 @@ def _one_job(job, as_json: bool, keys: Sequence[str]) -> int:
 
 def cmd_list(args) -> int:
     from archs import get_spec
-    for name in list_sources(args.pattern, args.kind):
+    names = list_sources(args.pattern, args.kind)
+    if not names:
+        print(f"nothing matches {args.pattern!r}; known: {', '.join(list_sources(kind=args.kind))}", file=sys.stderr)
+        return EXIT_USAGE
+    for name in names:
         spec = get_source(name).spec
         line = f"{name:<28} {spec.kind:<7}"
         if args.verbose:
@@ -331,45 +336,107 @@ def cmd_train(args) -> int:
     return EXIT_OK
 
 
+def _all_plan(args):
+    """The plan of an --all run and its folder: a new one from the flags (checked before anything
+    runs), or, with --resume, the one saved in the run folder (flags that would change it are a
+    usage error). Raises ValueError with the message for the user."""
+    from bench.plan import PlanOptions, check_plan_options, resume_conflicts
+    from reports.report import load_meta
+    from reports.results import new_run_dir
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        if not (run_dir / "rows.jsonl").is_file():
+            raise ValueError(f"--resume {run_dir}: not a run folder (no rows.jsonl)")
+        meta = load_meta(run_dir)
+        if "plan_options" not in meta:
+            raise ValueError(f"--resume {run_dir}: its meta.json has no saved plan (a run of an older version); "
+                             "start a new run")
+        opts = PlanOptions.from_dict(meta["plan_options"])
+        conflicts = resume_conflicts(opts, args.arch, args.size, args.quick)
+        if conflicts:
+            raise ValueError(f"--resume takes the plan from {run_dir}/meta.json; these flags would change it: "
+                             + "; ".join(conflicts))
+        return run_dir, opts, meta
+    opts = PlanOptions(archs=tuple(args.arch) if args.arch else None, input_size=args.size or 256,
+                       data_dir=args.data_dir, models_dir=args.models_dir, quick=args.quick)
+    check_plan_options(opts)
+    return (Path(args.out) if args.out else new_run_dir()), opts, None
+
+
 def cmd_all(args) -> int:
     from tqdm import tqdm
 
     from bench.cluster import make_executor
-    from bench.plan import PlanOptions, plan_all
-    from reports.results import RunWriter, finished_jobs, new_run_dir, run_meta
+    from bench.jobs import stop_on_signals
+    from bench.plan import plan_all
+    from reports.results import RunWriter, finished_jobs, run_meta
 
-    run_dir = Path(args.resume) if args.resume else (Path(args.out) if args.out else new_run_dir())
-    opts = PlanOptions(archs=args.arch or None, input_size=args.size, data_dir=args.data_dir,
-                       models_dir=args.models_dir, quick=args.quick)
+    try:
+        run_dir, opts, old_meta = _all_plan(args)
+    except ValueError as exc:
+        print(f"run_bench.py: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     jobs = plan_all(opts)
-    done = finished_jobs(run_dir) if args.resume else set()
-    writer = RunWriter(run_dir)
-    writer.write_meta({**run_meta(), "device_model": args.device_model,
-                       "plan": {"jobs": len(jobs), "input_size": args.size, "quick": args.quick}})
-    n_err = 0
+    done = finished_jobs(run_dir) if old_meta is not None else set()
+    meta = run_meta()
+    if old_meta is None:
+        meta.update(device_model=args.device_model,
+                    plan={"jobs": len(jobs), "input_size": opts.input_size, "quick": opts.quick},
+                    plan_options=opts.to_dict())
+    else:  # the run keeps its start date; each resume is recorded with its own
+        meta = {**old_meta, "resumed": [*old_meta.get("resumed", []),
+                                        {"date": meta["date"], "commit": meta["commit"], "jobs_done_before": len(done)}]}
+    try:
+        writer = RunWriter(run_dir)
+        writer.write_meta(meta)
+    except OSError as exc:
+        print(f"run_bench.py: cannot write the run folder {run_dir}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    n_err, n_skip, interrupted = 0, 0, False
     todo = [j for j in jobs if j.key not in done]
     run = make_executor(args.executor, args.workers, [args.device] if getattr(args, "device", None) else [])
-    with tqdm(total=len(todo), unit="job", dynamic_ncols=True, file=sys.stderr) as bar:
-        for job, rows in run(todo):
-            writer.append(rows)
-            bad = [r["status"] for r in rows if str(r.get("status", "")).startswith("error")]
-            if bad:
-                n_err += 1
-                tqdm.write(f"{job.key}: {bad[0]}", file=sys.stderr)
-            bar.set_postfix_str(job.key[:60])
-            bar.update(1)
+    try:
+        with stop_on_signals(), tqdm(total=len(todo), unit="job", dynamic_ncols=True, file=sys.stderr) as bar:
+            for job, rows in run(todo):
+                writer.append(rows)
+                status = str(rows[0].get("status", "")) if rows else ""
+                bad = [r["status"] for r in rows if str(r.get("status", "")).startswith("error")]
+                if bad:
+                    n_err += 1
+                    tqdm.write(f"{job.key}: {bad[0]}", file=sys.stderr)
+                elif status.startswith("skipped"):
+                    n_skip += 1
+                bar.set_postfix_str(job.key[:60])
+                bar.update(1)
+    except KeyboardInterrupt:
+        interrupted = True
     df = writer.finish()
-    print(f"{len(df)} rows ({n_err} failed jobs, {len(done)} reused) -> {run_dir}")
+    finished = len(finished_jobs(run_dir))
+    if interrupted:
+        meta["partial"] = {"jobs_finished": finished, "jobs_planned": len(jobs)}
+        writer.write_meta(meta)
+    print(f"{len(df)} rows ({n_err} failed jobs, {n_skip} skipped, {len(done)} reused) -> {run_dir}")
     for name in ("results.csv", "results.json"):
         print(f"  {run_dir / name}")
-    from reports.report import load_meta
     try:
-        report = _render_report(run_dir, df, load_meta(run_dir), Path(args.data_dir) / "hsd", args.arch, args.size)
+        with stop_on_signals():  # interrupted: no example strip or per-layer tables (they compute)
+            report = _render_report(run_dir, df, meta, None if interrupted else Path(opts.data_dir) / "hsd",
+                                    list(opts.archs or []), opts.input_size, layers=not interrupted)
+        print(f"  {report.with_name('report.md')}\n  {report}")
+    except KeyboardInterrupt:
+        print(f"interrupted while writing the report; every row is saved: redo it with "
+              f"`python run_bench.py report {run_dir}`", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # the measurements are saved: the report can be redone alone
         print(f"report failed ({type(exc).__name__}: {exc}); redo it with "
               f"`python run_bench.py report {run_dir}`", file=sys.stderr)
-        return EXIT_FAIL
-    print(f"  {report.with_name('report.md')}\n  {report}")
+        if not interrupted:
+            return EXIT_FAIL
+    if interrupted:
+        print(f"interrupted: {finished} of {len(jobs)} jobs finished, their rows are kept (report marked "
+              f"partial); resume with: python run_bench.py --all --resume {run_dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_OK if n_err == 0 else EXIT_FAIL
 
 
@@ -471,9 +538,13 @@ def cmd_check(args) -> int:
                 or settings_mismatch(baseline.settings, settings))
         if note:
             print(f"gate: {note}", file=sys.stderr)
-    writer = RunWriter(Path(args.out)) if args.out else None
-    if writer:
-        writer.write_meta({**meta, "gate": {**settings, "baseline": str(args.baseline)}})
+    try:
+        writer = RunWriter(Path(args.out)) if args.out else None
+        if writer:
+            writer.write_meta({**meta, "gate": {**settings, "baseline": str(args.baseline)}})
+    except OSError as exc:
+        print(f"gate: cannot write the output folder {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     rows, errors = [], []
     with tqdm(total=len(jobs), unit="job", dynamic_ncols=True, file=sys.stderr) as bar:
         for job, job_rows in make_executor(args.executor)(jobs):
@@ -547,8 +618,13 @@ def cmd_report(args) -> int:
     meta = load_meta(run_dir)
     size = main_input_size(df, meta)
     archs = sorted(set(df["arch"].dropna())) if "arch" in df.columns else None
-    path = _render_report(run_dir, df, meta, Path(args.data) if args.data else None, archs, size,
-                          layers=not args.no_layers)
+    try:
+        path = _render_report(run_dir, df, meta, Path(args.data) if args.data else None, archs, size,
+                              layers=not args.no_layers)
+    except OSError as exc:
+        print(f"report: cannot write into {run_dir}: {exc.strerror or exc} ({exc.filename or run_dir})",
+              file=sys.stderr)
+        return EXIT_USAGE
     print(path.with_name("report.md"))
     print(path)
     return EXIT_OK
@@ -596,8 +672,22 @@ def _parsed(fn):
     return parse
 
 
+def _at_least(low: int):
+    """argparse type: a whole number >= ``low`` (else a usage error saying so)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum {low}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     from bench.backends.table import BACKENDS, TABLE
+    from bench.latency import MIN_LOOPS
     from bench.paths import (BASELINE_PATH, CHECKPOINTS_DIR, DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR, SPLITS_DIR,
                              TRAIN_STATE_DIR)
 
@@ -605,9 +695,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", help="run folder (default reports/runs/<utc time>)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run; finished jobs are kept")
     run.add_argument("--arch", action="append", metavar="NAME", help="only these designs (repeatable)")
-    run.add_argument("--size", type=int, default=256, help="network input side (default 256)")
+    run.add_argument("--size", type=_at_least(1), default=None, help="network input side (default 256)")
     run.add_argument("--quick", action="store_true", help="fewer sizes and loops")
-    run.add_argument("--workers", type=int, default=0,
+    run.add_argument("--workers", type=_at_least(0), default=0,
                      help="run jobs in N processes (default 0 = in this process, as timing needs)")
     run.add_argument("--device-model", default="rpi4", metavar="NAME",
                      help="ARM device of the report's accuracy-vs-estimated-ms plot (default rpi4; see docs/arm.md)")
@@ -666,10 +756,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with ncnn-arm: adb[:SERIAL] (Android) or ssh:user@host[:port] (ARM board)")
     s.add_argument("--powersave", type=int, default=0, choices=[0, 1, 2],
                    help="with ncnn-arm: ncnn core choice, 0 all, 1 little, 2 big (default 0)")
-    s.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    s.add_argument("--threads", type=_at_least(1), default=None, help="threads (default: all cores)")
     s.add_argument("--size", type=int, default=256, help="input side (default 256)")
-    s.add_argument("--loops", type=int, default=30, help="timed iterations (default 30, at least 5)")
-    s.add_argument("--warmup", type=int, default=10, help="untimed iterations first (default 10)")
+    s.add_argument("--loops", type=_at_least(MIN_LOOPS), default=30,
+                   help=f"timed iterations (default 30, at least {MIN_LOOPS})")
+    s.add_argument("--warmup", type=_at_least(0), default=10, help="untimed iterations first (default 10)")
     s.add_argument("--weights", default="random",
                    help="random (default), seed (seg_matting), trained or a path; parity is checked with them")
     s.add_argument("--layers", action="store_true",
@@ -685,12 +776,13 @@ def build_parser() -> argparse.ArgumentParser:
     _arch_arg(s)
     s.add_argument("--backend", default="ncnn", choices=[b for b in BACKENDS if b != "torch"],
                    help="the backend compared with PyTorch (default ncnn)")
-    s.add_argument("--threads", type=int, default=None, help="threads for both (default: all cores)")
+    s.add_argument("--threads", type=_at_least(1), default=None, help="threads for both (default: all cores)")
     s.add_argument("--size", type=int, default=256, help="input side (default 256)")
     s.add_argument("--rounds", type=int, default=10, help="rounds, each backend timed once per round "
                                                           "(default 10, at least 3)")
-    s.add_argument("--loops", type=int, default=10, help="timed iterations per backend and round (default 10)")
-    s.add_argument("--warmup", type=int, default=3, help="untimed iterations per backend and round (default 3)")
+    s.add_argument("--loops", type=_at_least(MIN_LOOPS), default=10,
+                   help="timed iterations per backend and round (default 10)")
+    s.add_argument("--warmup", type=_at_least(0), default=3, help="untimed iterations per backend and round (default 3)")
     s.add_argument("--weights", default="random",
                    help="random (default), seed (seg_matting), trained or a path; parity is checked with them")
     s.add_argument("--json", action="store_true", help="print one JSON object")
@@ -734,7 +826,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "or a state-dict path")
     s.add_argument("--seed", type=int, default=0, help="seed of init, data order and augmentation (default 0)")
     s.add_argument("--train-size", type=int, help="training crop side (default: the recipe's, 192)")
-    s.add_argument("--threads", type=int, help="torch threads (default: torch's default)")
+    s.add_argument("--threads", type=_at_least(1), help="torch threads (default: torch's default)")
     s.add_argument("--name", help="checkpoint name (default: the design, or <design>-finetuned with --init)")
     s.add_argument("--out", dest="train_out", default=str(CHECKPOINTS_DIR), metavar="DIR",
                    help="where <name>.pt and <name>.json go (default %(default)s)")
@@ -811,6 +903,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command:
             parser.error("--all takes no subcommand")
         return cmd_all(args)  # the alias of `all`
+    for flag in ("resume", "out", "quick"):
+        if getattr(args, flag, None) and not args.command:
+            parser.error(f"--{flag} goes with all (or --all)")
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

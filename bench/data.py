@@ -16,9 +16,14 @@ from typing import Iterator, Optional, Sequence
 
 import cv2
 import numpy as np
+from PIL import Image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 LABEL_DIRS = ("masks", "alpha")
+# A label stored at another size than its photo is resized to it, but only if both have the same
+# shape: width/height ratios further apart than this are a label of another image (or a crop).
+# The shared sets differ by at most 0.17% (HSD masks saved at other sizes).
+MAX_ASPECT_MISMATCH = 0.02
 
 
 class DataError(ValueError):
@@ -94,11 +99,36 @@ def read_image(path: str | Path) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None or img.size == 0:
         raise DataError(f"{path}: unreadable or corrupt image")
+    check_complete(path)
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def read_label(path: str | Path, kind: str, size_hw: Optional[tuple[int, int]] = None) -> np.ndarray:
-    """Label as float32 in [0, 1] (mask: 0/1, alpha: soft), resized to ``size_hw`` if given.
+def check_complete(path: Path) -> None:
+    """DataError if the file's encoded data stops early or is damaged. OpenCV decodes a truncated
+    JPEG as far as it goes, fills the rest with grey and only prints a libjpeg warning; Pillow's
+    decoder raises instead, so the file is decoded once more by Pillow to find out."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: truncated or corrupt image ({exc})") from None
+
+
+def check_aspect(image_path: Path, image_hw: tuple[int, int], label_path: Path, label_hw: tuple[int, int]) -> None:
+    """DataError if a label's width/height ratio differs from its photo's by more than
+    :data:`MAX_ASPECT_MISMATCH` (then stretching it to the photo would misplace the person)."""
+    (ih, iw), (lh, lw) = image_hw, label_hw
+    mismatch = abs((iw / ih) / (lw / lh) - 1.0)
+    if mismatch > MAX_ASPECT_MISMATCH:
+        raise DataError(f"{label_path}: label is {lw}x{lh} but its image {image_path.name} is {iw}x{ih}: "
+                        f"aspect ratios differ by {mismatch:.0%} (more than {MAX_ASPECT_MISMATCH:.0%}); "
+                        "not the label of this image, or cropped")
+
+
+def read_label(path: str | Path, kind: str, size_hw: Optional[tuple[int, int]] = None,
+               image_path: Optional[Path] = None) -> np.ndarray:
+    """Label as float32 in [0, 1] (mask: 0/1, alpha: soft), resized to ``size_hw`` if given (the
+    size of its image ``image_path``; a label of another aspect ratio is a DataError).
 
     ``kind``: ``"mask"`` (0/1 or 0/255), ``"alpha"`` (RGBA cut-out or 1-channel matte, 0..1 or
     0..255) or ``"mask01"`` (EG1800: value 1 is the person, any other value background; a file
@@ -129,6 +159,7 @@ def read_label(path: str | Path, kind: str, size_hw: Optional[tuple[int, int]] =
     else:
         lab = lab / (1.0 if top <= 1 else 255.0)  # 0..1 or 0..255 mattes
     if size_hw is not None and lab.shape[:2] != tuple(size_hw):
+        check_aspect(Path(image_path or "its image"), tuple(size_hw), path, lab.shape[:2])
         h, w = size_hw
         interp = cv2.INTER_NEAREST if kind == "mask" else cv2.INTER_LINEAR
         lab = cv2.resize(lab, (w, h), interpolation=interp)
@@ -136,9 +167,10 @@ def read_label(path: str | Path, kind: str, size_hw: Optional[tuple[int, int]] =
 
 
 def load_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
-    """(RGB uint8 image, label float32 in [0,1] at the image's size)."""
+    """(RGB uint8 image, label float32 in [0,1] at the image's size). DataError for a truncated
+    image or a label whose aspect ratio is not the image's."""
     img = read_image(sample.image_path)
-    return img, read_label(sample.label_path, sample.label_kind, img.shape[:2])
+    return img, read_label(sample.label_path, sample.label_kind, img.shape[:2], image_path=sample.image_path)
 
 
 def iter_pairs(samples: Sequence[Sample]) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:

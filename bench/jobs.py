@@ -8,9 +8,13 @@ at once; ``skip_keys`` lets an interrupted run resume without redoing finished j
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
+import signal
 import time
 import traceback
+from datetime import datetime, timezone
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -107,8 +111,12 @@ def run_job(job: Job) -> list[Row]:
         out = [{**_base_row(job), "status": f"error: {msg[:500]}",
                 "traceback": traceback.format_exc(limit=8)}]
     elapsed = time.perf_counter() - t0
+    # when and under what load it was measured (a resumed run's parts may be hours apart)
+    stamp = {"job_seconds": round(elapsed, 3),
+             "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             "load_avg_1m": round(os.getloadavg()[0], 2)}
     for row in out:
-        row["job_seconds"] = round(elapsed, 3)
+        row.update(stamp)
     return out
 
 
@@ -129,11 +137,55 @@ def execute(jobs: Iterable[Job], skip_keys: Iterable[str] = (), workers: int = 0
             yield job, (run_in_fresh_process(job) if fresh else run_job(job))
         return
     # "spawn": a forked child of a process that already ran torch on several threads can deadlock.
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    pool = _worker_pool(workers)
+    try:
         futures = {pool.submit(_run_in_worker, job, defined_in(job)): job for job in todo}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
+    except BaseException:  # interrupted (or the caller stopped): end the workers now, not after their jobs
+        stop_workers(pool)
+        raise
+    pool.shutdown()
+
+
+def _worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Spawned worker processes that leave Ctrl-C to the parent (:func:`stop_workers` ends them)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_ignore_sigint)
+
+
+def _ignore_sigint() -> None:
+    # A terminal's Ctrl-C reaches the whole process group. A worker that took it would die with a
+    # traceback of its own; the parent decides instead and ends its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def stop_workers(pool: ProcessPoolExecutor, grace_s: float = 2.0) -> None:
+    """End ``pool`` and every child process of this process at once (terminate, then kill)."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    children = multiprocessing.active_children()
+    for p in children:
+        p.terminate()
+    deadline = time.monotonic() + grace_s
+    for p in children:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """Within the block, SIGTERM stops the run as Ctrl-C (SIGINT) does: as a KeyboardInterrupt in
+    the main thread, so the caller keeps what finished and ends its workers."""
+    def _raise(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def failed_rows(job: Job, message: str) -> list[Row]:
@@ -144,12 +196,18 @@ def failed_rows(job: Job, message: str) -> list[Row]:
 def run_in_fresh_process(job: Job) -> list[Row]:
     """Run ``job`` in a new process of its own (spawned: nothing inherited but the job) and wait for
     it. For measurements whose result depends on process state (memory layout, thread pools); a
-    worker that dies (e.g. a crash in a native library) gives an error row."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        try:
-            return pool.submit(_run_in_worker, job, defined_in(job)).result()
-        except BrokenProcessPool as exc:
-            return failed_rows(job, f"worker process died ({exc})")
+    worker that dies (e.g. a crash in a native library) gives an error row. Interrupted, it ends
+    the worker at once and re-raises."""
+    pool = _worker_pool(1)
+    try:
+        rows = pool.submit(_run_in_worker, job, defined_in(job)).result()
+    except BrokenProcessPool as exc:
+        rows = failed_rows(job, f"worker process died ({exc})")
+    except BaseException:
+        stop_workers(pool)
+        raise
+    pool.shutdown()
+    return rows
 
 
 def defined_in(job: Job) -> Optional[str]:

@@ -1,9 +1,10 @@
 """What ``run_bench.py --all`` measures: the list of jobs for a run."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from archs import get_spec, list_archs
 
@@ -25,6 +26,64 @@ class PlanOptions:
     device: Optional[str] = None  # real ARM device for ncnn latency: adb[:SERIAL] or ssh:user@host[:port]
     peers: bool = True  # also measure the peers (skipped when specific designs are chosen)
     arm: bool = True  # ncnn on aarch64 (emulated parity + instruction counts, device latency)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, for the run folder's meta.json (``--resume`` reads the plan back from there)."""
+        d = dataclasses.asdict(self)
+        d.update(archs=list(self.archs) if self.archs else None, data_dir=str(self.data_dir),
+                 models_dir=str(self.models_dir))
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "PlanOptions":
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        for k in ("data_dir", "models_dir"):
+            if k in kw:
+                kw[k] = Path(kw[k])
+        if kw.get("archs"):
+            kw["archs"] = tuple(kw["archs"])
+        return cls(**kw)
+
+
+def check_plan_options(opt: PlanOptions) -> None:
+    """ValueError saying what is wrong with a plan, before anything runs: an unknown design or an
+    input side that is not a multiple of a chosen design's (every job of that design would fail)."""
+    known = list_archs()
+    archs = list(opt.archs) if opt.archs else known
+    unknown = [a for a in archs if a not in known]
+    if unknown:
+        raise ValueError(f"unknown design {unknown[0]!r}; known designs: {', '.join(known)}")
+    if opt.input_size <= 0:
+        raise ValueError(f"--size {opt.input_size}: the input side must be positive")
+    bad = [f"{a} (multiple of {get_spec(a).input_multiple})" for a in archs
+           if opt.input_size % get_spec(a).input_multiple]
+    if bad:
+        raise ValueError(f"--size {opt.input_size} does not fit {', '.join(bad)}; "
+                         f"e.g. --size {_common_multiple_near(archs, opt.input_size)} fits every chosen design")
+
+
+def _common_multiple_near(archs: Sequence[str], size: int) -> int:
+    import math
+
+    m = 1
+    for a in archs:
+        m = math.lcm(m, get_spec(a).input_multiple)
+    return max(m, round(size / m) * m)
+
+
+def resume_conflicts(saved: PlanOptions, archs: Optional[Sequence[str]], size: Optional[int],
+                     quick: bool) -> list[str]:
+    """What the flags given with ``--resume`` would change in the run's saved plan (each a usage
+    error: a resumed run measures the plan it started with)."""
+    out = []
+    if archs and sorted(archs) != sorted(saved.archs or list_archs()):
+        out.append(f"--arch {' '.join(archs)} (the run measures {', '.join(saved.archs or ['every design'])})")
+    if size is not None and size != saved.input_size:
+        out.append(f"--size {size} (the run measures at {saved.input_size})")
+    if quick and not saved.quick:
+        out.append("--quick (the run is a full one)")
+    return out
 
 
 def plan_all(opt: PlanOptions) -> list[Job]:

@@ -990,6 +990,24 @@ def load_meta(run_dir: Path) -> dict:
         return {}
 
 
+def _when_measured(meta: Mapping, df: pd.DataFrame) -> list[str]:
+    """When the rows were measured (a resumed run's parts may be hours apart) and under what load."""
+    out = []
+    stamps = sorted(t for t in _text(df, "finished_utc") if t)
+    if stamps:
+        text = f"**Measured**: {stamps[0]} to {stamps[-1]}"
+        resumed = meta.get("resumed") or []
+        if resumed:
+            text += "; resumed " + ", ".join(str(r.get("date")) for r in resumed)
+        out.append(text)
+    if "load_avg_1m" in df.columns:
+        load = pd.to_numeric(df["load_avg_1m"], errors="coerce").dropna()
+        if not load.empty:
+            out.append(f"**Load average (1 min) at the end of each job**: median {load.median():.1f}, "
+                       f"max {load.max():.1f} on {(meta.get('machine') or {}).get('cores', '?')} cores")
+    return out
+
+
 def _header(doc: Doc, meta: Mapping, df: pd.DataFrame, size: int) -> None:
     m = meta.get("machine") or {}
     commit = str(meta.get("commit") or NOT_MEASURED) + (" (uncommitted changes)" if meta.get("dirty") else "")
@@ -998,10 +1016,10 @@ def _header(doc: Doc, meta: Mapping, df: pd.DataFrame, size: int) -> None:
             f"**Machine**: {m.get('cpu', NOT_MEASURED)}, {m.get('cores', NOT_MEASURED)} cores, "
             f"{m.get('os', NOT_MEASURED)}",
             "**Libraries**: " + (", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items() if v)
-                                 or NOT_MEASURED)])
+                                 or NOT_MEASURED)] + _when_measured(meta, df))
     proto = []
     for key, val in meta.items():
-        if key in ("date", "commit", "dirty", "machine", "versions"):
+        if key in ("date", "commit", "dirty", "machine", "versions", "plan_options", "resumed", "partial"):
             continue
         if isinstance(val, Mapping):
             proto += [f"{key}.{k}: `{v}`" for k, v in val.items()]
@@ -1190,6 +1208,11 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
 
     doc = Doc()
     doc.h(1, "Portrait segmentation benchmark: " + run_dir.name)
+    partial = meta.get("partial")
+    if partial:
+        doc.p(f"**Partial run**: {partial.get('jobs_finished')} of {partial.get('jobs_planned')} jobs finished "
+              f"before it was interrupted; what is missing shows as {NOT_MEASURED}. Complete it with "
+              f"`python run_bench.py --all --resume {run_dir}`.")
     _header(doc, meta, df, size)
 
     doc.h(2, "Which design to ship")

@@ -1,13 +1,14 @@
 """The folder loader: pairing by stem, label resizing, and a clear error for each bad input."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from bench.data import DataError, load_pair, read_image, read_label, scan_folder
+from bench.data import DataError, Sample, load_pair, read_image, read_label, scan_folder
 
 
 def _write_img(path: Path, h=40, w=30) -> None:
@@ -126,3 +127,45 @@ def test_shared_folders_scan(data_dir):
     assert len(ais) == 40 and ais[0].label_kind == "alpha"
     img, lab = load_pair(ais[0])
     assert img.shape[:2] == lab.shape and 0 < lab.mean() < 1
+
+
+def _copy_pair(src: Sample, dst_root: Path) -> Sample:
+    (dst_root / "images").mkdir(parents=True, exist_ok=True)
+    (dst_root / "masks").mkdir(parents=True, exist_ok=True)
+    img = dst_root / "images" / src.image_path.name
+    lab = dst_root / "masks" / src.label_path.name
+    shutil.copyfile(src.image_path, img)
+    shutil.copyfile(src.label_path, lab)
+    return Sample(src.stem, img, lab, src.label_kind)
+
+
+def test_truncated_photo_is_an_error_naming_it(tmp_path, data_dir):
+    """A real shared photo cut to 60% of its bytes: OpenCV alone half-decodes it without an error."""
+    sample = _copy_pair(scan_folder(data_dir / "hsd")[0], tmp_path)
+    raw = sample.image_path.read_bytes()
+    sample.image_path.write_bytes(raw[: int(len(raw) * 0.6)])
+    assert cv2.imread(str(sample.image_path)) is not None  # what made it slip through before
+    with pytest.raises(DataError, match=rf"{sample.image_path.name}: truncated or corrupt image"):
+        load_pair(sample)
+
+
+def test_label_of_another_shape_is_an_error_naming_both(tmp_path, data_dir):
+    """A 37x211 mask for a photo of another aspect ratio is not stretched over it."""
+    sample = _copy_pair(scan_folder(data_dir / "hsd")[0], tmp_path)
+    mask = cv2.imread(str(sample.label_path), cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(str(sample.label_path), cv2.resize(mask, (37, 211), interpolation=cv2.INTER_NEAREST))
+    with pytest.raises(DataError, match=rf"{sample.label_path.name}: label is 37x211 but its image "
+                                        rf"{sample.image_path.name} is \d+x\d+: aspect ratios differ"):
+        load_pair(sample)
+
+
+def test_every_shared_label_has_its_photos_aspect(data_dir):
+    """The 2% limit leaves every real pair alone (HSD masks differ in size by up to 0.17% in aspect)."""
+    from PIL import Image
+
+    from bench.data import MAX_ASPECT_MISMATCH
+    worst = 0.0
+    for s in scan_folder(data_dir / "hsd"):
+        (iw, ih), (lw, lh) = Image.open(s.image_path).size, Image.open(s.label_path).size
+        worst = max(worst, abs((iw / ih) / (lw / lh) - 1))
+    assert 0 < worst < MAX_ASPECT_MISMATCH / 5
