@@ -501,8 +501,8 @@ def cmd_check(args) -> int:
 
     from archs import list_archs
     from bench.gate import (DEFAULT_RULES, BaselineError, compare, figures_from_rows, gate_jobs, gate_settings,
-                            load_baseline, machine_kind, machine_mismatch, make_strict, new_baseline,
-                            settings_mismatch)
+                            load_baseline, machine_kind, machine_mismatch, make_strict, merge_figures,
+                            new_baseline, only_jobs, settings_mismatch)
     from bench.cluster import make_executor
     from reports.gate import check_record, format_table, summary_line, write_baseline, write_check
     from reports.results import RunWriter, run_meta
@@ -513,8 +513,11 @@ def cmd_check(args) -> int:
     if args.reason and not args.update_baseline:
         print("--reason goes with --update-baseline", file=sys.stderr)
         return EXIT_USAGE
+    if args.only and not args.update_baseline:
+        print("--only goes with --update-baseline", file=sys.stderr)
+        return EXIT_USAGE
     baseline = None
-    if not args.update_baseline:
+    if not args.update_baseline or args.only:
         try:
             baseline = load_baseline(args.baseline)
         except BaselineError as exc:
@@ -524,6 +527,12 @@ def cmd_check(args) -> int:
     archs = args.arch or list_archs()
     settings = gate_settings(args.quick)
     jobs = gate_jobs(archs, quick=args.quick, models_dir=args.models_dir, data_dir=args.data_dir)
+    if args.only:
+        try:
+            jobs = only_jobs(jobs, args.only)
+        except ValueError as exc:
+            print(f"gate: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     # the settings first, as benchncnn does
     print(f"gate: {len(archs)} designs at {settings['input_size']}px; latency torch + ncnn at "
           f"{settings['threads']} thread(s), {settings['repeats']} rounds of {settings['loops']} timed + "
@@ -566,7 +575,13 @@ def cmd_check(args) -> int:
             print(f"gate: {len(errors)} jobs failed; the baseline is not written", file=sys.stderr)
             return EXIT_FAIL
         commit = meta.get("commit", "") + ("-dirty" if meta.get("dirty") else "")
-        b = new_baseline(current, meta["machine"], meta["versions"], args.reason, commit, settings)
+        if args.only:  # the other figures, the machine and the settings stay the baseline's
+            current = merge_figures(baseline.metrics, current, args.only)
+            b = new_baseline(current, baseline.machine, baseline.versions,
+                             f"{baseline.reason} | {commit}: {', '.join(args.only)} re-measured: {args.reason}",
+                             baseline.commit, baseline.settings)
+        else:
+            b = new_baseline(current, meta["machine"], meta["versions"], args.reason, commit, settings)
         path = write_baseline(Path(args.baseline), b)
         n = sum(len(m) for m in current.values())
         print(f"gate: baseline written: {path} ({n} figures of {len(current)} designs; reason: {args.reason})")
@@ -862,6 +877,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--update-baseline", action="store_true",
                    help="measure and rewrite the baseline instead of checking (needs --reason)")
     s.add_argument("--reason", metavar="TEXT", help="why the baseline changes (recorded in the file)")
+    s.add_argument("--only", nargs="+", metavar="FIGURE",
+                   help="with --update-baseline: re-measure only these deterministic figures (e.g. "
+                        "arm_instructions_m after a runner change) and keep every other one")
     s.add_argument("--arch", action="append", metavar="NAME", help="only these designs (repeatable; default all)")
     s.add_argument("--strict", action="store_true",
                    help="a baseline figure this run could not measure (skipped job) fails instead of "

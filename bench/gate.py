@@ -291,6 +291,30 @@ def _finite(v: Any) -> Optional[float]:
     return f if math.isfinite(f) else None
 
 
+# which measurement each deterministic figure comes from (a partial re-baseline re-measures only those)
+DETERMINISTIC_SOURCES = {"params": "profile", "macs_g": "profile", "arm_instructions_m": "arm_cost",
+                         "parity_ok_arm": "arm_cost", "miou_trained": "accuracy", "miou_seed": "accuracy"}
+
+
+def only_jobs(jobs: Sequence[Job], figures: Sequence[str]) -> list[Job]:
+    """The jobs that measure ``figures`` (deterministic ones only: a time ratio is re-measured with
+    the whole gate, on a quiet machine). ValueError naming a figure that cannot be re-measured alone."""
+    bad = [f for f in figures if f not in DETERMINISTIC_SOURCES]
+    if bad:
+        raise ValueError(f"cannot re-baseline {', '.join(bad)} alone; choose from "
+                         f"{', '.join(DETERMINISTIC_SOURCES)} (time ratios: the whole gate)")
+    wanted = {DETERMINISTIC_SOURCES[f] for f in figures}
+    return [j for j in jobs if j.measurement in wanted]
+
+
+def merge_figures(old: Figures, new: Figures, figures: Sequence[str]) -> Figures:
+    """``old`` with ``figures`` replaced by their values in ``new`` (per design)."""
+    out = {a: dict(m) for a, m in old.items()}
+    for arch, m in new.items():
+        out.setdefault(arch, {}).update({k: v for k, v in m.items() if k in figures})
+    return out
+
+
 def figures_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """The gate's figures per design from result rows (those of :func:`gate_jobs`):
 

@@ -303,3 +303,18 @@ def test_update_baseline_needs_a_reason(tmp_path, capsys):
     assert run_bench.main(["check", "--update-baseline", "--baseline", str(tmp_path / "b.json")]) == 2
     assert "--reason" in capsys.readouterr().err
     assert not (tmp_path / "b.json").exists()
+
+
+def test_partial_rebaseline_keeps_every_other_figure():
+    from bench.gate import gate_jobs, merge_figures, only_jobs
+
+    jobs = gate_jobs(["esp_dense_seg", "seg_matting"], quick=True)
+    picked = only_jobs(jobs, ["arm_instructions_m"])
+    assert picked and {j.measurement for j in picked} == {"arm_cost"}
+    assert {j.measurement for j in only_jobs(jobs, ["miou_trained", "params"])} == {"accuracy", "profile"}
+    with pytest.raises(ValueError, match="cannot re-baseline ncnn_over_torch alone"):
+        only_jobs(jobs, ["ncnn_over_torch"])
+    old = {"a": {"arm_instructions_m": 10.0, "ncnn_over_torch": 0.5, "params": 3}}
+    new = {"a": {"arm_instructions_m": 10.2, "params": 4}}
+    assert merge_figures(old, new, ["arm_instructions_m"]) == {
+        "a": {"arm_instructions_m": 10.2, "ncnn_over_torch": 0.5, "params": 3}}
