@@ -71,7 +71,8 @@ class Recipe:
     dice_weight: float = 1.0
     alpha_l1_weight: float = 1.0  # seg_matting's alpha head only
     cache_short_side: int = 384  # training images are kept in memory at most this short side
-    evals: int = 10  # validations during the run (plus one at step 0)
+    evals: int = 4  # validations during the run, evenly spaced (the last at the end)
+    val_at_start: bool = False  # also validate the untrained model at step 0
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -530,7 +531,7 @@ def _train(arch, spec, pre, r: Recipe, train_sets, val_sets, steps, epochs, minu
             on_state(TrainState(arch, r.to_dict(), init, step, total, sd,
                                 copy.deepcopy(optim.state_dict()), tuple(curve), train_s, val_s, wall()))
 
-    if start == 0 and val_by_name and r.evals > 0:
+    if start == 0 and val_by_name and r.evals > 0 and r.val_at_start:
         validate(0, float("nan"), 0.0)
     model.train()
     recent: list[float] = []

@@ -15,9 +15,9 @@ from bench.train import Recipe, fits_fp16
 from bench.weights import CHECKPOINTS_DIR, sha256_file
 
 SPLITS = Path(__file__).resolve().parents[1] / "splits"
-V1 = Recipe(name="portrait-v1", train_sets=("hsd", "aisegment-40"), train_splits=("train", "train"))
+V1 = Recipe(name="portrait-v1", train_sets=("hsd", "aisegment-40"), train_splits=("train", "train"), evals=10)
 RECIPES = {"portrait-v1": V1, "portrait-v2": Recipe()}
-V2_FIELDS = {"train_splits", "val_split"}  # fields a v1 provenance does not have
+V2_FIELDS = {"train_splits", "val_split", "val_at_start"}  # fields a v1 provenance does not have
 MAX_MB = 5.0  # "a few MB each"
 
 

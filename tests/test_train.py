@@ -21,9 +21,9 @@ from bench.weights import load_model
 from reports.training import load_state, save_state, write_trained_checkpoint
 
 ARCH = "esp_dense_seg"  # small, input multiple 16
-PLAIN = Recipe(train_size=64, eval_size=64, batch_size=4, evals=2, crop_area=(1.0, 1.0), jitter=0.0,
-               hflip=0.0, composite_prob=0.0)  # no augmentation: the loss must fall on 4 images
-AUG = Recipe(train_size=64, eval_size=64, batch_size=4, evals=2, composite_prob=0.5)
+PLAIN = Recipe(train_size=64, eval_size=64, batch_size=4, evals=2, val_at_start=True, crop_area=(1.0, 1.0),
+               jitter=0.0, hflip=0.0, composite_prob=0.0)  # no augmentation: the loss must fall on 4 images
+AUG = Recipe(train_size=64, eval_size=64, batch_size=4, evals=2, val_at_start=True, composite_prob=0.5)
 
 
 @pytest.fixture(scope="module")
