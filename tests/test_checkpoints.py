@@ -78,3 +78,21 @@ def test_a_recipe_v2_checkpoint_is_complete_and_trained_on_no_evaluation_image(a
         assert prov["train_stems"][name] == [ln for ln in (SPLITS / f"{name}_{split}.txt").read_text().split()]
     test = set((SPLITS / "eg1800_test.txt").read_text().split())
     assert not test & set(prov["train_stems"]["eg1800"])
+
+
+@pytest.mark.parametrize("arch", list_archs())
+def test_eval_on_eg1800_test_reproduces_the_recorded_figure(arch, data_dir, capsys):
+    """`eval --weights trained --data ../shared/data/eg1800 --split test` gives exactly the eg1800-test
+    figure recorded in a recipe-v2 provenance (headline accuracy of issue 16)."""
+    prov = _provenance(arch)
+    if "eg1800/test" not in prov.get("test", {}):
+        pytest.skip(f"{arch}: no eg1800 test figure recorded (recipe {prov['recipe']['name']})")
+    want = prov["test"]["eg1800/test"]
+    code = run_bench.main(["eval", "--arch", arch, "--weights", "trained", "--data", str(data_dir / "eg1800"),
+                           "--split", "test", "--size", str(want["input_size"]), "--json"])
+    assert code == 0
+    got = json.loads(capsys.readouterr().out)
+    got = got[0] if isinstance(got, list) else got
+    assert got["n_images"] == want["n_images"] == 264
+    assert got["miou"] == pytest.approx(want["miou"], abs=1e-9)
+    assert got["miou_ci_low"] == pytest.approx(want["miou_ci_low"], abs=1e-9)
