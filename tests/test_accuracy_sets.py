@@ -72,3 +72,15 @@ def test_model_input_predictor_shape(few):
     pred = model_input_predictor(lm.model, 64, lm.preprocess, spec.output_kind)
     _, img, _ = next(iter_pairs(few))
     assert pred(img).shape == (64, 64)
+
+
+def test_eval_cli_reads_the_eg1800_test_split(data_dir, capsys):
+    import json
+
+    import run_bench
+    code = run_bench.main(["eval", "--arch", "esp_dense_seg", "--weights", "random", "--data",
+                           str(data_dir / "eg1800"), "--split", "test", "--size", "64", "--json"])
+    assert code == 0
+    row = json.loads(capsys.readouterr().out)
+    row = row[0] if isinstance(row, list) else row
+    assert row["n_images"] == 264 and row["split"] == "test" and 0 <= row["miou"] <= 1
