@@ -492,8 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "P3M-10k folder, see --layout)")
     s.add_argument("--size", type=int, default=256, help="network input side (default 256)")
     s.add_argument("--split", default=None,
-                   help="part of the data: all, train or val (stems in splits/<folder>_<split>.txt) for the "
-                        "shared format; test/train (EG1800); val_np/val_p/train (P3M-10k). Default: all, "
+                   help="part of the data: all, train, val or test (stems in splits/<folder>_<split>.txt; "
+                        "eg1800 has test, the authors' list) for the shared format; test/train (EG1800's "
+                        "original layout); val_np/val_p/train (P3M-10k). Default: all, "
                         "or the test / validation part of a public set")
     s.add_argument("--layout", default="auto",
                    choices=["auto", "folder", "eg1800", "aisegment", "ppm100", "p3m10k"],
