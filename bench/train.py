@@ -6,7 +6,13 @@ contrast, saturation), and, with probability ``composite_prob``, an AISegment cu
 with a soft alpha label) pasted onto another training image (label = alpha over the background's
 label); loss BCE + Dice on the mask (label > 0.5), plus L1 on the alpha for seg_matting's matting
 head; AdamW (no weight decay on biases / norms / PReLU), linear warm-up then cosine decay over the
-run's step count; batch 16; validation at ``eval_size`` with :func:`bench.accuracy.evaluate`.
+run's step count; batch 16; validation at ``eval_size`` with :func:`bench.accuracy.evaluate`, per
+validation set. Recipe v2 (``portrait-v2``, the defaults) trains on the training splits of eg1800,
+ccp-person, hsd and aisegment-40 for a number of epochs; v1 trained on hsd + aisegment-40 for a time.
+
+Data pipeline: the training images are decoded and downscaled once (optionally cached on disk,
+content-keyed); each step's batch is :func:`make_batch` of that step, made in DataLoader worker
+processes when ``workers`` > 0 (:func:`batch_loader`).
 
 Determinism: the weights are initialised after ``torch.manual_seed(seed)``, the epoch order and
 each step's augmentations come from ``numpy.random.default_rng([seed, ...])`` keyed by epoch / step,
