@@ -285,7 +285,7 @@ def cmd_train(args) -> int:
     from tqdm import tqdm
 
     from bench.datasets import open_dataset, split_path
-    from bench.train import Recipe, train
+    from bench.train import Recipe, resolve_device, train
     from bench.weights import load_model
     from reports.training import load_state, save_state, state_path, write_trained_checkpoint
 
@@ -293,11 +293,17 @@ def cmd_train(args) -> int:
     if args.train_size:
         kw["train_size"] = args.train_size
     recipe = Recipe(**kw)
+    try:
+        resolve_device(args.device)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return EXIT_USAGE
     data_dir = Path(args.train_data_dir or args.data_dir)
     name = args.name or (args.arch if args.init == "scratch" else f"{args.arch}-finetuned")
-    train_sets = {n: open_dataset(data_dir / n, "folder", "train", args.splits_dir) for n in recipe.train_sets}
-    val_sets = {n: open_dataset(data_dir / n, "folder", "val", args.splits_dir) for n in recipe.train_sets}
-    split_files = [split_path(n, sp, args.splits_dir) for n in recipe.train_sets for sp in ("train", "val")]
+    sets = list(zip(recipe.train_sets, recipe.train_splits))
+    train_sets = {n: open_dataset(data_dir / n, "folder", sp, args.splits_dir) for n, sp in sets}
+    val_sets = {n: open_dataset(data_dir / n, "folder", recipe.val_split, args.splits_dir) for n, _ in sets}
+    split_files = [split_path(n, sp, args.splits_dir) for n, tr in sets for sp in (tr, recipe.val_split)]
     init_model = None if args.init == "scratch" else load_model(args.arch, args.init, args.models_dir).model
     spath = state_path(args.state_dir, name)
     resume = load_state(spath) if args.train_resume else None
@@ -309,7 +315,8 @@ def cmd_train(args) -> int:
     n_val = sum(len(v) for v in val_sets.values())
     print(f"train {args.arch} -> {Path(args.train_out) / name}.pt  init={args.init}  {budget or 'resume'}  "
           f"train {n_train} / val {n_val} images  size {recipe.train_size} (eval {recipe.eval_size})  "
-          f"batch {recipe.batch_size}  lr {recipe.lr}  seed {recipe.seed}  threads {args.threads or 'default'}",
+          f"batch {recipe.batch_size}  lr {recipe.lr}  seed {recipe.seed}  threads {args.threads or 'default'}  "
+          f"workers {args.workers}  device {args.device}",
           file=sys.stderr)
     bar = tqdm(total=None, unit="step", dynamic_ncols=True, file=sys.stderr)
 
@@ -323,6 +330,8 @@ def cmd_train(args) -> int:
     try:
         model, rec = train(args.arch, recipe, train_sets, val_sets, init_model=init_model, init=args.init,
                            threads=args.threads, resume=resume, on_progress=on_progress,
+                           workers=args.workers, device=args.device,
+                           cache_dir=None if args.no_cache else Path(__file__).resolve().parent / ".cache" / "train-items",
                            on_state=lambda st: save_state(st, spath), **budget)
     finally:
         bar.close()
@@ -752,8 +761,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "P3M-10k folder, see --layout)")
     s.add_argument("--size", type=int, default=256, help="network input side (default 256)")
     s.add_argument("--split", default=None,
-                   help="part of the data: all, train or val (stems in splits/<folder>_<split>.txt) for the "
-                        "shared format; test/train (EG1800); val_np/val_p/train (P3M-10k). Default: all, "
+                   help="part of the data: all, train, val or test (stems in splits/<folder>_<split>.txt; "
+                        "eg1800 has test, the authors' list) for the shared format; test/train (EG1800's "
+                        "original layout); val_np/val_p/train (P3M-10k). Default: all, "
                         "or the test / validation part of a public set")
     s.add_argument("--layout", default="auto",
                    choices=["auto", "folder", "eg1800", "aisegment", "ppm100", "p3m10k"],
@@ -846,11 +856,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", dest="train_out", default=str(CHECKPOINTS_DIR), metavar="DIR",
                    help="where <name>.pt and <name>.json go (default %(default)s)")
     s.add_argument("--data-dir", dest="train_data_dir", type=Path, metavar="DIR",
-                   help="folder holding hsd/ and aisegment-40/ (default: the top-level --data-dir)")
+                   help="folder holding the recipe's sets (eg1800/, ccp-person/, hsd/, aisegment-40/; default: the top-level --data-dir)")
     s.add_argument("--splits-dir", type=Path, default=SPLITS_DIR, help="stem lists (default %(default)s)")
     s.add_argument("--state-dir", type=Path, default=TRAIN_STATE_DIR,
                    help="resumable state <name>.state.pt, written at every validation (default %(default)s)")
     s.add_argument("--resume", dest="train_resume", action="store_true", help="continue the interrupted run of <name> from --state-dir")
+    s.add_argument("--workers", type=int, default=1,
+                   help="DataLoader processes making the augmented batches (default 1; 0: in the training process)")
+    s.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N] (an error where no GPU exists)")
+    s.add_argument("--no-cache", action="store_true",
+                   help="decode the training images again instead of reading .cache/train-items")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("report", help="re-render the report of a saved run (no measuring)")

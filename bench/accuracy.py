@@ -29,7 +29,9 @@ from .data import Sample, iter_pairs
 from .metrics import (BOUNDARY_BAND_FRAC, band_px_for, boundary_f, bootstrap_ci, bootstrap_ratio_ci,
                       gradient_error, iou, mean_ci, mse, sad)
 
-__all__ = ["EvalRecord", "evaluate", "evaluate_fn", "predict_prob", "to_input", "foreground_prob", "iou", "bootstrap_ci"]
+__all__ = ["EvalRecord", "evaluate", "evaluate_fn", "predict_prob", "to_input", "foreground_prob", "iou", "bootstrap_ci",
+           "evaluate_sets", "PairedDiffRecord", "paired_bootstrap", "IoUConventionsRecord", "iou_conventions",
+           "model_input_predictor"]
 
 RESIZE = {"cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA,
           "nearest": cv2.INTER_NEAREST}
@@ -146,3 +148,125 @@ def evaluate_fn(predict: Callable[[np.ndarray], np.ndarray], samples: Sequence[S
         mse_x1e3=ms.mean, mse_x1e3_ci_low=ms.ci_low, mse_x1e3_ci_high=ms.ci_high,
         grad_k=gr.mean, grad_k_ci_low=gr.ci_low, grad_k_ci_high=gr.ci_high,
         per_image_boundary_f=tuple(bfs))
+
+
+# ----------------------------------------------------------------------------- per data set, paired
+
+def evaluate_sets(model: torch.nn.Module, sets: "dict[str, Sequence[Sample]]", input_size: int, pre: Preprocess,
+                  output_kind: str, threshold: float = 0.5) -> "dict[str, EvalRecord]":
+    """One :class:`EvalRecord` per named data set (e.g. ``{"eg1800/test": ..., "hsd/val": ...}``):
+    each set keeps its own mIoU and CI; nothing is pooled across sets."""
+    return {name: evaluate(model, samples, input_size, pre, output_kind, threshold)
+            for name, samples in sets.items()}
+
+
+@dataclass(frozen=True)
+class PairedDiffRecord:
+    """Difference of two models' mIoU on the same images, with a paired bootstrap CI.
+
+    The bootstrap resamples images (the same draw for both models), so the CI is of the difference
+    itself, much narrower than the two separate CIs when the models err on the same images."""
+
+    n_images: int
+    miou_a: float
+    miou_b: float
+    diff_miou: float  # miou_a - miou_b
+    diff_ci_low: float
+    diff_ci_high: float
+    p_two_sided: float  # bootstrap: 2 x the smaller share of resampled differences on either side of 0
+    significant: bool  # the CI excludes 0
+    level: float
+    n_boot: int
+
+
+def paired_bootstrap(a: EvalRecord, b: EvalRecord, n_boot: int = 10000, level: float = 0.95,
+                     seed: int = 0) -> PairedDiffRecord:
+    """Paired percentile bootstrap of ``a.miou - b.miou``; ``a`` and ``b`` must be evaluations of
+    the same images (same stems, same order), else ValueError naming the first difference."""
+    if a.stems != b.stems:
+        diff = next((i for i, (x, y) in enumerate(zip(a.stems, b.stems)) if x != y), min(len(a.stems), len(b.stems)))
+        raise ValueError(f"paired bootstrap needs the same images in the same order: {len(a.stems)} vs "
+                         f"{len(b.stems)} images, first difference at position {diff}")
+    d = np.asarray(a.per_image_iou, np.float64) - np.asarray(b.per_image_iou, np.float64)
+    if d.size == 0:
+        raise ValueError("paired bootstrap of no images")
+    means = d[np.random.default_rng(seed).integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    p = min(1.0, 2 * min(float((means <= 0).mean()), float((means >= 0).mean())))
+    return PairedDiffRecord(n_images=int(d.size), miou_a=a.miou, miou_b=b.miou, diff_miou=float(d.mean()),
+                            diff_ci_low=float(lo), diff_ci_high=float(hi), p_two_sided=p,
+                            significant=bool(lo > 0 or hi < 0), level=level, n_boot=n_boot)
+
+
+# ----------------------------------------------------------------------------- IoU conventions
+
+@dataclass(frozen=True)
+class IoUConventionsRecord:
+    """The same predictions scored under the IoU conventions papers use (threshold 0.5).
+
+    ``*_at_image``: prediction resized back to the image's own size (bilinear), label as stored
+    (resized to the image, nearest); ``*_at_input``: prediction at the network input, label resized
+    to the input (nearest). ``per_image``: mean over images of each image's IoU; ``pooled``: over all
+    pixels of the set (one confusion matrix). ``fg``: the person class; ``2class``: mean of the
+    person and background IoUs (the semantic-segmentation mIoU of a confusion matrix)."""
+
+    n_images: int
+    input_hw: tuple[int, int]
+    fg_per_image_at_image: float  # the suite's protocol (bench.accuracy.evaluate's miou)
+    fg_pooled_at_image: float
+    fg_per_image_at_input: float
+    fg_pooled_at_input: float
+    twoclass_per_image_at_image: float
+    twoclass_pooled_at_image: float
+    twoclass_per_image_at_input: float
+    twoclass_pooled_at_input: float
+
+
+def _fg_bg_counts(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """(fg intersection, fg union, bg intersection, bg union) pixel counts."""
+    return np.array([np.logical_and(pred, gt).sum(), np.logical_or(pred, gt).sum(),
+                     np.logical_and(~pred, ~gt).sum(), np.logical_or(~pred, ~gt).sum()], np.int64)
+
+
+def iou_conventions(predict_input: Callable[[np.ndarray], np.ndarray], samples: Sequence[Sample],
+                    input_hw: tuple[int, int], threshold: float = 0.5) -> IoUConventionsRecord:
+    """Score ``predict_input(image_rgb) -> foreground probability at the network input`` (H x W as
+    ``input_hw``) under every convention of :class:`IoUConventionsRecord` in one pass."""
+    h_in, w_in = input_hw
+    rows = {"image": [], "input": []}
+    for s, img, lab in iter_pairs(samples):
+        prob_in = predict_input(img)
+        if prob_in.shape != (h_in, w_in):
+            raise ValueError(f"{s.image_path}: predictor returned {prob_in.shape}, expected {(h_in, w_in)}")
+        h, w = img.shape[:2]
+        prob_img = cv2.resize(prob_in, (w, h), interpolation=cv2.INTER_LINEAR)
+        gt_in = cv2.resize((lab > 0.5).astype(np.uint8), (w_in, h_in), interpolation=cv2.INTER_NEAREST) > 0
+        rows["image"].append(_fg_bg_counts(prob_img > threshold, lab > 0.5))
+        rows["input"].append(_fg_bg_counts(prob_in > threshold, gt_in))
+
+    def per_image(c: np.ndarray, k: int) -> float:
+        return float(np.mean(np.where(c[:, k + 1] > 0, c[:, k] / np.maximum(c[:, k + 1], 1), 1.0)))
+
+    def pooled(c: np.ndarray, k: int) -> float:
+        return float(c[:, k].sum() / c[:, k + 1].sum()) if c[:, k + 1].sum() else 1.0
+
+    out = {}
+    for at, lst in rows.items():
+        c = np.stack(lst) if lst else np.zeros((0, 4), np.int64)
+        out[f"fg_per_image_at_{at}"] = per_image(c, 0)
+        out[f"fg_pooled_at_{at}"] = pooled(c, 0)
+        out[f"twoclass_per_image_at_{at}"] = (per_image(c, 0) + per_image(c, 2)) / 2
+        out[f"twoclass_pooled_at_{at}"] = (pooled(c, 0) + pooled(c, 2)) / 2
+    return IoUConventionsRecord(n_images=len(rows["image"]), input_hw=(h_in, w_in), **out)
+
+
+def model_input_predictor(model: torch.nn.Module, input_size: int | tuple[int, int], pre: Preprocess,
+                          output_kind: str) -> Callable[[np.ndarray], np.ndarray]:
+    """``image_rgb -> foreground probability at the network input`` for :func:`iou_conventions`."""
+    model.eval()
+
+    @torch.inference_mode()
+    def predict(image_rgb: np.ndarray) -> np.ndarray:
+        return foreground_prob(model(to_input(image_rgb, input_size, pre)), output_kind)[0, 0].numpy()
+
+    return predict

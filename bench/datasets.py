@@ -19,8 +19,9 @@ p3m10k      train/blurred_image + train/mask;                     alpha (4)  val
             validation/P3M-500-NP/original_image + mask
 =========== ===================================================== ========== =====================
 
-(1) ``train`` / ``val`` read the stem lists ``<splits_dir>/<folder name>_<split>.txt`` (this repo's
-``splits/``, made by :func:`make_split`). (2) value 1 = person, other values background, as in
+(1) ``train`` / ``val`` / ``test`` / ``train-v2`` read the stem lists
+``<splits_dir>/<folder name>_<split>.txt`` (this repo's ``splits/``, made by :func:`make_split` and
+:func:`portrait_v2_splits`; not every set has every split). (2) value 1 = person, other values background, as in
 PortraitNet's loader. (3) AISegment "matting_human_half"; macOS ``._*`` files are ignored.
 (4) P3M's ``mask`` folders hold soft alpha mattes.
 Every image must have its label (and the reverse, except EG1800 whose Labels/ has extras):
@@ -109,6 +110,67 @@ def split_files_sha256(paths: Sequence[Path]) -> str:
     return h.hexdigest()
 
 
+# ----------------------------------------------------------------------------- recipe v2 splits
+
+EG1800_VAL_FRACTION = 0.1  # seeded hold-out of the authors' train + extra: the eg1800 validation side
+CCP_VAL_FRACTION = 0.1
+DUPLICATES_FILE = "duplicates-aisegment-40.tsv"  # in the eg1800 folder: (eg1800 stem, aisegment-40 stem)
+
+
+def read_duplicates(path: Path) -> list[tuple[str, str]]:
+    """(eg1800 stem, aisegment-40 stem) pairs of the same photo, from the shared data's TSV."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: duplicate list not found")
+    lines = [ln.split("\t") for ln in path.read_text().splitlines() if ln.strip()]
+    head = lines[0]
+    if "eg1800_stem" not in head or "aisegment40_stem" not in head:
+        raise DataError(f"{path}: header must name eg1800_stem and aisegment40_stem, got {head}")
+    i, j = head.index("eg1800_stem"), head.index("aisegment40_stem")
+    return [(ln[i], ln[j]) for ln in lines[1:]]
+
+
+def portrait_v2_splits(data_dir: Path, seed: int = 0) -> dict[str, list[str]]:
+    """The stem lists of recipe v2, by split file name (``<set>_<split>.txt``), from the shared data.
+
+    - eg1800: ``test`` = the authors' ``test.txt`` (never trained on, never used to choose);
+      ``val`` = a seeded :func:`make_split` hold-out (10 %) of the authors' ``train.txt`` + ``extra.txt``;
+      ``train`` = the rest, minus the photos whose aisegment-40 twin is an aisegment-40 validation image.
+    - ccp-person: seeded 90/10 ``train`` / ``val``.
+    - hsd: the v1 files (``hsd_train.txt`` / ``hsd_val.txt``) unchanged.
+    - aisegment-40: ``val`` unchanged (v1); ``train-v2`` = v1's ``train`` minus the stems whose EG1800
+      twin is on an EG1800 evaluation side (test or val), so no training image is an evaluation photo.
+    Twins come from ``eg1800/duplicates-aisegment-40.tsv``."""
+    data_dir = Path(data_dir)
+    eg = data_dir / "eg1800"
+    eg_test = read_stems(eg / "test.txt")
+    eg_pool = read_stems(eg / "train.txt") + read_stems(eg / "extra.txt")
+    eg_train, eg_val = make_split(eg_pool, EG1800_VAL_FRACTION, seed)
+    ais_train, ais_val = make_split([s.stem for s in scan_folder(data_dir / "aisegment-40")], 0.2, seed)
+    twins = read_duplicates(eg / DUPLICATES_FILE)
+    eg_eval = set(eg_test) | set(eg_val)
+    ais_drop = {a for e, a in twins if e in eg_eval}
+    eg_drop = {e for e, a in twins if a in set(ais_val)}
+    ccp_train, ccp_val = make_split([s.stem for s in scan_folder(data_dir / "ccp-person")], CCP_VAL_FRACTION, seed)
+    hsd_train, hsd_val = make_split([s.stem for s in scan_folder(data_dir / "hsd")], 0.2, seed)
+    return {"eg1800_train.txt": [s for s in eg_train if s not in eg_drop], "eg1800_val.txt": eg_val,
+            "eg1800_test.txt": sorted(eg_test),
+            "ccp-person_train.txt": ccp_train, "ccp-person_val.txt": ccp_val,
+            "hsd_train.txt": hsd_train, "hsd_val.txt": hsd_val,
+            "aisegment-40_train-v2.txt": [s for s in ais_train if s not in ais_drop],
+            "aisegment-40_val.txt": ais_val}
+
+
+def write_split_files(lists: dict[str, list[str]], splits_dir: Path = SPLITS_DIR) -> list[Path]:
+    """Write each stem list as ``<splits_dir>/<file name>`` (one stem a line)."""
+    out = []
+    for name, stems in lists.items():
+        p = Path(splits_dir) / name
+        p.write_text("".join(f"{s}\n" for s in stems))
+        out.append(p)
+    return out
+
+
 # ----------------------------------------------------------------------------- helpers
 
 def _files_by_stem(folder: Path, suffixes: Sequence[str], recursive: bool = False) -> dict[str, Path]:
@@ -139,11 +201,11 @@ def _unknown_split(layout_name: str, split: str) -> DataError:
 
 # ----------------------------------------------------------------------------- layouts
 
-@layout("folder", ("all", "train", "val"))
+@layout("folder", ("all", "train", "val", "test", "train-v2"))
 def _folder(root: Path, split: Optional[str], splits_dir: Path) -> list[Sample]:
     if split in (None, "all"):
         return scan_folder(root)
-    if split not in ("train", "val"):
+    if split not in layout_splits("folder"):
         raise _unknown_split("folder", split)
     return scan_folder(root, split_stems(root.name, split, splits_dir))
 

@@ -82,6 +82,8 @@ def write_trained_checkpoint(model: nn.Module, rec: TrainRecord, out_dir: Path, 
         "steps": rec.steps, "epochs": rec.epochs, "images_seen": rec.images_seen,
         "train_seconds": rec.train_seconds, "val_seconds": rec.val_seconds,
         "img_per_s": rec.img_per_s, "threads": rec.threads,
+        "wall_seconds": rec.wall_seconds, "load_seconds": rec.load_seconds,
+        "workers": rec.workers, "device": rec.device,
         "splits": {"sha256": split_files_sha256(split_files),
                    "files": {Path(p).name: sha256_file(Path(p)) for p in split_files}},
         "data_dir": str(data_dir) if data_dir else None,
@@ -109,3 +111,14 @@ def load_state(path: Path) -> TrainState:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no training state to resume")
     return TrainState.from_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def add_test_result(js: Path, key: str, row: dict) -> None:
+    """Record an evaluation of the finished checkpoint on a test split (e.g. ``"eg1800/test"``) in its
+    provenance under ``"test"``: measured after training, never used by it. ``row`` is the
+    accuracy row (``eval --json``) without per-image data."""
+    js = Path(js)
+    prov = json.loads(js.read_text())
+    keep = {k: v for k, v in row.items() if not isinstance(v, (list, tuple)) or k == "input_size"}
+    prov.setdefault("test", {})[key] = keep
+    js.write_text(json.dumps(_clean(prov), indent=1) + "\n")

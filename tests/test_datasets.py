@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from bench.data import DataError, load_pair, scan_folder
-from bench.datasets import (SPLITS_DIR, detect_layout, known_layouts, make_split, open_dataset, read_stems,
+from bench.datasets import (DUPLICATES_FILE, SPLITS_DIR, detect_layout, known_layouts, make_split, open_dataset,
+                            portrait_v2_splits, read_duplicates, read_stems,
                             split_files_sha256, split_path, split_stems)
 
 
@@ -169,3 +170,75 @@ def test_split_hash_changes_with_content(tmp_path):
     copy = tmp_path / "hsd_val.txt"
     copy.write_text("\n".join(read_stems(SPLITS_DIR / "hsd_val.txt")[1:]) + "\n")
     assert split_files_sha256([copy]) != split_files_sha256([SPLITS_DIR / "hsd_val.txt"])
+
+
+# ----------------------------------------------------------------------------- recipe v2 (issue 16)
+
+V1_ONLY_TRAIN_LISTS = {"aisegment-40_train.txt"}  # read only by the v1 checkpoints' recipe (portrait-v1)
+
+
+def test_v2_split_files_equal_their_definition(data_dir):
+    lists = portrait_v2_splits(data_dir)
+    for name, stems in lists.items():
+        assert read_stems(SPLITS_DIR / name) == stems, f"splits/{name} is not portrait_v2_splits()"
+    test = read_stems(data_dir / "eg1800" / "test.txt")
+    assert lists["eg1800_test.txt"] == sorted(test) and len(test) == 264  # the authors' test list
+    pool = set(read_stems(data_dir / "eg1800" / "train.txt")) | set(read_stems(data_dir / "eg1800" / "extra.txt"))
+    tr, va = set(lists["eg1800_train.txt"]), set(lists["eg1800_val.txt"])
+    assert tr | va <= pool and not tr & va and not (tr | va) & set(test)
+    assert len(va) == round(0.1 * len(pool)) and len(pool - tr - va) <= len(read_duplicates(data_dir / "eg1800" / DUPLICATES_FILE))
+    ccp = {s.stem for s in scan_folder(data_dir / "ccp-person")}
+    ctr, cva = set(lists["ccp-person_train.txt"]), set(lists["ccp-person_val.txt"])
+    assert ctr | cva == ccp and not ctr & cva and len(cva) == round(0.1 * len(ccp))
+
+
+def _eval_stems() -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for p in SPLITS_DIR.glob("*.txt"):
+        name, split = p.stem.rsplit("_", 1)
+        if split in ("val", "test"):
+            out.setdefault(name, set()).update(read_stems(p))
+    return out
+
+
+def test_no_training_stem_is_an_evaluation_photo(data_dir):
+    """The 13 EG1800 photos that are aisegment-40 photos: no training list holds one whose twin is
+    evaluated on (EG1800 test or validation, aisegment-40 validation); no stem is on both sides of
+    its own set."""
+    twins = read_duplicates(data_dir / "eg1800" / DUPLICATES_FILE)
+    assert len(twins) == 13 and len({a for _, a in twins}) == 12
+    ev = _eval_stems()
+    same_photo = {("eg1800", e): ("aisegment-40", a) for e, a in twins}
+    same_photo.update({v: k for k, v in list(same_photo.items())})
+    lists = sorted(p for p in SPLITS_DIR.glob("*_train*.txt"))
+    assert {p.name for p in lists} >= {"eg1800_train.txt", "ccp-person_train.txt", "hsd_train.txt",
+                                       "aisegment-40_train-v2.txt"}
+    for p in lists:
+        if p.name in V1_ONLY_TRAIN_LISTS:
+            continue
+        name = p.name.split("_", 1)[0]
+        stems = set(read_stems(p))
+        assert not stems & ev.get(name, set()), f"{p.name}: a training stem is evaluated on"
+        for s in stems:
+            other = same_photo.get((name, s))
+            assert other is None or other[1] not in ev.get(other[0], set()), \
+                f"{p.name}: {s} is the same photo as {other[0]} evaluation image {other[1]}"
+
+
+def test_v1_only_lists_are_not_read_by_the_current_recipe():
+    from bench.train import Recipe
+    r = Recipe()
+    used = {f"{n}_{sp}.txt" for n, sp in zip(r.train_sets, r.train_splits)}
+    assert not used & V1_ONLY_TRAIN_LISTS
+
+
+@pytest.mark.parametrize("name,split,n", [("eg1800", "test", 264), ("eg1800", "val", 134),
+                                          ("ccp-person", "val", 80)])
+def test_adapters_read_the_real_new_sets(name, split, n, data_dir):
+    samples = open_dataset(data_dir / name, split=split)
+    assert detect_layout(data_dir / name) == "folder" and len(samples) == n
+    assert all(s.label_kind == "mask" for s in samples)
+    for s in samples[:3]:
+        img, lab = load_pair(s)
+        assert img.dtype == np.uint8 and img.shape[2] == 3 and lab.shape == img.shape[:2]
+        assert set(np.unique(lab)) <= {0.0, 1.0} and 0.05 < lab.mean() < 0.95  # a person, not all

@@ -21,9 +21,9 @@ from bench.weights import load_model
 from reports.training import load_state, save_state, write_trained_checkpoint
 
 ARCH = "esp_dense_seg"  # small, input multiple 16
-PLAIN = Recipe(train_size=64, eval_size=64, batch_size=4, evals=2, crop_area=(1.0, 1.0), jitter=0.0,
-               hflip=0.0, composite_prob=0.0)  # no augmentation: the loss must fall on 4 images
-AUG = Recipe(train_size=64, eval_size=64, batch_size=4, evals=2, composite_prob=0.5)
+PLAIN = Recipe(train_size=64, eval_size=64, batch_size=4, evals=2, val_at_start=True, crop_area=(1.0, 1.0),
+               jitter=0.0, hflip=0.0, composite_prob=0.0)  # no augmentation: the loss must fall on 4 images
+AUG = Recipe(train_size=64, eval_size=64, batch_size=4, evals=2, val_at_start=True, composite_prob=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +200,31 @@ def test_train_help():
     with pytest.raises(SystemExit) as exc:
         run_bench.main(["train", "--help"])
     assert exc.value.code == 0
+
+
+def test_worker_processes_make_the_same_batches_and_weights(sets):
+    a, ra, _ = _run(sets, recipe=AUG, steps=4)
+    b, rb, _ = _run(sets, recipe=AUG, steps=4, workers=1)
+    assert _same_weights(a, b) and ra.val["miou"] == rb.val["miou"]
+    assert rb.workers == 1 and ra.workers == 0 and rb.device == "cpu"
+    assert rb.wall_seconds >= rb.train_seconds + rb.val_seconds - 0.5 and rb.load_seconds >= 0
+
+
+def test_decoded_image_cache_is_content_keyed_and_exact(sets, tmp_path):
+    from bench.train import item_cache_key
+    s = sets[0]["hsd"][0]
+    plain = _cache_item(s, 96)
+    first = _cache_item(s, 96, tmp_path)
+    again = _cache_item(s, 96, tmp_path)  # read back from the file
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    for it in (first, again):
+        assert np.array_equal(it.image, plain.image) and np.array_equal(it.label, plain.label)
+    assert item_cache_key(s, 96) != item_cache_key(s, 128) != item_cache_key(sets[0]["hsd"][1], 96)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU exists here: the cuda path runs instead")
+def test_cuda_without_a_gpu_is_a_clear_error(sets, capsys):
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        train(ARCH, PLAIN, *sets, steps=1, device="cuda")
+    assert run_bench.main(["train", "--arch", ARCH, "--steps", "1", "--device", "cuda"]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
