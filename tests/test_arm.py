@@ -208,7 +208,10 @@ def test_instruction_count_repeats(runner, plugin, tiny):
     a = arm.count_instructions(runner, plugin, param, bin_, (3, 64, 64), loops=3)
     b = arm.count_instructions(runner, plugin, param, bin_, (3, 64, 64), loops=3)
     assert a.arm_instructions_m > 0.1 and a.setup_instructions_m > 0
-    assert abs(a.arm_instructions_m - b.arm_instructions_m) <= 1e-4 * a.arm_instructions_m, (a, b)
+    # Not exact: ncnn parses the host's /proc/cpuinfo at start-up (qemu-user passes it through), and
+    # its "cpu MHz" lines change with the host's load, so the set-up count of the two runs behind a
+    # figure (long minus short) varies; seen: 1.6e-4 on a loaded machine, about 1e-6 on a quiet one.
+    assert abs(a.arm_instructions_m - b.arm_instructions_m) <= 1e-3 * a.arm_instructions_m, (a, b)
     assert a.qemu_version and a.cpu_model == "cortex-a72" and a.threads == 1
     assert a.toolchain == "gnu" and "aarch64-linux-gnu" in a.compiler
 
