@@ -279,7 +279,8 @@ def cmd_all(args) -> int:
 
     from bench.jobs import execute
     from bench.plan import PlanOptions, plan_all
-    from reports.results import RunWriter, finished_jobs, new_run_dir, run_meta
+    from bench.runinfo import run_meta
+    from reports.results import RunWriter, finished_jobs, new_run_dir
 
     run_dir = Path(args.resume) if args.resume else (Path(args.out) if args.out else new_run_dir())
     opts = PlanOptions(archs=args.arch or None, input_size=args.size, data_dir=args.data_dir,
@@ -324,7 +325,8 @@ def cmd_check(args) -> int:
                             settings_mismatch)
     from bench.jobs import execute
     from reports.gate import check_record, format_table, summary_line, write_baseline, write_check
-    from reports.results import RunWriter, run_meta
+    from bench.runinfo import run_meta
+    from reports.results import RunWriter
 
     if args.update_baseline and not (args.reason or "").strip():
         print("--update-baseline needs --reason TEXT (why the figures change)", file=sys.stderr)
