@@ -1,5 +1,9 @@
 """Runtime peers: published portrait segmenters that ship as files (.tflite, .onnx), not torch modules.
 
+Longer than 600 lines: the table of file models, their runners, graph statistics and ONNX -> ncnn
+conversion. The runners are to move into ``bench/backends`` and the accuracy / latency functions to
+merge with the designs' (issue 18, not done yet); ``bench.sources.FileSource`` is their one entry.
+
 SINet and ExtremeC3Net are rebuilt in PyTorch (``archs/sinet.py``, ``archs/extremec3.py``) and get
 every measurement the designs get. The peers here cannot be rebuilt, so they run on their own
 runtime and are measured through it:
