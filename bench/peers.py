@@ -61,6 +61,9 @@ from .weights import verify_checkpoint
 
 RUNTIMES = ("litert", "onnxruntime", "ncnn")  # the backends (bench.backends.table) a file peer runs on
 PNNX_PREP_VERSION = 1  # bump when prepare_onnx_for_pnnx changes, so old conversions are not reused
+# 2: meta.json without bin_size_mb (read from the file, in MB of 1e6). Older checkouts sharing .cache
+# read bin_size_mb from their entries, so entries of the two formats must never share a folder.
+CACHE_META_VERSION = 2
 PARITY_PROB_ATOL = 1e-2  # max |ncnn - onnxruntime| of the foreground probability
 PARITY_MIN_IOU = 0.99  # IoU of the two foreground masks (probability > 0.5), every image
 
@@ -569,7 +572,8 @@ def convert_peer_to_ncnn(name: str, models_dir: Path = DEFAULT_MODELS_DIR, cache
     h, w = spec.input_hw
     pnnx_version = package_version("pnnx") or "?"
     key_src = json.dumps({"file": sha256_file(path), "pnnx": pnnx_version, "fp16": fp16, "hw": [h, w],
-                          "prep": PNNX_PREP_VERSION}, sort_keys=True)
+                          "prep": PNNX_PREP_VERSION,
+                          "meta": CACHE_META_VERSION}, sort_keys=True)
     key = hashlib.sha256(key_src.encode()).hexdigest()
     folder = cache_folder("peers", cache_dir) / f"{name}-{key[:16]}"
 
