@@ -23,9 +23,7 @@ Ray is imported only when a Ray executor is used; the rest of the suite does not
 from __future__ import annotations
 
 import os
-import platform
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from .jobs import Job, Row, defined_in, execute, failed_rows, is_timing, run_job
@@ -74,19 +72,6 @@ def make_executor(spec: ExecutorSpec, workers: int = 0, devices: Iterable[str] =
                                                   num_cpus=workers or None, devices=devices)
 
 
-def node_machine() -> dict[str, Any]:
-    """The machine header of the node a task runs on: what makes its timings comparable."""
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "arch": platform.machine()}
-
-
 def _run_remote(job: Job, module: Optional[str], cwd: str) -> list[Row]:
     """Body of every Ray task: run the job as the local executor would, from the repo's folder
     (relative data/model paths in the settings mean the same on every node), and stamp the rows
@@ -102,8 +87,10 @@ def _run_remote(job: Job, module: Optional[str], cwd: str) -> list[Row]:
         os.chdir(cwd)
     if module:  # the module that registered the job's measurement in the driver
         importlib.import_module(module)
+    from .runinfo import machine
+
     rows = run_job(job)
-    node = {"node_id": ray.get_runtime_context().get_node_id(), "node_machine": node_machine()}
+    node = {"node_id": ray.get_runtime_context().get_node_id(), "node_machine": machine()}
     for row in rows:
         row.update(node)
     return rows
@@ -207,7 +194,7 @@ def execute_ray(jobs: Iterable[Job], skip_keys: Iterable[str] = (), address: Opt
             ray.shutdown()
 
 
-__all__ = ["ExecutorSpec", "parse_executor", "make_executor", "execute_ray", "connect", "device_resource", "node_machine",
+__all__ = ["ExecutorSpec", "parse_executor", "make_executor", "execute_ray", "connect", "device_resource",
            "TIMING_RESOURCE"]
 
 

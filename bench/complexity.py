@@ -1,6 +1,9 @@
 """Cost of a design on paper: parameters, weight size, MACs (fvcore and thop), activation memory and
 a per-layer table.
 
+Just over 600 lines: the counting conventions (handle table, fvcore / thop rules, their comparison)
+explain each other and stay in one file.
+
 Conventions (``docs/complexity.md`` explains them with the measured numbers):
 
 * **1 MAC = 1 multiply-add.** ``macs`` / ``macs_g`` are fvcore's count with its *built-in* handles

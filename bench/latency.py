@@ -1,5 +1,9 @@
 """Latency on this CPU: the timing protocol, a calibration workload and per-design measurements.
 
+Longer than 600 lines because the protocol (quiet gate, calibration, hand-off check, steady malloc,
+interleaving) and the records it fills are one piece; splitting the records out, and measuring a file
+model through the same function instead of ``bench.peers.measure_peer_latency``, is what issue 18 left.
+
 Protocol (the ``protocol`` field of every row, printed first by the command line as benchncnn does):
 
 - batch 1, fp32, one fixed real input (the first image of ``shared/data/hsd`` resized to the input

@@ -1,5 +1,9 @@
 """Runtime peers: published portrait segmenters that ship as files (.tflite, .onnx), not torch modules.
 
+Longer than 600 lines: the table of file models, their runners, graph statistics and ONNX -> ncnn
+conversion. The runners are to move into ``bench/backends`` and the accuracy / latency functions to
+merge with the designs' (issue 18, not done yet); ``bench.sources.FileSource`` is their one entry.
+
 SINet and ExtremeC3Net are rebuilt in PyTorch (``archs/sinet.py``, ``archs/extremec3.py``) and get
 every measurement the designs get. The peers here cannot be rebuilt, so they run on their own
 runtime and are measured through it:
@@ -57,6 +61,9 @@ from .weights import verify_checkpoint
 
 RUNTIMES = ("litert", "onnxruntime", "ncnn")  # the backends (bench.backends.table) a file peer runs on
 PNNX_PREP_VERSION = 1  # bump when prepare_onnx_for_pnnx changes, so old conversions are not reused
+# 2: meta.json without bin_size_mb (read from the file, in MB of 1e6). Older checkouts sharing .cache
+# read bin_size_mb from their entries, so entries of the two formats must never share a folder.
+CACHE_META_VERSION = 2
 PARITY_PROB_ATOL = 1e-2  # max |ncnn - onnxruntime| of the foreground probability
 PARITY_MIN_IOU = 0.99  # IoU of the two foreground masks (probability > 0.5), every image
 
@@ -565,7 +572,8 @@ def convert_peer_to_ncnn(name: str, models_dir: Path = DEFAULT_MODELS_DIR, cache
     h, w = spec.input_hw
     pnnx_version = package_version("pnnx") or "?"
     key_src = json.dumps({"file": sha256_file(path), "pnnx": pnnx_version, "fp16": fp16, "hw": [h, w],
-                          "prep": PNNX_PREP_VERSION}, sort_keys=True)
+                          "prep": PNNX_PREP_VERSION,
+                          "meta": CACHE_META_VERSION}, sort_keys=True)
     key = hashlib.sha256(key_src.encode()).hexdigest()
     folder = cache_folder("peers", cache_dir) / f"{name}-{key[:16]}"
 

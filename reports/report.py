@@ -1,5 +1,9 @@
 """The comparison report of a run: which design to ship, for which device.
 
+Longer than 600 lines: tables, plot wiring and the markdown / HTML document are one module, and
+``write_examples`` / the per-layer shares still measure here; splitting it (tables, document, and
+those two as measurements with rows) is the part of issue 18 not done yet.
+
 Pure functions on the results table (one row per measurement, see ``bench/jobs.py``):
 
 - :func:`summary_table` - one row per design (and per peer): cost, accuracy with its CI, latency per

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import platform
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
-from bench.paths import REPO_ROOT, RUNS_DIR
+from bench.paths import RUNS_DIR
 
 ROWS_FILE = "rows.jsonl"
 DEFAULT_RUNS_DIR = RUNS_DIR
@@ -94,38 +92,3 @@ def finished_jobs(run_dir: Path) -> set[str]:
         return set()
     bad = df[df["status"].astype(str).str.startswith("error")]["job"]
     return set(df["job"]) - set(bad)
-
-
-def run_meta() -> dict:
-    """Header of a run: date, commit, machine, library versions."""
-    import torch
-
-    def _git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
-                                  cwd=REPO_ROOT).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return ""
-
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = {"python": platform.python_version(), "torch": torch.__version__}
-    for mod in ("ncnn", "pnnx", "onnxruntime", "fvcore", "thop", "numpy", "pandas"):
-        try:
-            from importlib.metadata import version
-            versions[mod] = version(mod)
-        except Exception:
-            versions[mod] = None
-    import os
-    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "commit": _git("rev-parse", "--short", "HEAD"),
-            "dirty": bool(_git("status", "--porcelain")),
-            "machine": {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(),
-                        "arch": platform.machine()},
-            "versions": versions}

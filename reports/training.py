@@ -23,10 +23,9 @@ import torch
 import torch.nn as nn
 
 from bench.datasets import split_files_sha256
+from bench.runinfo import run_meta
 from bench.train import TrainRecord, TrainState, fits_fp16
 from bench.weights import sha256_file
-
-from .results import run_meta
 
 
 def _clean(obj):

@@ -244,7 +244,7 @@ def test_accuracy_drop_is_caught(models_dir, few_val_images):
 
 def test_other_machine_kind_skips_ratios_but_checks_counts(unmodified, models_dir, data_dir, tmp_path,
                                                           monkeypatch, capsys):
-    from reports.results import run_meta
+    from bench.runinfo import run_meta
     meta = run_meta()
     other = {**meta["machine"], "cpu": "Some Other CPU @ 1.0GHz"}
     note = machine_mismatch(other, meta["machine"])
@@ -276,7 +276,7 @@ def test_other_machine_kind_skips_ratios_but_checks_counts(unmodified, models_di
 def test_strict_fails_a_baseline_figure_the_run_could_not_measure(tmp_path, monkeypatch, capsys):
     """Without --strict a figure whose job was skipped (say the ARM toolchain is missing) is only
     reported; CI runs the gate with --strict so that cannot pass silently."""
-    from reports.results import run_meta
+    from bench.runinfo import run_meta
     meta = run_meta()
     figs = {BASE: {"params": get_spec(BASE).ref_params, "arm_instructions_m": 29.0}}
     path = write_baseline(tmp_path / "baseline.json", new_baseline(figs, meta["machine"], meta["versions"], "t"))
