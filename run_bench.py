@@ -397,8 +397,9 @@ def cmd_all(args) -> int:
                     plan={"jobs": len(jobs), "input_size": opts.input_size, "quick": opts.quick},
                     plan_options=opts.to_dict())
     else:  # the run keeps its start date; each resume is recorded with its own
-        meta = {**old_meta, "resumed": [*old_meta.get("resumed", []),
-                                        {"date": meta["date"], "commit": meta["commit"], "jobs_done_before": len(done)}]}
+        meta = {**{k: v for k, v in old_meta.items() if k != "partial"},  # partial again only if interrupted again
+                "resumed": [*old_meta.get("resumed", []),
+                            {"date": meta["date"], "commit": meta["commit"], "jobs_done_before": len(done)}]}
     try:
         writer = RunWriter(run_dir)
         writer.write_meta(meta)
