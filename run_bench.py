@@ -347,6 +347,30 @@ def cmd_train(args) -> int:
     return EXIT_OK
 
 
+def _consume(results, total: int, *sinks) -> tuple[list[str], int]:
+    """Drain an executor's ``(job, rows)`` stream under a progress bar: hand each job's rows to
+    ``sinks`` at once, print every failed job as it ends. Returns (the failures as ``key: status``,
+    how many jobs were skipped)."""
+    from tqdm import tqdm
+
+    from bench.jobs import first_error
+
+    errors, n_skip = [], 0
+    with tqdm(total=total, unit="job", dynamic_ncols=True, file=sys.stderr) as bar:
+        for job, rows in results:
+            for sink in sinks:
+                sink(rows)
+            bad = first_error(rows)
+            if bad:
+                errors.append(f"{job.key}: {bad}")
+                tqdm.write(errors[-1], file=sys.stderr)
+            elif rows and str(rows[0].get("status", "")).startswith("skipped"):
+                n_skip += 1
+            bar.set_postfix_str(job.key[:60])
+            bar.update(1)
+    return errors, n_skip
+
+
 def _all_plan(args):
     """The plan of an --all run and its folder: a new one from the flags (checked before anything
     runs), or, with --resume, the one saved in the run folder (flags that would change it are a
@@ -376,8 +400,6 @@ def _all_plan(args):
 
 
 def cmd_all(args) -> int:
-    from tqdm import tqdm
-
     from bench.cluster import make_executor
     from bench.jobs import stop_on_signals
     from bench.plan import plan_all
@@ -410,18 +432,9 @@ def cmd_all(args) -> int:
     todo = [j for j in jobs if j.key not in done]
     run = make_executor(args.executor, args.workers, [args.device] if getattr(args, "device", None) else [])
     try:
-        with stop_on_signals(), tqdm(total=len(todo), unit="job", dynamic_ncols=True, file=sys.stderr) as bar:
-            for job, rows in run(todo):
-                writer.append(rows)
-                status = str(rows[0].get("status", "")) if rows else ""
-                bad = [r["status"] for r in rows if str(r.get("status", "")).startswith("error")]
-                if bad:
-                    n_err += 1
-                    tqdm.write(f"{job.key}: {bad[0]}", file=sys.stderr)
-                elif status.startswith("skipped"):
-                    n_skip += 1
-                bar.set_postfix_str(job.key[:60])
-                bar.update(1)
+        with stop_on_signals():
+            errors, n_skip = _consume(run(todo), len(todo), writer.append)
+        n_err = len(errors)
     except KeyboardInterrupt:
         interrupted = True
     df = writer.finish()
@@ -454,8 +467,6 @@ def cmd_all(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from tqdm import tqdm
-
     from bench.cluster import make_executor
     from bench.sweep import SweepError, expand, load_matrix
     from bench.runinfo import run_meta
@@ -475,14 +486,9 @@ def cmd_sweep(args) -> int:
                                                "executor": args.executor.kind}})
     print(f"sweep: {len(jobs)} jobs ({len(done)} done before) from {args.matrix}, executor "
           f"{args.executor.kind}{':' + args.executor.address if args.executor.address else ''}", file=sys.stderr)
-    n_err = 0
-    with tqdm(total=len(jobs) - len(done), unit="job", dynamic_ncols=True, file=sys.stderr) as bar:
-        for job, rows in make_executor(args.executor, args.workers)(jobs, skip_keys=done):
-            writer.append(rows)
-            if any(str(r.get("status", "")).startswith("error") for r in rows):
-                n_err += 1
-                tqdm.write(f"{job.key}: {rows[0]['status']}", file=sys.stderr)
-            bar.update(1)
+    errors, _ = _consume(make_executor(args.executor, args.workers)(jobs, skip_keys=done), len(jobs) - len(done),
+                         writer.append)
+    n_err = len(errors)
     df = writer.finish()
     report = write_sweep_report(run_dir, df)
     print(f"{len(df)} rows ({n_err} failed jobs) -> {run_dir}\n  {report}")
@@ -511,8 +517,6 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from tqdm import tqdm
-
     from archs import list_archs
     from bench.gate import (DEFAULT_RULES, BaselineError, compare, figures_from_rows, gate_jobs, gate_settings,
                             load_baseline, machine_kind, machine_mismatch, make_strict, merge_figures,
@@ -569,18 +573,9 @@ def cmd_check(args) -> int:
     except OSError as exc:
         print(f"gate: cannot write the output folder {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
-    rows, errors = [], []
-    with tqdm(total=len(jobs), unit="job", dynamic_ncols=True, file=sys.stderr) as bar:
-        for job, job_rows in make_executor(args.executor)(jobs):
-            rows.extend(job_rows)
-            if writer:
-                writer.append(job_rows)
-            bad = [r["status"] for r in job_rows if str(r.get("status", "")).startswith("error")]
-            if bad:
-                errors.append(f"{job.key}: {bad[0]}")
-                tqdm.write(errors[-1], file=sys.stderr)
-            bar.set_postfix_str(job.key[:60])
-            bar.update(1)
+    rows: list[dict] = []
+    errors, _ = _consume(make_executor(args.executor)(jobs), len(jobs), rows.extend,
+                         *([writer.append] if writer else []))
     if writer:
         writer.finish()
     current = figures_from_rows(rows)
