@@ -388,13 +388,16 @@ def _all_plan(args):
             raise ValueError(f"--resume {run_dir}: its meta.json has no saved plan (a run of an older version); "
                              "start a new run")
         opts = PlanOptions.from_dict(meta["plan_options"])
-        conflicts = resume_conflicts(opts, args.arch, args.size, args.quick)
+        conflicts = resume_conflicts(opts, args.arch, args.size, args.quick, args.thorough)
         if conflicts:
             raise ValueError(f"--resume takes the plan from {run_dir}/meta.json; these flags would change it: "
                              + "; ".join(conflicts))
         return run_dir, opts, meta
     opts = PlanOptions(archs=tuple(args.arch) if args.arch else None, input_size=args.size or 256,
-                       data_dir=args.data_dir, models_dir=args.models_dir, quick=args.quick)
+                       data_dir=args.data_dir, models_dir=args.models_dir, quick=args.quick,
+                       thorough=args.thorough, device=args.device)
+    if opts.quick and opts.thorough:
+        raise ValueError("--quick and --thorough exclude each other")
     check_plan_options(opts)
     return (Path(args.out) if args.out else new_run_dir()), opts, None
 
@@ -416,7 +419,8 @@ def cmd_all(args) -> int:
     meta = run_meta()
     if old_meta is None:
         meta.update(device_model=args.device_model,
-                    plan={"jobs": len(jobs), "input_size": opts.input_size, "quick": opts.quick},
+                    plan={"jobs": len(jobs), "input_size": opts.input_size, "quick": opts.quick,
+                          "thorough": opts.thorough},
                     plan_options=opts.to_dict())
     else:  # the run keeps its start date; each resume is recorded with its own
         meta = {**{k: v for k, v in old_meta.items() if k != "partial"},  # partial again only if interrupted again
@@ -721,7 +725,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run; finished jobs are kept")
     run.add_argument("--arch", action="append", metavar="NAME", help="only these designs (repeatable)")
     run.add_argument("--size", type=_at_least(1), default=None, help="network input side (default 256)")
-    run.add_argument("--quick", action="store_true", help="fewer sizes and loops")
+    run.add_argument("--quick", action="store_true", help="fewer sizes and loops (CI)")
+    run.add_argument("--thorough", action="store_true",
+                     help="also re-measure every latency in fresh processes (repeatability), time the ncnn "
+                          "speed-ups interleaved and sweep latency over input sizes (about 3x longer)")
+    run.add_argument("--device", metavar="DEV", default=None,
+                     help="real ARM device for ncnn latency: adb[:SERIAL] or ssh:USER@HOST[:PORT] "
+                          "(default: none, those rows say skipped)")
     run.add_argument("--workers", type=_at_least(0), default=0,
                      help="run jobs in N processes (default 0 = in this process, as timing needs)")
     run.add_argument("--device-model", default="rpi4", metavar="NAME",
@@ -937,7 +947,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command:
             parser.error("--all takes no subcommand")
         return cmd_all(args)  # the alias of `all`
-    for flag in ("resume", "out", "quick"):
+    for flag in ("resume", "out", "quick", "thorough"):
         if getattr(args, flag, None) and not args.command:
             parser.error(f"--{flag} goes with all (or --all)")
     if not args.command:

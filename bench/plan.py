@@ -23,6 +23,7 @@ class PlanOptions:
     data_dir: Path = DEFAULT_DATA_DIR
     models_dir: Path = DEFAULT_MODELS_DIR
     quick: bool = False  # fewer sizes / loops, for CI
+    thorough: bool = False  # also the repeatability study, interleaved speed-ups and the latency size sweep
     device: Optional[str] = None  # real ARM device for ncnn latency: adb[:SERIAL] or ssh:user@host[:port]
     peers: bool = True  # also measure the peers (skipped when specific designs are chosen)
     arm: bool = True  # ncnn on aarch64 (emulated parity + instruction counts, device latency)
@@ -73,7 +74,7 @@ def _common_multiple_near(archs: Sequence[str], size: int) -> int:
 
 
 def resume_conflicts(saved: PlanOptions, archs: Optional[Sequence[str]], size: Optional[int],
-                     quick: bool) -> list[str]:
+                     quick: bool, thorough: bool = False) -> list[str]:
     """What the flags given with ``--resume`` would change in the run's saved plan (each a usage
     error: a resumed run measures the plan it started with)."""
     out = []
@@ -83,6 +84,8 @@ def resume_conflicts(saved: PlanOptions, archs: Optional[Sequence[str]], size: O
         out.append(f"--size {size} (the run measures at {saved.input_size})")
     if quick and not saved.quick:
         out.append("--quick (the run is a full one)")
+    if thorough and not saved.thorough:
+        out.append("--thorough (the run is a default one)")
     return out
 
 
@@ -200,11 +203,11 @@ def _latency_weights(arch: str, models_dir: Path) -> str:
 
 
 def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
-    """Every design on every backend at 1..cores threads (powers of two) at the run's size, the
-    repeatability of torch and ncnn at those thread counts (each measurement redone in
-    ``DEFAULT_REPEATS`` fresh processes), the ncnn speed-up over PyTorch timed interleaved at those
-    thread counts, plus the size sweep at 2 threads on torch and ncnn.
-    ``quick``: 2 threads, the run's size, 10 loops, no repeats and no interleaved speed-ups."""
+    """Every design on every backend at 1..cores threads (powers of two) at the run's size.
+    ``thorough`` adds the repeatability of torch and ncnn at those thread counts (each measurement
+    redone in ``DEFAULT_REPEATS`` fresh processes), the ncnn speed-up over PyTorch timed interleaved
+    at those thread counts, and the size sweep at 2 threads on torch and ncnn (together about two
+    thirds of a thorough run's time). ``quick``: 2 threads, 10 loops, nothing of the thorough part."""
     from .backends import BACKENDS
     from .latency import DEFAULT_LOOPS, DEFAULT_REPEATS, DEFAULT_WARMUP, default_thread_counts
 
@@ -221,7 +224,7 @@ def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
             for t in thread_counts:
                 jobs.append(Job.make("latency", arch, backend=backend, threads=t,
                                      input_size=opt.input_size, **common))
-        if opt.quick:
+        if opt.quick or not opt.thorough:
             continue
         for backend in ("torch", "ncnn"):
             for t in thread_counts:

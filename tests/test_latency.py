@@ -621,8 +621,13 @@ def test_cli_latency_repeat_needs_two_runs(capsys):
 
 def test_plan_latency_jobs_cover_designs_backends_threads_and_sizes():
     archs = list_archs()
-    full = latency_jobs(archs, PlanOptions())
+    full = latency_jobs(archs, PlanOptions(thorough=True))
+    default = latency_jobs(archs, PlanOptions())
     quick = latency_jobs(archs, PlanOptions(quick=True))
+    # the default plan: every backend at every thread count, at the run's size, nothing thorough
+    assert {(j.measurement, j.get("input_size")) for j in default} == {("latency", 256)}
+    assert {(j.arch, j.get("backend"), j.get("threads")) for j in default} == {
+        (a, b, t) for a in archs for b in backends.BACKENDS for t in default_thread_counts()}
     keys = [j.key for j in full]
     assert len(keys) == len(set(keys))
     threads = default_thread_counts()
