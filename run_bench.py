@@ -353,10 +353,12 @@ def _consume(results, total: int, *sinks) -> tuple[list[str], int]:
     how many jobs were skipped)."""
     from tqdm import tqdm
 
+    from bench import status
     from bench.jobs import first_error
 
     errors, n_skip = [], 0
-    with tqdm(total=total, unit="job", dynamic_ncols=True, file=sys.stderr) as bar:
+    with tqdm(total=total, unit="job", dynamic_ncols=True, file=sys.stderr) as bar, \
+            status.listening(lambda message: bar.set_postfix_str(message[:90])):  # e.g. what the quiet gate waits for
         for job, rows in results:
             for sink in sinks:
                 sink(rows)

@@ -20,6 +20,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+from . import status
+
 Row = dict[str, Any]
 MeasureFn = Callable[["Job"], list[Row]]
 
@@ -149,15 +151,18 @@ def execute(jobs: Iterable[Job], skip_keys: Iterable[str] = (), workers: int = 0
 
 
 def _worker_pool(workers: int) -> ProcessPoolExecutor:
-    """Spawned worker processes that leave Ctrl-C to the parent (:func:`stop_workers` ends them)."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_ignore_sigint)
+    """Spawned worker processes that leave Ctrl-C to the parent (:func:`stop_workers` ends them) and
+    send their progress messages (:mod:`bench.status`) to it."""
+    ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=(status.worker_queue(ctx),))
 
 
-def _ignore_sigint() -> None:
+def _init_worker(status_queue) -> None:
     # A terminal's Ctrl-C reaches the whole process group. A worker that took it would die with a
     # traceback of its own; the parent decides instead and ends its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    status.init_worker(status_queue)
 
 
 def stop_workers(pool: ProcessPoolExecutor, grace_s: float = 2.0) -> None:

@@ -27,10 +27,15 @@ Protocol (the ``protocol`` field of every row, printed first by the command line
   design is fully convolutional, so its cost is proportional to the pixel count).
 - quiet gate (a shared machine): before an attempt, the share of the machine's CPU time used by
   other processes is probed in 0.5 s windows until it is at most 5% (``MAX_OTHER_CPU``) or 10 s
-  have passed; the same share is measured over the warm-up and timed loop (busy time from
-  ``/proc/stat`` minus this process's own CPU time). A disturbed attempt (either share above 5%) is
-  redone, up to 3 attempts, and the least disturbed one is reported: ``cpu_busy_before``,
-  ``cpu_other_during``, ``quiet`` and ``attempts`` say how it went. A row with ``quiet = False`` is
+  have passed (one probe only when the 1-minute load average already reaches the CPU count: the
+  machine has been saturated for a minute and waiting would only make the run last); the same
+  share is measured over the warm-up and timed loop (busy time from ``/proc/stat`` minus this
+  process's own CPU time). A disturbed attempt (either share above 5%) is redone, up to 3 attempts,
+  and the least disturbed one is reported -- but only when the machine was quiet before it (a
+  passing disturbance): after a wait that ended with the machine still busy there is one attempt.
+  So a timing job on a busy machine costs at most one wait and one attempt, and the run ends.
+  ``cpu_busy_before``, ``cpu_other_during``, ``quiet`` and ``attempts`` say how it went; what the
+  gate waits for is on the progress line (:mod:`bench.status`). A row with ``quiet = False`` is
   not a quiet-machine number (on 2 cores, one busy core makes 2-thread timings meaningless).
 - hand-off check (threads > 1): a virtual machine's vCPUs can be placed by the host on cores that
   share no cache, for tens of seconds at a time; then every layer's hand-over of data between
@@ -65,6 +70,7 @@ import torch
 
 from archs import get_spec
 
+from . import status
 from .backends import (BACKENDS, DEFAULT_NCNN_OPTIONS, DEFAULT_PNNX_FP16, NcnnOptions, ParityRecord,
                        backend_versions, check_parity, open_runner, torch_threads)
 
@@ -307,6 +313,7 @@ class Attempt:
     handoff_after: Optional[float] = None
     max_other_cpu: float = MAX_OTHER_CPU
     max_handoff_ratio: float = MAX_HANDOFF_RATIO
+    waited_out: bool = False  # the machine stayed busy through the whole wait before this attempt
 
     def _checks(self) -> list[float]:
         """Each measured figure over its limit (> 1: that check failed)."""
@@ -324,23 +331,34 @@ class Attempt:
 
 
 def _wait_until(probe: Callable[[], Optional[float]], ok: Callable[[float], bool], max_wait_s: float,
-                pause_s: float = 0.0) -> Optional[float]:
+                pause_s: float = 0.0, on_wait: Optional[Callable[[float, float], None]] = None,
+                ) -> Optional[float]:
     """Call ``probe`` until its value is None or ``ok``, or ``max_wait_s`` have passed (at least one
-    call; ``pause_s`` of sleep between calls); the last value."""
+    call; ``pause_s`` of sleep between calls); the last value. ``on_wait(value, seconds_left)`` is
+    told each value that makes it wait on."""
     deadline = time.monotonic() + max_wait_s
     while True:
         v = probe()
-        if v is None or ok(v) or time.monotonic() >= deadline:
+        left = deadline - time.monotonic()
+        if v is None or ok(v) or left <= 0:
             return v
+        if on_wait:
+            on_wait(v, left)
         time.sleep(pause_s)
 
 
 def wait_for_quiet(max_wait_s: float, max_other_cpu: float = MAX_OTHER_CPU, probe_s: float = 0.5,
                    probe: Optional[Callable[[float], Optional[float]]] = None) -> Optional[float]:
     """Probe the other processes' CPU share in ``probe_s`` windows until it is at most
-    ``max_other_cpu`` or ``max_wait_s`` have passed (at least one probe); the last share measured."""
+    ``max_other_cpu`` or ``max_wait_s`` have passed (at least one probe); the last share measured.
+    Says on the progress line (:mod:`bench.status`) what it waits for."""
     probe = probe or cpu_busy_fraction
-    return _wait_until(lambda: probe(probe_s), lambda v: v <= max_other_cpu, max_wait_s)
+
+    def waiting(v: float, left: float) -> None:
+        status.say(f"waiting for a quiet CPU: other processes use {v:.0%} (at most {max_other_cpu:.0%}), "
+                   f"{left:.0f} s left, then measuring anyway")
+
+    return _wait_until(lambda: probe(probe_s), lambda v: v <= max_other_cpu, max_wait_s, on_wait=waiting)
 
 
 def handoff_ratio(threads: int, elems: int = HANDOFF_ELEMS, steps: int = HANDOFF_STEPS) -> Optional[float]:
@@ -379,7 +397,12 @@ def wait_for_handoff(threads: int, max_wait_s: float = DEFAULT_HANDOFF_WAIT_S,
     """Probe :func:`handoff_ratio` (or ``probe``) every ``pause_s`` until it is at most ``max_ratio`` or
     ``max_wait_s`` have passed (at least one probe); the last ratio (None at 1 thread)."""
     probe = probe or handoff_ratio
-    return _wait_until(lambda: probe(threads), lambda v: v <= max_ratio, max_wait_s, pause_s)
+
+    def waiting(v: float, left: float) -> None:
+        status.say(f"waiting for {threads} threads that share a cache: hand-off {v:.2f}x (at most "
+                   f"{max_ratio:g}x), {left:.0f} s left")
+
+    return _wait_until(lambda: probe(threads), lambda v: v <= max_ratio, max_wait_s, pause_s, on_wait=waiting)
 
 
 def gated_attempts(measure: Callable[[], Any], threads: int, attempts: int, *, calibrate: bool = False,
@@ -392,28 +415,47 @@ def gated_attempts(measure: Callable[[], Any], threads: int, attempts: int, *, c
     ``attempts``). Returns (the least disturbed attempt, attempts made); its ``stats`` is what
     ``measure`` returned."""
     def once() -> Attempt:
-        busy = wait_for_quiet(quiet_wait_s, max_other_cpu)
-        before = wait_for_handoff(threads, handoff_wait_s, max_handoff_ratio)
+        load, cores = load_avg(), os.cpu_count() or 1
+        # saturated for the last minute (e.g. a build, a training beside the run): waiting would
+        # not bring a quiet machine, only make the run last; one probe, then measure
+        saturated = load is not None and load >= cores
+        busy = wait_for_quiet(0.0 if saturated else quiet_wait_s, max_other_cpu)
+        # (with quiet_wait_s=0 nothing was waited for, so a busy probe says nothing about how long it lasts)
+        waited_out = busy is not None and busy > max_other_cpu and (saturated or quiet_wait_s > 0)
+        # busy throughout: the threads' hand-off is slowed by the load too; probe it once, do not wait
+        before = (handoff_ratio(threads) if waited_out
+                  else wait_for_handoff(threads, handoff_wait_s, max_handoff_ratio))
+        if waited_out:
+            why = f"load {load:.1f} on {cores} CPUs for the last minute" if saturated else f"after {quiet_wait_s:g} s"
+            status.say(f"machine busy (other processes use {busy:.0%}; {why}): measuring anyway, the row "
+                       "is marked not quiet")
         calib = measure_calibration(threads) if calibrate else None
         t0 = _cpu_times()
         result = measure()
         during = cpu_other_share(t0, _cpu_times())
         return Attempt(result, calib, busy, during, before, handoff_ratio(threads), max_other_cpu,
-                       max_handoff_ratio)
+                       max_handoff_ratio, waited_out)
 
     return least_disturbed(once, attempts)
 
 
 def least_disturbed(run_once: Callable[[], Attempt], attempts: int) -> tuple[Attempt, int]:
-    """Run attempts until one is quiet (or ``attempts`` were made); (the least disturbed, count)."""
+    """Run attempts until one is quiet (or ``attempts`` were made); (the least disturbed, count).
+    A disturbed attempt is redone only when the disturbance looked passing: after an attempt that
+    the machine stayed busy for through the whole wait (``waited_out``), a redo would wait and be
+    disturbed again, so the run goes on. This bounds a timing job on a busy machine to one wait and
+    one attempt."""
     if attempts < 1:
         raise ValueError(f"attempts={attempts}: need at least 1")
     best, n = None, 0
     for n in range(1, attempts + 1):
+        if n > 1:
+            status.say(f"attempt {n} of {attempts}: the last one was disturbed "
+                       f"(worst check {best.disturbance():.1f}x its limit)")
         a = run_once()
         if best is None or a.disturbance() < best.disturbance():
             best = a
-        if a.quiet() is not False:
+        if a.quiet() is not False or a.waited_out:
             break
     return best, n
 

@@ -33,3 +33,13 @@ def cluster_victim(job: Job) -> list[dict]:
     Path(job.get("pid_file")).write_text(str(os.getpid()))
     time.sleep(float(job.get("seconds", 30)))
     return [{"pid": os.getpid()}]
+
+
+@measurement("_status_talker", fresh_process=True)
+def status_talker(job: Job) -> list[dict]:
+    """Says something on the progress line from a fresh process (tests/test_latency.py)."""
+    from bench import status
+
+    status.say(f"talking from {os.getpid()}")
+    time.sleep(0.3)  # the relay is asynchronous: let the message leave before the process ends
+    return [{"pid": os.getpid()}]

@@ -11,6 +11,7 @@ import gc
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +145,54 @@ def test_least_disturbed_keeps_the_least_disturbed_when_none_is_quiet():
     assert n == 3 and best.stats.latency_ms_median == 4.0 and best.quiet() is False
     with pytest.raises(ValueError):
         latency.least_disturbed(lambda: _attempt(0, 0), attempts=0)
+
+
+def test_a_disturbed_attempt_after_a_wait_that_found_no_quiet_is_not_redone():
+    # busy through the whole wait: a redo would wait and be disturbed again; the run goes on
+    busy = latency.Attempt(summarize([5.0] * 5), None, 0.8, 0.7, waited_out=True)
+    calls = []
+    best, n = latency.least_disturbed(lambda: calls.append(1) or busy, attempts=3)
+    assert (n, len(calls), best.quiet()) == (1, 1, False)
+
+
+def test_gate_on_a_saturated_machine_probes_once_measures_once_and_says_so(monkeypatch):
+    from bench import status
+
+    probes, said = [], []
+    monkeypatch.setattr(latency, "load_avg", lambda: 2.0 * (os.cpu_count() or 1))  # saturated a minute
+    monkeypatch.setattr(latency, "cpu_busy_fraction", lambda s: probes.append(s) or 0.9)
+    monkeypatch.setattr(latency, "cpu_other_share", lambda a, b: 0.9)
+    t0 = time.monotonic()
+    with status.listening(said.append):
+        best, n = latency.gated_attempts(lambda: "timed", threads=1, attempts=3, quiet_wait_s=30.0)
+    assert time.monotonic() - t0 < 5.0  # not 3 x 30 s of waiting
+    assert (n, len(probes), best.stats, best.quiet(), best.waited_out) == (1, 1, "timed", False, True)
+    assert any("machine busy" in m and "measuring anyway" in m for m in said)
+
+
+def test_quiet_wait_says_what_it_waits_for(monkeypatch):
+    from bench import status
+
+    shares, said = iter([0.4, 0.3, 0.01]), []
+    with status.listening(said.append):
+        got = latency.wait_for_quiet(60.0, probe=lambda s: next(shares))
+    assert got == 0.01
+    assert len(said) == 2 and "other processes use 40%" in said[0] and "at most 5%" in said[0]
+
+
+def test_a_fresh_process_job_reaches_the_parents_progress_line():
+    from bench import status
+    from bench.jobs import Job, execute
+    import tests.cluster_jobs  # noqa: F401  registers _status_talker
+
+    said = []
+    with status.listening(said.append):
+        [(job, rows)] = list(execute([Job.make("_status_talker", "esp_dense_seg")]))
+        deadline = time.monotonic() + 5
+        while not said and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert rows[0]["status"] == "ok" and rows[0]["pid"] != os.getpid()
+    assert said == [f"talking from {rows[0]['pid']}"]
 
 
 def test_unknown_disturbance_counts_as_quiet_enough():
@@ -765,6 +814,7 @@ def test_speedup_record_from_interleaved_rounds(fake_backend, monkeypatch):
 def test_speedup_redoes_a_disturbed_comparison_and_keeps_the_quiet_one(fake_backend, monkeypatch):
     busy = iter([0.5, 0.0])  # another process used half the machine during the first comparison
     monkeypatch.setattr(latency, "cpu_busy_fraction", lambda *a: next(busy))
+    monkeypatch.setattr(latency, "load_avg", lambda: 0.0)  # not saturated: a redo may help
     results = iter([{"torch": [summarize([9.0])] * 3, "ncnn": [summarize([3.0])] * 3},
                     {"torch": [summarize([8.0])] * 3, "ncnn": [summarize([4.0])] * 3}])
     monkeypatch.setattr(latency, "time_interleaved", lambda *a: next(results))
