@@ -86,6 +86,8 @@ def test_resume_takes_the_plan_from_the_folder_and_refuses_other_flags(tmp_path)
     (["speedup", "--arch", "esp_dense_seg", "--threads", "-1"], "argument --threads: -1 is below the minimum 1"),
     (["--resume", "somewhere"], "--resume goes with all (or --all)"),
     (["list", "nosuch"], "nothing matches 'nosuch'"),
+    (["--all", "--quick", "--thorough"], "--quick and --thorough exclude each other"),
+    (["--thorough"], "--thorough goes with all (or --all)"),
 ])
 def test_bad_flags_are_one_line_usage_errors(args, message):
     r = _cli(*args, timeout=120)
