@@ -102,7 +102,7 @@ def cmd_profile(args) -> int:
         return EXIT_USAGE
     if not args.layers:
         return _one_job(job, args.json, keys)
-    from bench.complexity import layer_table
+    from bench.measure.complexity import layer_table
     from bench.weights import load_model
     rows = run_job(job)
     status = status_of(rows)
@@ -175,7 +175,7 @@ def cmd_latency(args) -> int:
     if code != EXIT_OK or not args.layers or args.backend == "onnxruntime":
         return code
     from bench.backends import convert_module_to_ncnn, ncnn_layer_times, time_by_type, torch_op_times
-    from bench.latency import fixed_input
+    from bench.measure.latency import fixed_input
     from bench.weights import load_model
     lm = load_model(args.arch, args.weights, args.models_dir)
     x, _ = fixed_input(args.size, lm.preprocess, Path(args.data_dir) / "hsd")
@@ -213,7 +213,7 @@ def cmd_speedup(args) -> int:
 
 
 def cmd_build_arm(args) -> int:
-    from bench import arm
+    from bench.arm import runner as arm
     why = arm.toolchain_status(args.toolchain)
     if why:
         print(f"cannot build the aarch64 runner: {why.removeprefix('skipped: ')}", file=sys.stderr)
@@ -228,7 +228,7 @@ def cmd_build_arm(args) -> int:
 
 
 def cmd_arm_calibrate(args) -> int:
-    from bench import arm, arm_counts
+    from bench.arm import counts as arm_counts, runner as arm
     from reports.arm_estimate import write_calibration_table
     why = arm.toolchain_status("gnu")
     if why:
@@ -246,7 +246,7 @@ def cmd_arm_calibrate(args) -> int:
 def cmd_arm_estimate(args) -> int:
     import pandas as pd
 
-    from bench import arm_estimate as ae
+    from bench.arm import estimate as ae
     from reports.arm_estimate import estimates_markdown, loo_markdown
     devices = args.device_model or list(ae.DEVICES)
     unknown = [d for d in devices if d not in ae.DEVICES]
@@ -286,8 +286,8 @@ def cmd_arm_estimate(args) -> int:
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
-    from bench.datasets import open_dataset, split_path
-    from bench.train import Recipe, resolve_device, train
+    from bench.data.datasets import open_dataset, split_path
+    from bench.train.loop import Recipe, resolve_device, train
     from bench.weights import load_model
     from reports.training import load_state, save_state, state_path, write_trained_checkpoint
 
@@ -716,7 +716,7 @@ def _at_least(low: int):
 
 def build_parser() -> argparse.ArgumentParser:
     from bench.backends.table import BACKENDS, TABLE
-    from bench.latency import MIN_LOOPS
+    from bench.measure.latency import MIN_LOOPS
     from bench.paths import (BASELINE_PATH, CHECKPOINTS_DIR, DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR, SPLITS_DIR,
                              TRAIN_STATE_DIR)
 

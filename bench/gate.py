@@ -36,7 +36,7 @@ GATE_SIZE = 256  # input side of every gate measurement
 GATE_THREADS = 1  # latency threads: at 2 on a busy 2-core machine the ratios moved 50x and more (docs/gate.md)
 GATE_REPEATS = 3  # latency rounds; the gate takes the median of the rounds' ratios
 QUICK_TIMING = {"loops": 12, "warmup": 3, "attempts": 1, "quiet_wait_s": 1.0}  # --quick latency jobs
-# the interleaved ncnn / PyTorch comparison (bench.latency.measure_speedup): rounds, timed and untimed
+# the interleaved ncnn / PyTorch comparison (bench.measure.latency.measure_speedup): rounds, timed and untimed
 # iterations per backend and round
 INTERLEAVED = {"speedup_rounds": 10, "speedup_loops": 10, "speedup_warmup": 3}
 QUICK_INTERLEAVED = {"speedup_rounds": 6, "speedup_loops": 6, "speedup_warmup": 2}
@@ -223,7 +223,7 @@ def new_baseline(metrics: Figures, machine: Mapping[str, Any], versions: Mapping
 def gate_settings(quick: bool = False, input_size: int = GATE_SIZE, threads: Optional[int] = None,
                   repeats: int = GATE_REPEATS) -> dict[str, Any]:
     """The gate's measurement settings (recorded in the baseline and printed before a check)."""
-    from .latency import DEFAULT_LOOPS, DEFAULT_WARMUP
+    from .measure.latency import DEFAULT_LOOPS, DEFAULT_WARMUP
     timing = dict(QUICK_TIMING) if quick else {"loops": DEFAULT_LOOPS, "warmup": DEFAULT_WARMUP}
     return {"input_size": int(input_size), "threads": int(threads or GATE_THREADS), "repeats": int(repeats),
             "quick": bool(quick), **timing, **(QUICK_INTERLEAVED if quick else INTERLEAVED)}
@@ -247,7 +247,7 @@ def gate_jobs(archs: Sequence[str], quick: bool = False, models_dir: Optional[Pa
     on the ``val`` split of ``<data_dir>/hsd`` of ``checkpoints/<design>.pt`` (a skipped row when
     it does not exist) and of every published checkpoint of the design (seg_matting: ``seed``);
     then latency on torch and ncnn at ``threads`` (default :data:`GATE_THREADS`; ``quick``:
-    :data:`QUICK_TIMING`, else the full protocol of ``bench/latency.py``), ``repeats`` times, each
+    :data:`QUICK_TIMING`, else the full protocol of ``bench/measure/latency.py``), ``repeats`` times, each
     round over every design (``repeat`` setting), so that one disturbance hits one round only; last,
     per design, ncnn against PyTorch timed interleaved in one process (``speedup``;
     :data:`QUICK_INTERLEAVED` / :data:`INTERLEAVED`)."""

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from archs import get_spec, list_archs
 
-from .complexity import sweep_sizes
+from .measure.complexity import sweep_sizes
 from .jobs import Job
 from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 from .weights import trained_checkpoint_path
@@ -209,7 +209,7 @@ def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
     at those thread counts, and the size sweep at 2 threads on torch and ncnn (together about two
     thirds of a thorough run's time). ``quick``: 2 threads, 10 loops, nothing of the thorough part."""
     from .backends import BACKENDS
-    from .latency import DEFAULT_LOOPS, DEFAULT_REPEATS, DEFAULT_WARMUP, default_thread_counts
+    from .measure.latency import DEFAULT_LOOPS, DEFAULT_REPEATS, DEFAULT_WARMUP, default_thread_counts
 
     if opt.quick:
         thread_counts, loops, warmup = (min(2, default_thread_counts()[-1]),), 10, 3

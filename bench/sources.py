@@ -67,11 +67,11 @@ class ModelSource(ABC):
     @abstractmethod
     def accuracy(self, samples: Sequence, input_size: Optional[int], weights: str, models_dir: Path,
                  threads: int) -> dict[str, Any]:
-        """The accuracy row on ``samples`` (the protocol of :mod:`bench.accuracy`)."""
+        """The accuracy row on ``samples`` (the protocol of :mod:`bench.measure.accuracy`)."""
 
     @abstractmethod
     def latency(self, backend: str, **settings: Any) -> dict[str, Any]:
-        """The latency row on ``backend`` (the protocol of :mod:`bench.latency`)."""
+        """The latency row on ``backend`` (the protocol of :mod:`bench.measure.latency`)."""
 
     @abstractmethod
     def speedup(self, other: str, **settings: Any) -> dict[str, Any]:
@@ -118,9 +118,9 @@ class TorchSource(ModelSource):
 
     def cost(self, input_size: Optional[int] = None, models_dir: Path = DEFAULT_MODELS_DIR,
              ncnn_bin: Optional[str] = None) -> dict[str, Any]:
-        """Paper cost (bench.complexity.profile_model) next to the reference numbers of
+        """Paper cost (bench.measure.complexity.profile_model) next to the reference numbers of
         ARCHITECTURES.md; ``macs_rel_diff`` only at the reference size."""
-        from .complexity import profile_model
+        from .measure.complexity import profile_model
         from .weights import load_model
 
         spec, size = self.arch, self._size(input_size)
@@ -143,7 +143,7 @@ class TorchSource(ModelSource):
 
     def accuracy(self, samples: Sequence, input_size: Optional[int], weights: str, models_dir: Path,
                  threads: int) -> dict[str, Any]:
-        from .accuracy import evaluate
+        from .measure.accuracy import evaluate
         from .weights import load_model
         lm = load_model(self.spec.name, weights, models_dir)
         rec = evaluate(lm.model, samples, int(input_size or self.spec.default_size), lm.preprocess,
@@ -165,13 +165,13 @@ class TorchSource(ModelSource):
                     **{k: s[k] for k in ("attempts", "quiet_wait_s") if s.get(k) is not None})
 
     def latency(self, backend: str, **settings: Any) -> dict[str, Any]:
-        from .latency import DEFAULT_LOOPS, DEFAULT_WARMUP, measure_latency, record_row
+        from .measure.latency import DEFAULT_LOOPS, DEFAULT_WARMUP, measure_latency, record_row
         rec = measure_latency(self.spec.name, backend, loops=int(settings.get("loops", DEFAULT_LOOPS)),
                               warmup=int(settings.get("warmup", DEFAULT_WARMUP)), **self._timing(backend, settings))
         return record_row(rec)
 
     def speedup(self, other: str, **settings: Any) -> dict[str, Any]:
-        from .latency import DEFAULT_ROUND_LOOPS, DEFAULT_ROUND_WARMUP, DEFAULT_ROUNDS, measure_speedup
+        from .measure.latency import DEFAULT_ROUND_LOOPS, DEFAULT_ROUND_WARMUP, DEFAULT_ROUNDS, measure_speedup
         rec = measure_speedup(self.spec.name, other, rounds=int(settings.get("rounds", DEFAULT_ROUNDS)),
                               loops=int(settings.get("loops", DEFAULT_ROUND_LOOPS)),
                               warmup=int(settings.get("warmup", DEFAULT_ROUND_WARMUP)),
@@ -235,7 +235,7 @@ class FileSource(ModelSource):
         models_dir = Path(settings.get("models_dir", DEFAULT_MODELS_DIR))
         parity = {}
         if backend == "ncnn":
-            from .data import scan_folder
+            from .data.samples import scan_folder
             samples = scan_folder(Path(settings.get("data_dir", DEFAULT_DATA_DIR / "hsd")))[:4]
             pr = ncnn_parity(self.spec.name, samples, models_dir)
             parity = {"parity_max_abs_diff": pr.max_abs_diff, "parity_mask_iou": pr.min_mask_iou,

@@ -850,7 +850,7 @@ def layer_shares(archs: Sequence[str], size: int, run_dir: Optional[Path] = None
         todo.append(a)
     if todo:
         try:
-            from bench.complexity import layer_table
+            from bench.measure.complexity import layer_table
             from bench.weights import load_model
         except ImportError as exc:
             return out, f"per-layer tables not available ({exc})"
@@ -897,12 +897,12 @@ def _pick_stems(data_dir: Path, n: int) -> tuple[list[str], str]:
     stems: list[str] = []
     split = "val"
     try:
-        from bench.datasets import split_stems
+        from bench.data.datasets import split_stems
         stems = split_stems(Path(data_dir).name, "val")
     except Exception:
         pass
     if not stems:
-        from bench.data import scan_folder
+        from bench.data.samples import scan_folder
         stems, split = [s.stem for s in scan_folder(data_dir)], "all"
     if len(stems) > n:
         idx = np.linspace(0, len(stems) - 1, n).round().astype(int)
@@ -925,8 +925,8 @@ def write_examples(run_dir: Path, data_dir: Optional[Path], archs: Optional[Sequ
         if data_dir is None or not Path(data_dir).is_dir():
             raise FileNotFoundError(f"data folder {data_dir} not found")
         from archs import get_spec, list_archs
-        from bench.accuracy import predict_prob
-        from bench.data import scan_folder, load_pair
+        from bench.measure.accuracy import predict_prob
+        from bench.data.samples import scan_folder, load_pair
         from bench.paths import CHECKPOINTS_DIR, DEFAULT_MODELS_DIR
         from bench.weights import load_model, trained_checkpoint_path
 

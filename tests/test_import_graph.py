@@ -69,6 +69,11 @@ def test_graph_sees_known_imports():
     assert g.has_edge("run_bench", "bench.jobs")  # inside a function
     assert g.has_edge("bench.measurements", "bench.jobs")  # relative, at the top
     assert g.has_edge("archs", "archs.registry")
+    # the sub-packages of bench/ (issue 18's layout)
+    assert g.has_edge("bench.arm.counts", "bench.arm.runner")
+    assert g.has_edge("bench.train.loop", "bench.measure.accuracy")
+    assert g.has_edge("bench.data.datasets", "bench.data.samples")
+    assert not {"bench.arm_counts", "bench.latency", "bench.data.data", "bench.train.train"} & set(g)
 
 
 def test_no_import_cycles():

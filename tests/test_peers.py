@@ -21,9 +21,9 @@ import archs.extremec3  # noqa: F401  registers the peer designs even if archs/_
 import archs.sinet  # noqa: F401
 from archs import LOGITS, create_arch, get_spec, list_archs
 from bench import peers
-from bench.accuracy import evaluate
-from bench.complexity import count_macs_fvcore
-from bench.data import read_image, scan_folder
+from bench.measure.accuracy import evaluate
+from bench.measure.complexity import count_macs_fvcore
+from bench.data.samples import read_image, scan_folder
 from bench.jobs import Skip
 from bench.weights import load_model
 
@@ -109,7 +109,7 @@ def test_official_accuracy_on_subset(name, models_dir, subset):
 
 
 def test_per_channel_std_preprocess():
-    from bench.accuracy import to_input
+    from bench.measure.accuracy import to_input
     img = np.full((8, 8, 3), (10, 20, 30), np.uint8)  # RGB
     pre = get_spec("sinet").checkpoint("official").preprocess
     x = to_input(img, 8, pre)[0, :, 0, 0].numpy()
