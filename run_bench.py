@@ -286,40 +286,23 @@ def cmd_arm_estimate(args) -> int:
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
-    from bench.data.datasets import open_dataset, split_path
-    from bench.train.loop import Recipe, resolve_device, train
-    from bench.weights import load_model
-    from reports.training import load_state, save_state, state_path, write_trained_checkpoint
+    from bench.train.session import TrainRequest, prepare, run
 
-    kw = {"seed": args.seed}
-    if args.train_size:
-        kw["train_size"] = args.train_size
-    recipe = Recipe(**kw)
+    req = TrainRequest(args.arch, Path(args.train_data_dir or args.data_dir), args.splits_dir, args.models_dir,
+                       args.state_dir, Path(args.train_out), init=args.init, seed=args.seed,
+                       train_size=args.train_size, name=args.name, steps=args.steps, epochs=args.epochs,
+                       minutes=args.minutes, resume=args.train_resume, threads=args.threads, workers=args.workers,
+                       device=args.device, cache=not args.no_cache)
     try:
-        resolve_device(args.device)
+        setup = prepare(req)
     except ValueError as e:
         print(e, file=sys.stderr)
         return EXIT_USAGE
-    data_dir = Path(args.train_data_dir or args.data_dir)
-    name = args.name or (args.arch if args.init == "scratch" else f"{args.arch}-finetuned")
-    sets = list(zip(recipe.train_sets, recipe.train_splits))
-    train_sets = {n: open_dataset(data_dir / n, "folder", sp, args.splits_dir) for n, sp in sets}
-    val_sets = {n: open_dataset(data_dir / n, "folder", recipe.val_split, args.splits_dir) for n, _ in sets}
-    split_files = [split_path(n, sp, args.splits_dir) for n, tr in sets for sp in (tr, recipe.val_split)]
-    init_model = None if args.init == "scratch" else load_model(args.arch, args.init, args.models_dir).model
-    spath = state_path(args.state_dir, name)
-    resume = load_state(spath) if args.train_resume else None
-    budget = {}
-    if resume is None:
-        budget = ({"steps": args.steps} if args.steps else {"epochs": args.epochs} if args.epochs
-                  else {"minutes": args.minutes or 30.0})
-    n_train = sum(len(v) for v in train_sets.values())
-    n_val = sum(len(v) for v in val_sets.values())
-    print(f"train {args.arch} -> {Path(args.train_out) / name}.pt  init={args.init}  {budget or 'resume'}  "
-          f"train {n_train} / val {n_val} images  size {recipe.train_size} (eval {recipe.eval_size})  "
-          f"batch {recipe.batch_size}  lr {recipe.lr}  seed {recipe.seed}  threads {args.threads or 'default'}  "
-          f"workers {args.workers}  device {args.device}",
-          file=sys.stderr)
+    r = setup.recipe
+    print(f"train {args.arch} -> {Path(args.train_out) / req.checkpoint_name}.pt  init={args.init}  "
+          f"{setup.budget or 'resume'}  train {setup.n_train} / val {setup.n_val} images  size {r.train_size} "
+          f"(eval {r.eval_size})  batch {r.batch_size}  lr {r.lr}  seed {r.seed}  threads {args.threads or 'default'}  "
+          f"workers {args.workers}  device {args.device}", file=sys.stderr)
     bar = tqdm(total=None, unit="step", dynamic_ncols=True, file=sys.stderr)
 
     def on_progress(p) -> None:
@@ -330,14 +313,9 @@ def cmd_train(args) -> int:
                             f"{p.img_per_s:.1f} img/s" + (" [validating]" if p.phase == "val" else ""))
 
     try:
-        model, rec = train(args.arch, recipe, train_sets, val_sets, init_model=init_model, init=args.init,
-                           threads=args.threads, resume=resume, on_progress=on_progress,
-                           workers=args.workers, device=args.device,
-                           cache_dir=None if args.no_cache else Path(__file__).resolve().parent / ".cache" / "train-items",
-                           on_state=lambda st: save_state(st, spath), **budget)
+        rec, pt, js = run(setup, on_progress)
     finally:
         bar.close()
-    pt, js = write_trained_checkpoint(model, rec, Path(args.train_out), name, split_files, data_dir)
     v = rec.val
     print(f"{args.arch}: {rec.steps} steps ({rec.epochs} epochs, {rec.train_seconds:.0f} s training, "
           f"{rec.img_per_s} img/s)  val mIoU {v.get('miou', float('nan')):.4f} "
@@ -521,102 +499,61 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from archs import list_archs
-    from bench.gate import (DEFAULT_RULES, BaselineError, compare, figures_from_rows, gate_jobs, gate_settings,
-                            load_baseline, machine_kind, machine_mismatch, make_strict, merge_figures,
-                            new_baseline, only_jobs, settings_mismatch)
+    from bench.check import CheckRequest, conclude, plan_check
     from bench.cluster import make_executor
-    from reports.gate import check_record, format_table, summary_line, write_baseline, write_check
-    from bench.runinfo import run_meta
+    from bench.gate import BaselineError
+    from reports.gate import check_record, format_table, plan_lines, summary_line, write_baseline, write_check
     from reports.results import RunWriter
 
-    if args.update_baseline and not (args.reason or "").strip():
-        print("--update-baseline needs --reason TEXT (why the figures change)", file=sys.stderr)
+    req = CheckRequest(args.baseline, tuple(args.arch or ()), args.quick, args.update_baseline, args.reason,
+                       tuple(args.only or ()), args.strict, args.models_dir, args.data_dir)
+    if req.usage_error():
+        print(req.usage_error(), file=sys.stderr)
         return EXIT_USAGE
-    if args.reason and not args.update_baseline:
-        print("--reason goes with --update-baseline", file=sys.stderr)
+    try:
+        plan = plan_check(req)
+    except BaselineError as exc:
+        print(f"gate: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except ValueError as exc:
+        print(f"gate: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.only and not args.update_baseline:
-        print("--only goes with --update-baseline", file=sys.stderr)
-        return EXIT_USAGE
-    baseline = None
-    if not args.update_baseline or args.only:
-        try:
-            baseline = load_baseline(args.baseline)
-        except BaselineError as exc:
-            print(f"gate: {exc}", file=sys.stderr)
-            return EXIT_FAIL
-    meta = run_meta()
-    archs = args.arch or list_archs()
-    settings = gate_settings(args.quick)
-    jobs = gate_jobs(archs, quick=args.quick, models_dir=args.models_dir, data_dir=args.data_dir)
-    if args.only:
-        try:
-            jobs = only_jobs(jobs, args.only)
-        except ValueError as exc:
-            print(f"gate: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-    # the settings first, as benchncnn does
-    print(f"gate: {len(archs)} designs at {settings['input_size']}px; latency torch + ncnn at "
-          f"{settings['threads']} thread(s), {settings['repeats']} rounds of {settings['loops']} timed + "
-          f"{settings['warmup']} warm-up loops, then ncnn vs torch interleaved ({settings['speedup_rounds']} rounds of "
-          f"{settings['speedup_loops']}){' (quick)' if args.quick else ''}; this machine: "
-          f"{machine_kind(meta['machine'])}", file=sys.stderr)
-    note = None
-    if baseline is not None:
-        print(f"baseline: {args.baseline} ({baseline.created}, commit {baseline.commit or '?'}, "
-              f"reason: {baseline.reason}); machine: {machine_kind(baseline.machine)}", file=sys.stderr)
-        note = (machine_mismatch(baseline.machine, meta["machine"])
-                or settings_mismatch(baseline.settings, settings))
-        if note:
-            print(f"gate: {note}", file=sys.stderr)
+    for line in plan_lines(plan):  # the settings first, as benchncnn does
+        print(line, file=sys.stderr)
     try:
         writer = RunWriter(Path(args.out)) if args.out else None
         if writer:
-            writer.write_meta({**meta, "gate": {**settings, "baseline": str(args.baseline)}})
+            writer.write_meta({**plan.meta, "gate": {**plan.settings, "baseline": str(args.baseline)}})
     except OSError as exc:
         print(f"gate: cannot write the output folder {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     rows: list[dict] = []
-    errors, _ = _consume(make_executor(args.executor)(jobs), len(jobs), rows.extend,
+    errors, _ = _consume(make_executor(args.executor)(plan.jobs), len(plan.jobs), rows.extend,
                          *([writer.append] if writer else []))
     if writer:
         writer.finish()
-    current = figures_from_rows(rows)
-
+    result = conclude(plan, rows, errors)
     if args.update_baseline:
-        if errors:
+        if result.new_baseline is None:
             print(f"gate: {len(errors)} jobs failed; the baseline is not written", file=sys.stderr)
             return EXIT_FAIL
-        commit = meta.get("commit", "") + ("-dirty" if meta.get("dirty") else "")
-        if args.only:  # the other figures, the machine and the settings stay the baseline's
-            current = merge_figures(baseline.metrics, current, args.only)
-            b = new_baseline(current, baseline.machine, baseline.versions,
-                             f"{baseline.reason} | {commit}: {', '.join(args.only)} re-measured: {args.reason}",
-                             baseline.commit, baseline.settings)
-        else:
-            b = new_baseline(current, meta["machine"], meta["versions"], args.reason, commit, settings)
-        path = write_baseline(Path(args.baseline), b)
-        n = sum(len(m) for m in current.values())
-        print(f"gate: baseline written: {path} ({n} figures of {len(current)} designs; reason: {args.reason})")
+        path = write_baseline(Path(args.baseline), result.new_baseline)
+        n = sum(len(m) for m in result.figures.values())
+        print(f"gate: baseline written: {path} ({n} figures of {len(result.figures)} designs; reason: {args.reason})")
         return EXIT_OK
-
-    comparisons = compare(current, baseline.metrics, DEFAULT_RULES, same_machine=note is None)
-    if args.strict:
-        comparisons = make_strict(comparisons)
     if writer:
-        write_check(Path(args.out), comparisons, note, errors)
+        write_check(Path(args.out), result.comparisons, plan.note, errors)
     if args.json:
-        _print_json(check_record(comparisons, note, errors))
+        _print_json(check_record(result.comparisons, plan.note, errors))
     else:
-        if note:
-            print(f"note: {note}\n")
-        print(format_table(comparisons))
+        if plan.note:
+            print(f"note: {plan.note}\n")
+        print(format_table(result.comparisons))
         print()
-        print(summary_line(comparisons, len(errors)))
+        print(summary_line(result.comparisons, len(errors)))
         for e in errors:
             print(f"  {e}")
-    return EXIT_FAIL if errors or any(c.failed for c in comparisons) else EXIT_OK
+    return EXIT_OK if result.passed else EXIT_FAIL
 
 
 def _render_report(run_dir: Path, df, meta: dict, data_dir: Optional[Path], archs, size: int,

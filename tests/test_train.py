@@ -18,7 +18,7 @@ from bench.data.samples import scan_folder
 from bench.train.loop import (CALIB_STEPS, Recipe, TrainState, _cache_item, _Item, compute_loss, lr_at,
                          make_batch, make_example, train)
 from bench.weights import load_model
-from reports.training import load_state, save_state, write_trained_checkpoint
+from bench.train.checkpoints import load_state, save_state, write_trained_checkpoint
 
 ARCH = "esp_dense_seg"  # small, input multiple 16
 PLAIN = Recipe(train_size=64, eval_size=64, batch_size=4, evals=2, val_at_start=True, crop_area=(1.0, 1.0),

@@ -1,4 +1,6 @@
-"""Files of a training run: the trained checkpoint with its provenance, and resumable state.
+"""Files of a training run: the trained checkpoint with its provenance, and resumable state (written
+here, in bench/, because they are model files, not rendered results; like bench.cache they are
+written complete or not at all).
 
 - ``<out>/<name>.pt``: fp16 state dict (``torch.save`` of a plain dict; ``bench.weights`` loads it
   with ``weights_only=True`` and converts floating tensors to fp32); a tensor beyond fp16's range
@@ -22,10 +24,10 @@ from typing import Optional, Sequence
 import torch
 import torch.nn as nn
 
-from bench.data.datasets import split_files_sha256
-from bench.runinfo import run_meta
-from bench.train.loop import TrainRecord, TrainState, fits_fp16
-from bench.weights import sha256_file
+from ..data.datasets import split_files_sha256
+from ..runinfo import run_meta
+from .loop import TrainRecord, TrainState, fits_fp16
+from ..weights import sha256_file
 
 
 def _clean(obj):

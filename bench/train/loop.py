@@ -23,7 +23,7 @@ and the record keeps that count: re-running with ``steps=`` reproduces the run.
 
 :func:`train` writes no files: it reports progress and resumable :class:`TrainState` snapshots
 through callbacks and returns the trained model with a :class:`TrainRecord`. Writing checkpoints and
-provenance is ``reports/training.py``.
+provenance is ``bench/train/checkpoints.py``.
 """
 from __future__ import annotations
 
@@ -379,7 +379,7 @@ def fits_fp16(t: torch.Tensor) -> bool:
 def round_to_fp16(model: nn.Module) -> nn.Module:
     """Round every floating parameter and buffer that fits fp16 (:func:`fits_fp16`) to fp16
     precision (kept as fp32), in place, so the model is exactly what the checkpoint of it
-    (``reports.training.fp16_state_dict``) loads back to. Tensors outside fp16's range are left as
+    (``bench.train.checkpoints.fp16_state_dict``) loads back to. Tensors outside fp16's range are left as
     they are instead of becoming inf."""
     with torch.no_grad():
         for t in list(model.parameters()) + list(model.buffers()):
