@@ -147,6 +147,23 @@ def arm_estimate_job(arch: str, size: Optional[int] = None) -> Job:
     return Job.make("arm_estimate", arch, **({"input_size": size} if size else {}))
 
 
+def model_arm_jobs(name: str, size: Optional[int] = None, models_dir: Path = DEFAULT_MODELS_DIR,
+                   data_dir: Path = DEFAULT_DATA_DIR / "hsd") -> list[Job]:
+    """The ARM figures of one model (``run_bench.py arm``), as ``--all`` measures them: a torch model's
+    emulated aarch64 ncnn (parity and guest instructions, ``arm_cost``) and its estimated ms; a
+    model file converted to ncnn, its estimated ms (parity checked first; native size). ``size``
+    defaults to 256 for a design and to a peer's checkpoint size."""
+    from .sources import get_source
+
+    if get_source(name).spec.form == "file":
+        return [Job.make("arm_estimate", name, models_dir=str(models_dir), data_dir=str(data_dir))]
+    spec = get_spec(name)
+    if size is None:
+        size = spec.checkpoints[0].input_size if spec.peer and spec.checkpoints else 256
+    opt = PlanOptions(archs=(name,), input_size=size, models_dir=Path(models_dir))
+    return [j for j in arm_jobs([name], opt, {name: size}) if j.measurement != "device_latency"]
+
+
 def peer_jobs(opt: PlanOptions) -> list[Job]:
     """The peers at their native input sizes: SINet / ExtremeC3Net (torch modules: every measurement
     the designs get) and the file peers (MediaPipe selfie on LiteRT, PP-HumanSeg lite on

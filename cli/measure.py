@@ -175,6 +175,44 @@ def cmd_build_arm(args) -> int:
     return EXIT_OK
 
 
+ARM_COST_KEYS = ["arch", "status", "input_size", "weights", "threads", "arm_instructions_m",
+                 "setup_instructions_m", "cpu_model", "parity_ok_arm", "parity_arm_vs_x86_max_abs_diff",
+                 "parity_arm_vs_x86_mask_iou", "parity_arm_vs_torch_max_abs_diff", "parity_arm_vs_torch_mask_iou",
+                 "size_mb_ncnn_bin", "qemu_version", "ncnn_version", "toolchain", "cached"]
+
+
+def cmd_arm(args) -> int:
+    """The ARM figures of one model, as ``all`` measures them: emulated aarch64 ncnn (parity and
+    instruction counts) and the estimated ms on the calibrated devices (estimates, labelled)."""
+    from bench.jobs import run_job, status_of
+    from bench.plan import model_arm_jobs
+    from reports.arm_estimate import estimates_markdown
+
+    if args.size is not None and get_source(args.arch).spec.form == "file":
+        print(f"--size: {args.arch} is a model file, estimated at its native input size", file=sys.stderr)
+        return EXIT_USAGE
+    results = [(job, run_job(job)) for job in model_arm_jobs(args.arch, args.size, args.models_dir,
+                                                              Path(args.data_dir) / "hsd")]
+    statuses = [status_of(rows) for _, rows in results]
+    if args.json:
+        _print_json({job.measurement: rows for job, rows in results})
+    for (job, rows), status in zip(results, statuses):
+        if status != "ok":
+            print(f"{job.key}: {status}", file=sys.stderr)
+        if args.json or status != "ok":
+            continue
+        if job.measurement == "arm_cost":
+            print("emulated aarch64 ncnn (qemu; instruction counts, not time):")
+            _print_row(rows[0], ARM_COST_KEYS)
+        else:
+            import pandas as pd
+            est = pd.DataFrame(rows)
+            for t in sorted(set(est.threads)):
+                print(f"\nestimated ms, {t} thread(s) [80% band from LOO errors]; estimates, not measurements:\n")
+                print(estimates_markdown(est, t))
+    return EXIT_OK if all(s == "ok" for s in statuses) else EXIT_FAIL
+
+
 def cmd_arm_calibrate(args) -> int:
     from bench.arm import counts as arm_counts, runner as arm
     from reports.arm_estimate import write_calibration_table

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from .common import _arch_arg, _at_least, _executor_arg
-from .measure import (cmd_arm_calibrate, cmd_arm_estimate, cmd_build_arm, cmd_eval, cmd_latency, cmd_list,
-                      cmd_profile, cmd_speedup, cmd_train)
+from .measure import (cmd_arm, cmd_arm_calibrate, cmd_arm_estimate, cmd_build_arm, cmd_eval, cmd_latency,
+                      cmd_list, cmd_profile, cmd_speedup, cmd_train)
 from .runs import cmd_all, cmd_check, cmd_compare, cmd_report, cmd_simulate, cmd_sweep
 
 DESCRIPTION = "Benchmark suite for fast portrait-segmentation networks: one command line."
@@ -129,6 +129,14 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
                    help="gnu: Debian g++-aarch64-linux-gnu (default); zig: ziglang from PyPI")
     s.add_argument("--jobs", type=int, default=2, help="parallel compile jobs (default 2)")
     s.set_defaults(func=cmd_build_arm)
+
+    s = sub.add_parser("arm", help="the ARM figures of one model: emulated aarch64 ncnn (parity, instruction "
+                                   "counts) and estimated ms on the calibrated devices (docs/arm.md)")
+    _arch_arg(s)
+    s.add_argument("--size", type=_at_least(1), default=None,
+                   help="input side (default 256 for designs, a peer's checkpoint size; model files: native)")
+    s.add_argument("--json", action="store_true", help="print the rows as one JSON object per measurement")
+    s.set_defaults(func=cmd_arm)
 
     s = sub.add_parser("arm-calibrate", help="count ncnn's benchncnn models under qemu (cortex-a72 and "
                                              "cortex-a76, per layer) into the committed calibration table")
