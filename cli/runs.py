@@ -110,6 +110,7 @@ def cmd_all(args) -> int:
 
 def cmd_sweep(args) -> int:
     from bench.cluster import make_executor
+    from bench.jobs import stop_on_signals
     from bench.sweep import SweepError, expand, load_matrix
     from bench.runinfo import run_meta
     from reports.results import RunWriter, finished_jobs, new_run_dir
@@ -124,17 +125,33 @@ def cmd_sweep(args) -> int:
     run_dir = Path(args.resume) if args.resume else (Path(args.out) if args.out else new_run_dir())
     done = finished_jobs(run_dir) if args.resume else set()
     writer = RunWriter(run_dir)
-    writer.write_meta({**run_meta(), "sweep": {"matrix": str(args.matrix), "jobs": len(jobs),
-                                               "executor": args.executor.kind}})
+    meta = {**run_meta(), "sweep": {"matrix": str(args.matrix), "jobs": len(jobs), "executor": args.executor.kind}}
+    writer.write_meta(meta)
     print(f"sweep: {len(jobs)} jobs ({len(done)} done before) from {args.matrix}, executor "
           f"{args.executor.kind}{':' + args.executor.address if args.executor.address else ''}", file=sys.stderr)
-    errors, _ = _consume(make_executor(args.executor, args.workers)(jobs, skip_keys=done), len(jobs) - len(done),
-                         writer.append)
-    n_err = len(errors)
+    errors, interrupted = [], False
+    try:
+        with stop_on_signals():
+            errors, _ = _consume(make_executor(args.executor, args.workers)(jobs, skip_keys=done),
+                                 len(jobs) - len(done), writer.append)
+    except KeyboardInterrupt:
+        interrupted = True
     df = writer.finish()
+    resume = f"python run_bench.py sweep {args.matrix} --resume {run_dir}"
+    if interrupted:
+        finished = len(finished_jobs(run_dir))
+        writer.write_meta({**meta, "partial": {"jobs_finished": finished, "jobs_planned": len(jobs)}})
+        try:
+            with stop_on_signals():
+                write_sweep_report(run_dir, df)
+        except KeyboardInterrupt:
+            pass  # the rows are saved; the resumed sweep writes the report
+        print(f"interrupted: {finished} of {len(jobs)} jobs finished, their rows are kept; resume with: {resume}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     report = write_sweep_report(run_dir, df)
-    print(f"{len(df)} rows ({n_err} failed jobs) -> {run_dir}\n  {report}")
-    return EXIT_OK if n_err == 0 else EXIT_FAIL
+    print(f"{len(df)} rows ({len(errors)} failed jobs) -> {run_dir}\n  {report}")
+    return EXIT_OK if not errors else EXIT_FAIL
 
 
 def cmd_simulate(args) -> int:

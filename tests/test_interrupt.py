@@ -1,4 +1,4 @@
-"""The main job on a user's machine: Ctrl-C / SIGTERM stop it cleanly and --resume finishes it;
+"""The main job on a user's machine (and a sweep): Ctrl-C / SIGTERM stop it cleanly and --resume finishes it;
 bad flags and unwritable folders are one-line usage errors (exit 2), never tracebacks."""
 from __future__ import annotations
 
@@ -63,6 +63,45 @@ def test_interrupt_keeps_rows_writes_a_partial_report_and_resume_finishes(tmp_pa
     assert len(counts) == meta["plan"]["jobs"]  # every job of the saved plan, once
     assert "partial" not in meta and len(meta["resumed"]) == 1
     assert "Partial run" not in (run_dir / "report.md").read_text()
+
+
+# a sweep of short jobs that runs long enough to be interrupted (profile: no timing, no data)
+SWEEP = """archs = ["esp_dense_seg", "residualdense_bisenet", "shuffle_seg_skipnet", "seg_matting", "mobilenet_dilate_unet"]
+measurements = ["profile"]
+sizes = [128, 160, 192, 224, 256]
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_sweep_interrupt_keeps_rows_and_resume_finishes(tmp_path, sig):
+    matrix, run_dir = tmp_path / "m.toml", tmp_path / "run"
+    matrix.write_text(SWEEP)
+    proc = subprocess.Popen([sys.executable, "run_bench.py", "sweep", str(matrix), "--out", str(run_dir)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(_rows(run_dir)) < 2 and proc.poll() is None:
+        time.sleep(0.1)
+    assert proc.poll() is None, "the sweep ended before it could be interrupted"
+    assert len(_rows(run_dir)) >= 2, "no job finished within 300 s"
+    t0 = time.time()
+    os.killpg(proc.pid, sig)
+    out, err = proc.communicate(timeout=60)
+    assert time.time() - t0 < 15
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "Traceback" not in out
+    before = _rows(run_dir)
+    line = [ln for ln in err.splitlines() if ln.startswith("interrupted:")]
+    assert len(line) == 1 and f"resume with: python run_bench.py sweep {matrix} --resume {run_dir}" in line[0]
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["partial"]["jobs_finished"] == len({r["job"] for r in before}) < meta["sweep"]["jobs"]
+
+    done = _cli("sweep", str(matrix), "--resume", str(run_dir), timeout=1200)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = _rows(run_dir)
+    after = rows[len(before):]
+    assert not {r["job"] for r in before} & {r["job"] for r in after}, "a finished job was run again"
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert len(Counter(r["job"] for r in rows)) == meta["sweep"]["jobs"] and "partial" not in meta
 
 
 def test_resume_takes_the_plan_from_the_folder_and_refuses_other_flags(tmp_path):
