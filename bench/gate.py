@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
+from . import columns as C
 from .jobs import Job
 
 BASELINE_VERSION = 1
@@ -329,36 +330,36 @@ def figures_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, 
     figs: dict[str, dict[str, Any]] = {}
     rounds: dict[tuple[str, Any], dict[str, Mapping[str, Any]]] = {}
     for r in rows:
-        arch, kind = str(r.get("arch")), r.get("measurement")
-        status = str(r.get("status", ""))
+        arch, kind = str(r.get(C.ARCH)), r.get(C.MEASUREMENT)
+        status = str(r.get(C.STATUS, ""))
         ok, parity_error = status == "ok", status.startswith("error: parity")
         f = figs.setdefault(arch, {})
         if kind == "profile" and ok:
-            f["params"] = int(r["params"])
-            f["macs_g"] = float(r["macs_g"])
+            f["params"] = int(r[C.PARAMS])
+            f["macs_g"] = float(r[C.MACS_G])
         elif kind == "arm_cost" and (ok or parity_error):
-            f["parity_ok_arm"] = ok and bool(r.get("parity_ok_arm", True))
-            insn = _finite(r.get("arm_instructions_m"))
+            f["parity_ok_arm"] = ok and bool(r.get(C.PARITY_OK_ARM, True))
+            insn = _finite(r.get(C.ARM_INSTRUCTIONS_M))
             if ok and insn is not None:
                 f["arm_instructions_m"] = insn
         elif kind in ("latency", "speedup") and (ok or parity_error):
-            backend = str(r.get("backend"))
+            backend = str(r.get(C.BACKEND))
             if backend != "torch":
                 key = f"parity_ok_{backend}"
-                f[key] = f.get(key, True) and ok and r.get("parity_ok") is not False
+                f[key] = f.get(key, True) and ok and r.get(C.PARITY_OK) is not False
             if kind == "latency" and ok:
-                rounds.setdefault((arch, r.get("repeat", 0)), {})[backend] = r
-            elif kind == "speedup" and ok and _finite(r.get("speedup")):
-                f[f"{backend}_over_torch"] = 1.0 / float(r["speedup"])
-        elif kind == "accuracy" and ok and str(r.get("weights", "")).isidentifier():
-            miou = _finite(r.get("miou"))
+                rounds.setdefault((arch, r.get(C.REPEAT, 0)), {})[backend] = r
+            elif kind == "speedup" and ok and _finite(r.get(C.SPEEDUP)):
+                f[f"{backend}_over_torch"] = 1.0 / float(r[C.SPEEDUP])
+        elif kind == "accuracy" and ok and str(r.get(C.WEIGHTS, "")).isidentifier():
+            miou = _finite(r.get(C.MIOU))
             if miou is not None:
-                f[f"miou_{r['weights']}"] = miou
+                f[f"miou_{r[C.WEIGHTS]}"] = miou
     per_round: dict[str, dict[str, list[float]]] = {}
     for (arch, _), by_backend in rounds.items():
         vals = per_round.setdefault(arch, {})
         for backend, r in by_backend.items():
-            ratio = _finite(r.get("latency_ratio_to_calib"))
+            ratio = _finite(r.get(C.LATENCY_RATIO_TO_CALIB))
             if ratio is not None:
                 vals.setdefault(f"{backend}_over_calib", []).append(ratio)
     for arch, vals in per_round.items():

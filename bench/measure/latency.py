@@ -65,6 +65,7 @@ import torch
 
 from archs import get_spec
 
+from ..columns import speedup as speedup_of
 from ..backends import (BACKENDS, DEFAULT_NCNN_OPTIONS, DEFAULT_PNNX_FP16, NcnnOptions, ParityRecord,
                        backend_versions, check_parity, open_runner, torch_threads)
 
@@ -619,7 +620,7 @@ def speedups(rows: Iterable[Mapping[str, Any]], base: str = "torch", other: str 
         if base in m and other in m:
             out.append({"arch": arch, "threads": threads, "input_size": size,
                         f"{base}_ms_median": m[base], f"{other}_ms_median": m[other],
-                        "speedup": m[base] / m[other]})
+                        "speedup": speedup_of(m[base], m[other])})
     return out
 
 
@@ -751,7 +752,7 @@ def compare_rounds(base: Sequence[TimingStats], other: Sequence[TimingStats]) ->
     o = np.array([s.latency_ms_median for s in other], dtype=np.float64)
     if (o <= 0).any():
         raise ValueError("a round median of the other backend is not positive")
-    ratio = b / o
+    ratio = speedup_of(b, o)
     return ComparisonStats(
         rounds=int(b.size), base_ms_median=float(np.median(b)), other_ms_median=float(np.median(o)),
         speedup=float(np.median(ratio)), speedup_min=float(ratio.min()), speedup_max=float(ratio.max()),
