@@ -52,7 +52,7 @@ import numpy as np
 from archs import Preprocess
 
 from .jobs import Skip
-from .backends.base import MB
+from .backends.base import MB, Runner
 from .backends.table import backend_missing, package_version
 from .cache import cache_folder, fill_once
 from .measure.latency import TimedRun
@@ -152,14 +152,17 @@ def peer_file(name: str, models_dir: Path = DEFAULT_MODELS_DIR) -> Path:
 
 # ----------------------------------------------------------------------------- runners
 
-class PeerRunner:
-    """One peer loaded on one runtime at a fixed thread count."""
+class PeerRunner(Runner):
+    """One peer loaded on one runtime at a fixed thread count: a :class:`bench.backends.base.Runner`
+    (``backend`` is its runtime; ``infer`` gives the raw output) that also prepares images and reads
+    the foreground channel of the peer's own output layout."""
 
-    runtime: str = ""
-    options: str = ""  # runtime settings, for the result rows
-    converter: str = ""  # how the model file was produced ("" = the published file itself)
+    runtime: str = ""  # the backend name (bench.backends.table)
     runtime_version: Optional[str] = None
-    model_size_mb: Optional[float] = None
+
+    @property
+    def backend(self) -> str:
+        return self.runtime
 
     def __init__(self, spec: PeerModel, threads: int):
         self.spec, self.threads = spec, int(threads)
@@ -173,6 +176,9 @@ class PeerRunner:
     def run(self, x: np.ndarray) -> np.ndarray:
         """Raw output of one inference on a prepared input."""
         return self.bind(x)()
+
+    def infer(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (self.run(x),)
 
     def bind(self, x: np.ndarray) -> Callable[[], np.ndarray]:
         """A zero-argument callable doing one inference on ``x`` (input copy, run, output copy)."""
@@ -189,15 +195,6 @@ class PeerRunner:
         prob = self.foreground(self.run(self.prepare(image_rgb)))
         h, w = image_rgb.shape[:2]
         return cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> "PeerRunner":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class LiteRTRunner(PeerRunner):

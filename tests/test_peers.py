@@ -156,6 +156,10 @@ def test_peer_runs_and_output_shape(name, models_dir, data_dir):
         assert x.shape == ((1, h, w, 3) if spec.input_layout == "NHWC" else (1, 3, h, w))
         fg = r.foreground(r.run(x))
         assert fg.shape == (h, w) and fg.dtype == np.float32
+        # a backends.base.Runner like every other: its backend is the runtime, infer the raw output
+        from bench.backends.base import Runner
+        assert isinstance(r, Runner) and r.backend == spec.runtime and r.threads == 1
+        assert np.array_equal(r.infer(x)[0], r.run(x))
         prob = r.predict_prob(img)
     assert prob.shape == img.shape[:2]
     assert 0.0 <= prob.min() and prob.max() <= 1.0 and 0.02 < (prob > 0.5).mean() < 0.98
