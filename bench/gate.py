@@ -255,6 +255,7 @@ def gate_jobs(archs: Sequence[str], quick: bool = False, models_dir: Optional[Pa
     from archs import get_spec
 
     from .plan import _latency_weights
+    from .settings import LatencySettings
     from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 
     models = str(models_dir or DEFAULT_MODELS_DIR)
@@ -273,9 +274,9 @@ def gate_jobs(archs: Sequence[str], quick: bool = False, models_dir: Optional[Pa
     for rep in range(st["repeats"]):
         for arch in archs:
             for backend in ("torch", "ncnn"):
-                jobs.append(Job.make("latency", arch, backend=backend, threads=st["threads"],
-                                     input_size=input_size, weights=weights[arch], models_dir=models,
-                                     data_dir=hsd, repeat=rep, **timing))
+                jobs.append(LatencySettings(backend=backend, threads=st["threads"], input_size=input_size,
+                                            weights=weights[arch], models_dir=models, data_dir=hsd, repeat=rep,
+                                            **timing).job(arch))
     for arch in archs:
         jobs.append(Job.make("speedup", arch, backend="ncnn", threads=st["threads"], input_size=input_size,
                              weights=weights[arch], models_dir=models, data_dir=hsd,

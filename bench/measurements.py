@@ -11,6 +11,7 @@ from archs import get_spec
 from .jobs import Job, Skip, measurement
 from .cache import cache_folder, read_entry, write_entry
 from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+from .settings import LatencySettings, SpeedupSettings
 from .sources import get_source
 from .weights import WeightsError, load_model
 
@@ -61,16 +62,12 @@ def latency_job(job: Job) -> list[dict]:
     a parity failure an ``error: parity ...`` row with NaN latencies."""
     from .backends import BackendUnavailable
 
+    settings = LatencySettings.of(job)
     source = get_source(job.arch)
-    backend = job.get("backend") or source.spec.backends[0]
     try:
-        return [source.latency(backend, **_without_backend(job))]
+        return [source.latency(settings.backend or source.spec.backends[0], settings)]
     except BackendUnavailable as exc:
         raise Skip(str(exc)) from None
-
-
-def _without_backend(job: Job) -> dict:
-    return {k: v for k, v in job.settings if k != "backend"}
 
 
 @measurement("latency_repeat", timing=True)
@@ -107,7 +104,8 @@ def speedup_job(job: Job) -> list[dict]:
     from .backends import BackendUnavailable
 
     try:
-        row = get_source(job.arch).speedup(job.get("backend", "ncnn"), **_without_backend(job))
+        settings = SpeedupSettings.of(job)
+        row = get_source(job.arch).speedup(settings.backend or "ncnn", settings)
     except BackendUnavailable as exc:
         raise Skip(str(exc)) from None
     row["backend"] = row["other_backend"]  # rows of one backend are found by this column everywhere

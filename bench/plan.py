@@ -11,6 +11,7 @@ from archs import get_spec, list_archs
 from .measure.complexity import sweep_sizes
 from .jobs import Job
 from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+from .settings import LatencySettings
 from .weights import trained_checkpoint_path
 
 ACCURACY_SETS = ("hsd", "aisegment-40")  # folders of the data dir evaluated on their "val" split
@@ -242,8 +243,7 @@ def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
                       models_dir=str(opt.models_dir))
         for backend in BACKENDS:
             for t in thread_counts:
-                jobs.append(Job.make("latency", arch, backend=backend, threads=t,
-                                     input_size=opt.input_size, **common))
+                jobs.append(LatencySettings(backend=backend, threads=t, input_size=opt.input_size, **common).job(arch))
         if opt.quick or not opt.thorough:
             continue
         for backend in ("torch", "ncnn"):
@@ -257,6 +257,5 @@ def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
             if size == opt.input_size:
                 continue
             for backend in ("torch", "ncnn"):
-                jobs.append(Job.make("latency", arch, backend=backend, threads=sweep_threads,
-                                     input_size=size, **common))
+                jobs.append(LatencySettings(backend=backend, threads=sweep_threads, input_size=size, **common).job(arch))
     return jobs

@@ -83,6 +83,7 @@ def cmd_latency(args) -> int:
     import os
 
     from bench.jobs import Job
+    from bench.settings import LatencySettings
     threads = args.threads or os.cpu_count() or 1
     if args.layers and not _torch_model(args.arch, "--layers"):
         return EXIT_USAGE
@@ -112,7 +113,7 @@ def cmd_latency(args) -> int:
             "protocol", "arch", "backend", "weights", "threads", "input_size", "status", "runs", "runs_ok",
             "runs_quiet", "run_medians_ms", "latency_ms_median_of_runs", "between_run_cv",
             "between_run_spread", "within_run_cv_median", "within_run_cv_max", "repeatable"])
-    job = Job.make("latency", args.arch, **settings)
+    job = LatencySettings(**settings).job(args.arch)
     code = _one_job(job, args.json, [
         "protocol", "arch", "backend", "weights", "threads", "input_size", "native_input", "status", "latency_ms_median",
         "latency_ms_p10", "latency_ms_p90", "latency_ms_min", "latency_ms_mean", "latency_cv",
