@@ -11,7 +11,7 @@ from archs import get_spec
 from .jobs import Job, Skip, measurement
 from .cache import cache_folder, read_entry, write_entry
 from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
-from .settings import LatencySettings, SpeedupSettings
+from .settings import AccuracySettings, LatencySettings, ProfileSettings, SpeedupSettings
 from .sources import get_source
 from .weights import WeightsError, load_model
 
@@ -21,9 +21,8 @@ def profile_job(job: Job) -> list[dict]:
     """Cost of any model source (:meth:`bench.sources.ModelSource.cost`). Settings: input_size
     (torch sources, default 256); ncnn_bin (optional path of the design's ncnn .bin, fills
     size_mb_ncnn_bin); models_dir (file models)."""
-    source = get_source(job.arch)
-    return [source.cost(int(job.get("input_size", 256)), Path(job.get("models_dir", DEFAULT_MODELS_DIR)),
-                        ncnn_bin=job.get("ncnn_bin"))]
+    s = ProfileSettings.of(job)
+    return [get_source(job.arch).cost(s.input_size, s.models_path, ncnn_bin=s.ncnn_bin)]
 
 
 @measurement("accuracy")
@@ -33,22 +32,19 @@ def accuracy_job(job: Job) -> list[dict]:
     listed in splits/; default: the layout's default, the whole folder for the shared format)."""
     from .data.datasets import detect_layout, layout_splits, open_dataset
 
+    s = AccuracySettings.of(job)
     source = get_source(job.arch)
-    weights = job.get("weights", "random")
-    source.check_weights(weights)
-    if source.spec.form == "file" and job.get("backend"):
-        source.check_backend(job.get("backend"))
-    data_dir = Path(job.get("data_dir", DEFAULT_DATA_DIR / "hsd"))
-    layout = job.get("layout", "auto")
-    layout = detect_layout(data_dir) if layout == "auto" else layout
-    split = job.get("split") or layout_splits(layout)[0]
+    source.check_weights(s.weights)
+    if source.spec.form == "file" and s.backend:
+        source.check_backend(s.backend)
+    data_dir = Path(s.data_dir)
+    layout = detect_layout(data_dir) if s.layout == "auto" else s.layout
+    split = s.split or layout_splits(layout)[0]
     samples = open_dataset(data_dir, layout, split)
-    models_dir = Path(job.get("models_dir", DEFAULT_MODELS_DIR))
-    size = int(job.get("input_size", 256))
     if source.spec.form == "file":
-        row = source.accuracy(samples, size, weights, models_dir, int(job.get("threads", 2)), job.get("backend"))
+        row = source.accuracy(samples, s.input_size, s.weights, s.models_path, s.threads or 2, s.backend)
     else:
-        row = source.accuracy(samples, size, weights, models_dir, 1)
+        row = source.accuracy(samples, s.input_size, s.weights, s.models_path, 1)
     row.update(dataset=data_dir.name, layout=layout, split=split)
     return [row]
 
