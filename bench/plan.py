@@ -192,8 +192,8 @@ def peer_jobs(opt: PlanOptions) -> list[Job]:
                              data_dir=hsd_dir(opt), split="all", models_dir=models))
         for backend in BACKENDS:
             for t in threads:
-                jobs.append(Job.make("latency", arch, backend=backend, threads=t, input_size=size,
-                                     weights=weights, models_dir=models, **loops))
+                jobs.append(LatencySettings(backend=backend, threads=t, input_size=size, weights=weights,
+                                            models_dir=models, **loops).job(arch))
         if opt.arm:
             jobs.extend(arm_jobs([arch], opt, {arch: size})[:1])  # cost + parity; no device rows
             jobs.append(arm_estimate_job(arch, size))
