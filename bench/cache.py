@@ -9,6 +9,7 @@ never reused; deleting ``.cache/`` only costs time.
 - ``peers/<peer>-<key>``: a file peer converted to ncnn (``bench.peers``)
 - ``arm/``: the aarch64 ncnn source, build, runner and qemu plugin (``bench.arm``)
 - ``arm/results/<key>.json``: deterministic emulated-ARM rows (the ``arm_cost`` measurement)
+- ``train-items/``: decoded, downscaled training images (``bench.train.loop``, keyed by content)
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from typing import Callable, Optional
 
 from .paths import CACHE_DIR
 
-FOLDERS = {"ncnn": "ncnn", "onnx": "onnx", "peers": "peers", "arm": "arm", "arm_results": "arm/results"}
+FOLDERS = {"ncnn": "ncnn", "onnx": "onnx", "peers": "peers", "arm": "arm", "arm_results": "arm/results",
+           "train_items": "train-items"}
 
 
 def cache_folder(kind: str, cache_dir: Optional[Path] = None) -> Path:

@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
+from . import columns as C
 from .jobs import Job
 
 BASELINE_VERSION = 1
@@ -36,7 +37,7 @@ GATE_SIZE = 256  # input side of every gate measurement
 GATE_THREADS = 1  # latency threads: at 2 on a busy 2-core machine the ratios moved 50x and more (docs/gate.md)
 GATE_REPEATS = 3  # latency rounds; the gate takes the median of the rounds' ratios
 QUICK_TIMING = {"loops": 12, "warmup": 3, "attempts": 1, "quiet_wait_s": 1.0}  # --quick latency jobs
-# the interleaved ncnn / PyTorch comparison (bench.latency.measure_speedup): rounds, timed and untimed
+# the interleaved ncnn / PyTorch comparison (bench.measure.latency.measure_speedup): rounds, timed and untimed
 # iterations per backend and round
 INTERLEAVED = {"speedup_rounds": 10, "speedup_loops": 10, "speedup_warmup": 3}
 QUICK_INTERLEAVED = {"speedup_rounds": 6, "speedup_loops": 6, "speedup_warmup": 2}
@@ -223,7 +224,7 @@ def new_baseline(metrics: Figures, machine: Mapping[str, Any], versions: Mapping
 def gate_settings(quick: bool = False, input_size: int = GATE_SIZE, threads: Optional[int] = None,
                   repeats: int = GATE_REPEATS) -> dict[str, Any]:
     """The gate's measurement settings (recorded in the baseline and printed before a check)."""
-    from .latency import DEFAULT_LOOPS, DEFAULT_WARMUP
+    from .measure.latency import DEFAULT_LOOPS, DEFAULT_WARMUP
     timing = dict(QUICK_TIMING) if quick else {"loops": DEFAULT_LOOPS, "warmup": DEFAULT_WARMUP}
     return {"input_size": int(input_size), "threads": int(threads or GATE_THREADS), "repeats": int(repeats),
             "quick": bool(quick), **timing, **(QUICK_INTERLEAVED if quick else INTERLEAVED)}
@@ -247,13 +248,14 @@ def gate_jobs(archs: Sequence[str], quick: bool = False, models_dir: Optional[Pa
     on the ``val`` split of ``<data_dir>/hsd`` of ``checkpoints/<design>.pt`` (a skipped row when
     it does not exist) and of every published checkpoint of the design (seg_matting: ``seed``);
     then latency on torch and ncnn at ``threads`` (default :data:`GATE_THREADS`; ``quick``:
-    :data:`QUICK_TIMING`, else the full protocol of ``bench/latency.py``), ``repeats`` times, each
+    :data:`QUICK_TIMING`, else the full protocol of ``bench/measure/latency.py``), ``repeats`` times, each
     round over every design (``repeat`` setting), so that one disturbance hits one round only; last,
     per design, ncnn against PyTorch timed interleaved in one process (``speedup``;
     :data:`QUICK_INTERLEAVED` / :data:`INTERLEAVED`)."""
     from archs import get_spec
 
     from .plan import _latency_weights
+    from .settings import LatencySettings
     from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 
     models = str(models_dir or DEFAULT_MODELS_DIR)
@@ -272,9 +274,9 @@ def gate_jobs(archs: Sequence[str], quick: bool = False, models_dir: Optional[Pa
     for rep in range(st["repeats"]):
         for arch in archs:
             for backend in ("torch", "ncnn"):
-                jobs.append(Job.make("latency", arch, backend=backend, threads=st["threads"],
-                                     input_size=input_size, weights=weights[arch], models_dir=models,
-                                     data_dir=hsd, repeat=rep, **timing))
+                jobs.append(LatencySettings(backend=backend, threads=st["threads"], input_size=input_size,
+                                            weights=weights[arch], models_dir=models, data_dir=hsd, repeat=rep,
+                                            **timing).job(arch))
     for arch in archs:
         jobs.append(Job.make("speedup", arch, backend="ncnn", threads=st["threads"], input_size=input_size,
                              weights=weights[arch], models_dir=models, data_dir=hsd,
@@ -329,36 +331,36 @@ def figures_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, 
     figs: dict[str, dict[str, Any]] = {}
     rounds: dict[tuple[str, Any], dict[str, Mapping[str, Any]]] = {}
     for r in rows:
-        arch, kind = str(r.get("arch")), r.get("measurement")
-        status = str(r.get("status", ""))
+        arch, kind = str(r.get(C.ARCH)), r.get(C.MEASUREMENT)
+        status = str(r.get(C.STATUS, ""))
         ok, parity_error = status == "ok", status.startswith("error: parity")
         f = figs.setdefault(arch, {})
         if kind == "profile" and ok:
-            f["params"] = int(r["params"])
-            f["macs_g"] = float(r["macs_g"])
+            f["params"] = int(r[C.PARAMS])
+            f["macs_g"] = float(r[C.MACS_G])
         elif kind == "arm_cost" and (ok or parity_error):
-            f["parity_ok_arm"] = ok and bool(r.get("parity_ok_arm", True))
-            insn = _finite(r.get("arm_instructions_m"))
+            f["parity_ok_arm"] = ok and bool(r.get(C.PARITY_OK_ARM, True))
+            insn = _finite(r.get(C.ARM_INSTRUCTIONS_M))
             if ok and insn is not None:
                 f["arm_instructions_m"] = insn
         elif kind in ("latency", "speedup") and (ok or parity_error):
-            backend = str(r.get("backend"))
+            backend = str(r.get(C.BACKEND))
             if backend != "torch":
                 key = f"parity_ok_{backend}"
-                f[key] = f.get(key, True) and ok and r.get("parity_ok") is not False
+                f[key] = f.get(key, True) and ok and r.get(C.PARITY_OK) is not False
             if kind == "latency" and ok:
-                rounds.setdefault((arch, r.get("repeat", 0)), {})[backend] = r
-            elif kind == "speedup" and ok and _finite(r.get("speedup")):
-                f[f"{backend}_over_torch"] = 1.0 / float(r["speedup"])
-        elif kind == "accuracy" and ok and str(r.get("weights", "")).isidentifier():
-            miou = _finite(r.get("miou"))
+                rounds.setdefault((arch, r.get(C.REPEAT, 0)), {})[backend] = r
+            elif kind == "speedup" and ok and _finite(r.get(C.SPEEDUP)):
+                f[f"{backend}_over_torch"] = 1.0 / float(r[C.SPEEDUP])
+        elif kind == "accuracy" and ok and str(r.get(C.WEIGHTS, "")).isidentifier():
+            miou = _finite(r.get(C.MIOU))
             if miou is not None:
-                f[f"miou_{r['weights']}"] = miou
+                f[f"miou_{r[C.WEIGHTS]}"] = miou
     per_round: dict[str, dict[str, list[float]]] = {}
     for (arch, _), by_backend in rounds.items():
         vals = per_round.setdefault(arch, {})
         for backend, r in by_backend.items():
-            ratio = _finite(r.get("latency_ratio_to_calib"))
+            ratio = _finite(r.get(C.LATENCY_RATIO_TO_CALIB))
             if ratio is not None:
                 vals.setdefault(f"{backend}_over_calib", []).append(ratio)
     for arch, vals in per_round.items():

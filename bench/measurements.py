@@ -11,6 +11,7 @@ from archs import get_spec
 from .jobs import Job, Skip, measurement
 from .cache import cache_folder, read_entry, write_entry
 from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+from .settings import AccuracySettings, LatencySettings, ProfileSettings, SpeedupSettings
 from .sources import get_source
 from .weights import WeightsError, load_model
 
@@ -20,68 +21,60 @@ def profile_job(job: Job) -> list[dict]:
     """Cost of any model source (:meth:`bench.sources.ModelSource.cost`). Settings: input_size
     (torch sources, default 256); ncnn_bin (optional path of the design's ncnn .bin, fills
     size_mb_ncnn_bin); models_dir (file models)."""
-    source = get_source(job.arch)
-    return [source.cost(int(job.get("input_size", 256)), Path(job.get("models_dir", DEFAULT_MODELS_DIR)),
-                        ncnn_bin=job.get("ncnn_bin"))]
+    s = ProfileSettings.of(job)
+    return [get_source(job.arch).cost(s.input_size, s.models_path, ncnn_bin=s.ncnn_bin)]
 
 
 @measurement("accuracy")
 def accuracy_job(job: Job) -> list[dict]:
     """Settings: weights, input_size, data_dir, models_dir, threads and backend (file models), and
-    optionally layout ("auto", see bench.datasets) and split (e.g. "val": only the validation stems
+    optionally layout ("auto", see bench.data.datasets) and split (e.g. "val": only the validation stems
     listed in splits/; default: the layout's default, the whole folder for the shared format)."""
-    from .datasets import detect_layout, layout_splits, open_dataset
+    from .data.datasets import detect_layout, layout_splits, open_dataset
 
+    s = AccuracySettings.of(job)
     source = get_source(job.arch)
-    weights = job.get("weights", "random")
-    source.check_weights(weights)
-    if source.spec.form == "file" and job.get("backend"):
-        source.check_backend(job.get("backend"))
-    data_dir = Path(job.get("data_dir", DEFAULT_DATA_DIR / "hsd"))
-    layout = job.get("layout", "auto")
-    layout = detect_layout(data_dir) if layout == "auto" else layout
-    split = job.get("split") or layout_splits(layout)[0]
+    source.check_weights(s.weights)
+    if source.spec.form == "file" and s.backend:
+        source.check_backend(s.backend)
+    data_dir = Path(s.data_dir)
+    layout = detect_layout(data_dir) if s.layout == "auto" else s.layout
+    split = s.split or layout_splits(layout)[0]
     samples = open_dataset(data_dir, layout, split)
-    models_dir = Path(job.get("models_dir", DEFAULT_MODELS_DIR))
-    size = int(job.get("input_size", 256))
     if source.spec.form == "file":
-        row = source.accuracy(samples, size, weights, models_dir, int(job.get("threads", 2)), job.get("backend"))
+        row = source.accuracy(samples, s.input_size, s.weights, s.models_path, s.threads or 2, s.backend)
     else:
-        row = source.accuracy(samples, size, weights, models_dir, 1)
+        row = source.accuracy(samples, s.input_size, s.weights, s.models_path, 1)
     row.update(dataset=data_dir.name, layout=layout, split=split)
     return [row]
 
 
 @measurement("latency", fresh_process=True)
 def latency_job(job: Job) -> list[dict]:
-    """Latency of any model source on one backend (protocol in ``bench/latency.py``). Settings:
+    """Latency of any model source on one backend (protocol in ``bench/measure/latency.py``). Settings:
     backend (default: the source's reference backend), threads, input_size, loops, warmup, weights,
     models_dir, data_dir (the folder of the fixed parity input), attempts and quiet_wait_s (quiet
     gate). A backend the source does not run on, or whose package is missing, is a ``skipped`` row;
     a parity failure an ``error: parity ...`` row with NaN latencies."""
     from .backends import BackendUnavailable
 
+    settings = LatencySettings.of(job)
     source = get_source(job.arch)
-    backend = job.get("backend") or source.spec.backends[0]
     try:
-        return [source.latency(backend, **_without_backend(job))]
+        return [source.latency(settings.backend or source.spec.backends[0], settings)]
     except BackendUnavailable as exc:
         raise Skip(str(exc)) from None
-
-
-def _without_backend(job: Job) -> dict:
-    return {k: v for k, v in job.settings if k != "backend"}
 
 
 @measurement("latency_repeat", timing=True)
 def latency_repeat_job(job: Job) -> list[dict]:
     """Repeatability of a latency measurement: the ``latency`` job with the same settings run
     ``runs`` times (default 5), each in a fresh process, summarised by
-    :func:`bench.latency.summarize_repeats` (the runs' medians and their between-run CV). All runs
+    :func:`bench.measure.latency.summarize_repeats` (the runs' medians and their between-run CV). All runs
     skipped (e.g. backend missing) is a skipped row; some failed, an error row with what the ok
     runs gave."""
     from .jobs import run_in_fresh_process
-    from .latency import DEFAULT_REPEATS, summarize_repeats
+    from .measure.latency import DEFAULT_REPEATS, summarize_repeats
 
     runs = int(job.get("runs", DEFAULT_REPEATS))
     if runs < 2:
@@ -100,14 +93,15 @@ def latency_repeat_job(job: Job) -> list[dict]:
 @measurement("speedup", fresh_process=True)
 def speedup_job(job: Job) -> list[dict]:
     """A backend against PyTorch, both timed interleaved in one process
-    (:func:`bench.latency.measure_speedup`). Settings: backend (the other one: ncnn or onnxruntime),
+    (:func:`bench.measure.latency.measure_speedup`). Settings: backend (the other one: ncnn or onnxruntime),
     threads, input_size, rounds, loops (per round and backend), warmup, weights, models_dir,
     data_dir, attempts and quiet_wait_s (quiet gate). A missing backend package, or a model with no
     PyTorch form, is a ``skipped`` row; a parity failure an ``error: parity`` row with NaN figures."""
     from .backends import BackendUnavailable
 
     try:
-        row = get_source(job.arch).speedup(job.get("backend", "ncnn"), **_without_backend(job))
+        settings = SpeedupSettings.of(job)
+        row = get_source(job.arch).speedup(settings.backend or "ncnn", settings)
     except BackendUnavailable as exc:
         raise Skip(str(exc)) from None
     row["backend"] = row["other_backend"]  # rows of one backend are found by this column everywhere
@@ -122,9 +116,9 @@ def arm_cost_job(job: Job) -> list[dict]:
     Settings: input_size, weights, models_dir, data_dir, toolchain (gnu | zig)."""
     import torch
 
-    from . import arm
+    from .arm import runner as arm
     from .backends import check_parity, convert_to_ncnn
-    from .latency import fixed_input
+    from .measure.latency import fixed_input
 
     toolchain = job.get("toolchain", "gnu")
     why = arm.toolchain_status(toolchain)
@@ -199,7 +193,7 @@ def device_latency_job(job: Job) -> list[dict]:
     """ncnn latency on a real ARM device (``adb[:SERIAL]`` or ``ssh:user@host[:port]``). Without a
     device this is a ``skipped: no device`` row: emulated time is not ARM latency.
     Settings: device, threads, input_size, loops, warmup, powersave, weights, models_dir."""
-    from . import arm
+    from .arm import runner as arm
     from .backends import convert_to_ncnn
 
     device = job.get("device") or ""
@@ -226,13 +220,13 @@ def device_latency_job(job: Job) -> list[dict]:
 
 @measurement("arm_estimate")
 def arm_estimate_job(job: Job) -> list[dict]:
-    """Estimated ms on ARM devices (``bench.arm_estimate``): guest instructions of the model's ncnn
+    """Estimated ms on ARM devices (``bench.arm.estimate``): guest instructions of the model's ncnn
     conversion under qemu (cortex-a72 and cortex-a76, benchncnn's protocol) turned into ms by
     per-device fits on ncnn's published benchncnn timings. Every row is an estimate (``kind``,
     ``arm_est_ms`` with an 80% band and the fit's leave-one-out error), never a measured latency.
     Settings: input_size (designs; peers use their native size), device_models and thread_counts
     (comma lists; default: all calibrated devices, 1 and 4 threads)."""
-    from . import arm, arm_estimate
+    from .arm import estimate as arm_estimate, runner as arm
 
     why = arm.toolchain_status("gnu")
     if why:
@@ -244,10 +238,10 @@ def arm_estimate_job(job: Job) -> list[dict]:
         if "ncnn" not in source.spec.backends:
             raise Skip(f"{job.arch} has no ncnn conversion (runtime {source.spec.backends[0]})")
         source.check_backend("ncnn")
-        from .data import scan_folder
+        from .data.samples import scan_folder
         from .peers import ncnn_parity
         samples = scan_folder(Path(job.get("data_dir", DEFAULT_DATA_DIR / "hsd")))[:4]
-        # the conversion bench.arm_estimate counts (same cache folder)
+        # the conversion bench.arm.estimate counts (same cache folder)
         pr = ncnn_parity(job.arch, samples, Path(job.get("models_dir", DEFAULT_MODELS_DIR)),
                          cache_dir=arm.default_cache_dir())
         if not pr.ok:

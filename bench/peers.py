@@ -11,13 +11,13 @@ runtime and are measured through it:
 - :data:`PEERS`: one :class:`PeerModel` per peer (file under ``shared/models``, runtime, input
   size, preprocessing, how to read the foreground probability, source and license).
 - :func:`load_peer` gives a :class:`PeerRunner`: ``predict_prob(image_rgb)`` (foreground probability
-  at the image's own size, the accuracy protocol of :mod:`bench.accuracy`), ``prepare`` /
+  at the image's own size, the accuracy protocol of :mod:`bench.measure.accuracy`), ``prepare`` /
   ``run`` / ``bind`` (the network input and one inference, for timing). The file's SHA-256 is
   checked against ``SHA256SUMS`` first. A missing runtime package or file raises
   :class:`bench.jobs.Skip` (a ``skipped: ...`` row); a damaged file raises
   :class:`bench.weights.WeightsError`.
-- :func:`evaluate_peer`: :func:`bench.accuracy.evaluate_fn` over a peer (same metrics and CIs).
-- :func:`measure_peer_latency`: the timing protocol of :mod:`bench.latency` (``time_callable``,
+- :func:`evaluate_peer`: :func:`bench.measure.accuracy.evaluate_fn` over a peer (same metrics and CIs).
+- :func:`measure_peer_latency`: the timing protocol of :mod:`bench.measure.latency` (``time_callable``,
   calibration GEMM) on the peer's runtime, threads set explicitly.
 - :func:`graph_stats`: parameters and MACs read from the graph, marked ``source="graph"`` (the
   torch counters cannot run these files). Parameters = elements of the stored weight tensors (so
@@ -52,10 +52,10 @@ import numpy as np
 from archs import Preprocess
 
 from .jobs import Skip
-from .backends.base import MB
+from .backends.base import MB, Runner
 from .backends.table import backend_missing, package_version
 from .cache import cache_folder, fill_once
-from .latency import TimedRun
+from .measure.latency import TimedRun
 from .paths import DEFAULT_MODELS_DIR
 from .weights import verify_checkpoint
 
@@ -76,7 +76,7 @@ class PeerModel:
     relpath: str  # under the shared models folder (and listed in its SHA256SUMS)
     runtime: str  # "litert" or "onnxruntime" (the runtime the file was published for)
     input_hw: tuple[int, int]  # network input (height, width); images are resized to it (no padding)
-    preprocess: Preprocess  # channel order, mean, scale, resize interpolation (see bench.accuracy.to_input)
+    preprocess: Preprocess  # channel order, mean, scale, resize interpolation (see bench.measure.accuracy.to_input)
     input_layout: str  # "NHWC" or "NCHW"
     output_layout: str  # "NHWC" or "NCHW"
     fg_channel: int  # channel of the output holding the foreground probability
@@ -152,27 +152,33 @@ def peer_file(name: str, models_dir: Path = DEFAULT_MODELS_DIR) -> Path:
 
 # ----------------------------------------------------------------------------- runners
 
-class PeerRunner:
-    """One peer loaded on one runtime at a fixed thread count."""
+class PeerRunner(Runner):
+    """One peer loaded on one runtime at a fixed thread count: a :class:`bench.backends.base.Runner`
+    (``backend`` is its runtime; ``infer`` gives the raw output) that also prepares images and reads
+    the foreground channel of the peer's own output layout."""
 
-    runtime: str = ""
-    options: str = ""  # runtime settings, for the result rows
-    converter: str = ""  # how the model file was produced ("" = the published file itself)
+    runtime: str = ""  # the backend name (bench.backends.table)
     runtime_version: Optional[str] = None
-    model_size_mb: Optional[float] = None
+
+    @property
+    def backend(self) -> str:
+        return self.runtime
 
     def __init__(self, spec: PeerModel, threads: int):
         self.spec, self.threads = spec, int(threads)
 
     def prepare(self, image_rgb: np.ndarray) -> np.ndarray:
         """The network input (batch 1, the peer's layout, float32) for an H x W x 3 uint8 RGB image."""
-        from .accuracy import to_input
+        from .measure.accuracy import to_input
         x = to_input(image_rgb, self.spec.input_hw, self.spec.preprocess).numpy()
         return np.ascontiguousarray(x.transpose(0, 2, 3, 1) if self.spec.input_layout == "NHWC" else x)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Raw output of one inference on a prepared input."""
         return self.bind(x)()
+
+    def infer(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (self.run(x),)
 
     def bind(self, x: np.ndarray) -> Callable[[], np.ndarray]:
         """A zero-argument callable doing one inference on ``x`` (input copy, run, output copy)."""
@@ -189,15 +195,6 @@ class PeerRunner:
         prob = self.foreground(self.run(self.prepare(image_rgb)))
         h, w = image_rgb.shape[:2]
         return cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> "PeerRunner":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class LiteRTRunner(PeerRunner):
@@ -308,10 +305,10 @@ def load_peer(name: str, models_dir: Path = DEFAULT_MODELS_DIR, threads: int = 1
 def evaluate_peer(name: str, samples: Sequence, models_dir: Path = DEFAULT_MODELS_DIR, threads: int = 1,
                   runtime: Optional[str] = None, on_image: Optional[Callable[[int], None]] = None,
                   cache_dir: Optional[Path] = None):
-    """:class:`bench.accuracy.EvalRecord` of peer ``name`` on ``samples`` (the protocol of
-    :mod:`bench.accuracy`; the image is stretched to the peer's input size, see :data:`PEERS`).
+    """:class:`bench.measure.accuracy.EvalRecord` of peer ``name`` on ``samples`` (the protocol of
+    :mod:`bench.measure.accuracy`; the image is stretched to the peer's input size, see :data:`PEERS`).
     ``input_size`` of the record is the (height, width) tuple."""
-    from .accuracy import evaluate_fn
+    from .measure.accuracy import evaluate_fn
     with load_peer(name, models_dir, threads, runtime, cache_dir) as runner:
         return evaluate_fn(runner.predict_prob, samples, tuple(runner.spec.input_hw), on_image=on_image)
 
@@ -320,7 +317,7 @@ def evaluate_peer(name: str, samples: Sequence, models_dir: Path = DEFAULT_MODEL
 
 @dataclass(frozen=True)
 class PeerLatencyRecord(TimedRun):
-    """A peer's latency row: the fields every latency row has (:class:`bench.latency.TimedRun`)
+    """A peer's latency row: the fields every latency row has (:class:`bench.measure.latency.TimedRun`)
     and the peer's own."""
 
     peer: str
@@ -337,8 +334,8 @@ class PeerLatencyRecord(TimedRun):
 
 
 def _timing_image(data_dir: Optional[Path]) -> tuple[np.ndarray, str]:
-    """The first image (by stem) of ``data_dir`` (default shared/data/hsd), as bench.latency uses."""
-    from .data import read_image, scan_folder
+    """The first image (by stem) of ``data_dir`` (default shared/data/hsd), as bench.measure.latency uses."""
+    from .data.samples import read_image, scan_folder
     from .paths import DEFAULT_DATA_DIR
     folder = Path(data_dir) if data_dir else DEFAULT_DATA_DIR / "hsd"
     if folder.is_dir():
@@ -354,10 +351,10 @@ def measure_peer_latency(name: str, threads: int = 1, runtime: Optional[str] = N
                          cache_dir: Optional[Path] = None, attempts: Optional[int] = None,
                          quiet_wait_s: Optional[float] = None) -> PeerLatencyRecord:
     """Latency of one inference of peer ``name`` (input copy + run + output copy) under the
-    protocol of :mod:`bench.latency`, as for the designs: batch 1, fp32, one fixed real input,
+    protocol of :mod:`bench.measure.latency`, as for the designs: batch 1, fp32, one fixed real input,
     quiet gate, untimed warm-up, ``loops`` timed iterations, calibration GEMM at the same thread
     count."""
-    from . import latency as lat
+    from .measure import latency as lat
 
     loops = lat.DEFAULT_LOOPS if loops is None else int(loops)
     warmup = lat.DEFAULT_WARMUP if warmup is None else int(warmup)
@@ -619,7 +616,7 @@ def ncnn_parity(name: str, samples: Sequence, models_dir: Path = DEFAULT_MODELS_
                 min_iou: float = PARITY_MIN_IOU) -> PeerParityRecord:
     """Does the pnnx-converted ncnn model of ONNX peer ``name`` reproduce onnxruntime on ``samples``
     (real images with the peer's preprocessing)? Compares the foreground probability maps."""
-    from .data import read_image
+    from .data.samples import read_image
     spec = get_peer(name)
     diffs, ious = [], []
     with load_peer(name, models_dir, threads, "onnxruntime") as ref, \

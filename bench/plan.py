@@ -8,9 +8,10 @@ from typing import Any, Mapping, Optional, Sequence
 
 from archs import get_spec, list_archs
 
-from .complexity import sweep_sizes
+from .measure.complexity import sweep_sizes
 from .jobs import Job
 from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+from .settings import LatencySettings
 from .weights import trained_checkpoint_path
 
 ACCURACY_SETS = ("hsd", "aisegment-40")  # folders of the data dir evaluated on their "val" split
@@ -100,7 +101,7 @@ def plan_all(opt: PlanOptions) -> list[Job]:
             jobs.append(Job.make("profile", arch, input_size=size))
     # accuracy: validation split (stems in splits/, never trained on) of both shared sets
     for arch in archs:
-        weights = (["seed"] if arch == "seg_matting" else []) + ["trained"]
+        weights = [c.name for c in get_spec(arch).checkpoints] + ["trained"]  # published ones, ours
         finetuned = trained_checkpoint_path(f"{arch}-finetuned")  # optional: the seed fine-tuned
         if finetuned.is_file():
             weights.append(str(finetuned))
@@ -111,11 +112,14 @@ def plan_all(opt: PlanOptions) -> list[Job]:
                                      data_dir=str(Path(opt.data_dir) / name), split="val",
                                      models_dir=str(opt.models_dir)))
     jobs.extend(latency_jobs(archs, opt))
-    # the seed checkpoint on all 220 HSD pairs: reproduces the reference 0.860
-    if "seg_matting" in archs and not opt.quick:
-        jobs.append(Job.make("accuracy", "seg_matting", weights="seed", input_size=opt.input_size,
-                             dataset="hsd", data_dir=hsd_dir(opt), split="all",
-                             models_dir=str(opt.models_dir)))
+    # a published checkpoint with a reference mIoU on all of HSD (seg_matting's seed: 0.860) is
+    # measured the same way, to reproduce it
+    for arch in archs if not opt.quick else []:
+        for ck in get_spec(arch).checkpoints:
+            if ck.reference_miou is not None:
+                jobs.append(Job.make("accuracy", arch, weights=ck.name, input_size=opt.input_size,
+                                     dataset="hsd", data_dir=hsd_dir(opt), split="all",
+                                     models_dir=str(opt.models_dir)))
     if opt.arm:
         jobs.extend(arm_jobs(archs, opt, {a: opt.input_size for a in archs}))
     if opt.peers and not opt.archs:
@@ -147,6 +151,23 @@ def arm_estimate_job(arch: str, size: Optional[int] = None) -> Job:
     return Job.make("arm_estimate", arch, **({"input_size": size} if size else {}))
 
 
+def model_arm_jobs(name: str, size: Optional[int] = None, models_dir: Path = DEFAULT_MODELS_DIR,
+                   data_dir: Path = DEFAULT_DATA_DIR / "hsd") -> list[Job]:
+    """The ARM figures of one model (``run_bench.py arm``), as ``--all`` measures them: a torch model's
+    emulated aarch64 ncnn (parity and guest instructions, ``arm_cost``) and its estimated ms; a
+    model file converted to ncnn, its estimated ms (parity checked first; native size). ``size``
+    defaults to 256 for a design and to a peer's checkpoint size."""
+    from .sources import get_source
+
+    if get_source(name).spec.form == "file":
+        return [Job.make("arm_estimate", name, models_dir=str(models_dir), data_dir=str(data_dir))]
+    spec = get_spec(name)
+    if size is None:
+        size = spec.checkpoints[0].input_size if spec.peer and spec.checkpoints else 256
+    opt = PlanOptions(archs=(name,), input_size=size, models_dir=Path(models_dir))
+    return [j for j in arm_jobs([name], opt, {name: size}) if j.measurement != "device_latency"]
+
+
 def peer_jobs(opt: PlanOptions) -> list[Job]:
     """The peers at their native input sizes: SINet / ExtremeC3Net (torch modules: every measurement
     the designs get) and the file peers (MediaPipe selfie on LiteRT, PP-HumanSeg lite on
@@ -171,8 +192,8 @@ def peer_jobs(opt: PlanOptions) -> list[Job]:
                              data_dir=hsd_dir(opt), split="all", models_dir=models))
         for backend in BACKENDS:
             for t in threads:
-                jobs.append(Job.make("latency", arch, backend=backend, threads=t, input_size=size,
-                                     weights=weights, models_dir=models, **loops))
+                jobs.append(LatencySettings(backend=backend, threads=t, input_size=size, weights=weights,
+                                            models_dir=models, **loops).job(arch))
         if opt.arm:
             jobs.extend(arm_jobs([arch], opt, {arch: size})[:1])  # cost + parity; no device rows
             jobs.append(arm_estimate_job(arch, size))
@@ -209,7 +230,7 @@ def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
     at those thread counts, and the size sweep at 2 threads on torch and ncnn (together about two
     thirds of a thorough run's time). ``quick``: 2 threads, 10 loops, nothing of the thorough part."""
     from .backends import BACKENDS
-    from .latency import DEFAULT_LOOPS, DEFAULT_REPEATS, DEFAULT_WARMUP, default_thread_counts
+    from .measure.latency import DEFAULT_LOOPS, DEFAULT_REPEATS, DEFAULT_WARMUP, default_thread_counts
 
     if opt.quick:
         thread_counts, loops, warmup = (min(2, default_thread_counts()[-1]),), 10, 3
@@ -222,8 +243,7 @@ def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
                       models_dir=str(opt.models_dir))
         for backend in BACKENDS:
             for t in thread_counts:
-                jobs.append(Job.make("latency", arch, backend=backend, threads=t,
-                                     input_size=opt.input_size, **common))
+                jobs.append(LatencySettings(backend=backend, threads=t, input_size=opt.input_size, **common).job(arch))
         if opt.quick or not opt.thorough:
             continue
         for backend in ("torch", "ncnn"):
@@ -237,6 +257,5 @@ def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
             if size == opt.input_size:
                 continue
             for backend in ("torch", "ncnn"):
-                jobs.append(Job.make("latency", arch, backend=backend, threads=sweep_threads,
-                                     input_size=size, **common))
+                jobs.append(LatencySettings(backend=backend, threads=sweep_threads, input_size=size, **common).job(arch))
     return jobs

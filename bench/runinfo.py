@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import torch
 
 from .backends.table import package_version
-from .latency import cpu_model
+from .measure.latency import cpu_model
 from .paths import REPO_ROOT
 
 VERSIONED = ("ncnn", "pnnx", "onnxruntime", "fvcore", "thop", "numpy", "pandas")

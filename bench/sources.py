@@ -22,12 +22,15 @@ import fnmatch
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from archs import Preprocess, get_spec, list_archs
 
 from .jobs import Skip
 from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+
+if TYPE_CHECKING:
+    from .settings import LatencySettings, SpeedupSettings, TimingSettings
 
 KINDS = ("design", "peer")
 
@@ -67,14 +70,14 @@ class ModelSource(ABC):
     @abstractmethod
     def accuracy(self, samples: Sequence, input_size: Optional[int], weights: str, models_dir: Path,
                  threads: int) -> dict[str, Any]:
-        """The accuracy row on ``samples`` (the protocol of :mod:`bench.accuracy`)."""
+        """The accuracy row on ``samples`` (the protocol of :mod:`bench.measure.accuracy`)."""
 
     @abstractmethod
-    def latency(self, backend: str, **settings: Any) -> dict[str, Any]:
-        """The latency row on ``backend`` (the protocol of :mod:`bench.latency`)."""
+    def latency(self, backend: str, settings: LatencySettings) -> dict[str, Any]:
+        """The latency row on ``backend`` (the protocol of :mod:`bench.measure.latency`)."""
 
     @abstractmethod
-    def speedup(self, other: str, **settings: Any) -> dict[str, Any]:
+    def speedup(self, other: str, settings: SpeedupSettings) -> dict[str, Any]:
         """``other`` against the reference backend, timed interleaved in one process."""
 
     def check_backend(self, backend: str) -> None:
@@ -118,9 +121,9 @@ class TorchSource(ModelSource):
 
     def cost(self, input_size: Optional[int] = None, models_dir: Path = DEFAULT_MODELS_DIR,
              ncnn_bin: Optional[str] = None) -> dict[str, Any]:
-        """Paper cost (bench.complexity.profile_model) next to the reference numbers of
+        """Paper cost (bench.measure.complexity.profile_model) next to the reference numbers of
         ARCHITECTURES.md; ``macs_rel_diff`` only at the reference size."""
-        from .complexity import profile_model
+        from .measure.complexity import profile_model
         from .weights import load_model
 
         spec, size = self.arch, self._size(input_size)
@@ -143,7 +146,7 @@ class TorchSource(ModelSource):
 
     def accuracy(self, samples: Sequence, input_size: Optional[int], weights: str, models_dir: Path,
                  threads: int) -> dict[str, Any]:
-        from .accuracy import evaluate
+        from .measure.accuracy import evaluate
         from .weights import load_model
         lm = load_model(self.spec.name, weights, models_dir)
         rec = evaluate(lm.model, samples, int(input_size or self.spec.default_size), lm.preprocess,
@@ -155,27 +158,22 @@ class TorchSource(ModelSource):
         if weights == "trained" and not trained_checkpoint_path(self.spec.name).is_file():
             raise Skip(f"no trained checkpoint checkpoints/{self.spec.name}.pt")
 
-    def _timing(self, backend: str, s: dict[str, Any]) -> dict[str, Any]:
+    def _timing(self, backend: str, s: TimingSettings) -> dict[str, Any]:
         """The settings a timing passes on, after the checks every timing makes first."""
         self.check_backend(backend)
-        data_dir = s.get("data_dir")
-        return dict(threads=int(s.get("threads", 1)), input_size=self._size(s.get("input_size", 256)),
-                    weights=s.get("weights", "random"), models_dir=Path(s.get("models_dir", DEFAULT_MODELS_DIR)),
-                    data_dir=Path(data_dir) if data_dir else None,
-                    **{k: s[k] for k in ("attempts", "quiet_wait_s") if s.get(k) is not None})
+        return dict(threads=s.threads_for(self.spec.form), input_size=self._size(s.input_size), weights=s.weights,
+                    models_dir=s.models_path, data_dir=s.data_path, **s.quiet_gate())
 
-    def latency(self, backend: str, **settings: Any) -> dict[str, Any]:
-        from .latency import DEFAULT_LOOPS, DEFAULT_WARMUP, measure_latency, record_row
-        rec = measure_latency(self.spec.name, backend, loops=int(settings.get("loops", DEFAULT_LOOPS)),
-                              warmup=int(settings.get("warmup", DEFAULT_WARMUP)), **self._timing(backend, settings))
+    def latency(self, backend: str, settings: LatencySettings) -> dict[str, Any]:
+        from .measure.latency import measure_latency, record_row
+        rec = measure_latency(self.spec.name, backend, loops=settings.loops, warmup=settings.warmup,
+                              **self._timing(backend, settings))
         return record_row(rec)
 
-    def speedup(self, other: str, **settings: Any) -> dict[str, Any]:
-        from .latency import DEFAULT_ROUND_LOOPS, DEFAULT_ROUND_WARMUP, DEFAULT_ROUNDS, measure_speedup
-        rec = measure_speedup(self.spec.name, other, rounds=int(settings.get("rounds", DEFAULT_ROUNDS)),
-                              loops=int(settings.get("loops", DEFAULT_ROUND_LOOPS)),
-                              warmup=int(settings.get("warmup", DEFAULT_ROUND_WARMUP)),
-                              **self._timing(other, settings))
+    def speedup(self, other: str, settings: SpeedupSettings) -> dict[str, Any]:
+        from .measure.latency import measure_speedup
+        rec = measure_speedup(self.spec.name, other, rounds=settings.rounds, loops=settings.loops,
+                              warmup=settings.warmup, **self._timing(other, settings))
         return dataclasses.asdict(rec)
 
 
@@ -227,32 +225,30 @@ class FileSource(ModelSource):
         row.update(input_size=None, native_input=self._native(), weights="official")
         return row
 
-    def latency(self, backend: str, **settings: Any) -> dict[str, Any]:
+    def latency(self, backend: str, settings: LatencySettings) -> dict[str, Any]:
         """On its own runtime, or on ``ncnn`` after conversion with a parity check against the
         original runtime on a few validation images first."""
         from .peers import measure_peer_latency, ncnn_parity, record_row
         self.check_backend(backend)
-        models_dir = Path(settings.get("models_dir", DEFAULT_MODELS_DIR))
+        models_dir = settings.models_path
         parity = {}
         if backend == "ncnn":
-            from .data import scan_folder
-            samples = scan_folder(Path(settings.get("data_dir", DEFAULT_DATA_DIR / "hsd")))[:4]
+            from .data.samples import scan_folder
+            samples = scan_folder(settings.data_path or DEFAULT_DATA_DIR / "hsd")[:4]
             pr = ncnn_parity(self.spec.name, samples, models_dir)
             parity = {"parity_max_abs_diff": pr.max_abs_diff, "parity_mask_iou": pr.min_mask_iou,
                       "parity_ok": pr.ok, "parity_reference": pr.reference}
             if not pr.ok:
                 return {"status": f"error: parity {pr.reason}", "backend": backend, **parity}
-        loops, warmup = settings.get("loops"), settings.get("warmup")
-        rec = measure_peer_latency(self.spec.name, threads=int(settings.get("threads", 2)), runtime=backend,
-                                   loops=int(loops) if loops else None, warmup=int(warmup) if warmup else None,
-                                   models_dir=models_dir, attempts=settings.get("attempts"),
-                                   quiet_wait_s=settings.get("quiet_wait_s"))
+        rec = measure_peer_latency(self.spec.name, threads=settings.threads_for(self.spec.form), runtime=backend,
+                                   loops=settings.loops, warmup=settings.warmup, models_dir=models_dir,
+                                   attempts=settings.attempts, quiet_wait_s=settings.quiet_wait_s)
         row = record_row(rec)
         row.pop("peer", None)
         row.update(backend=backend, input_size=None, native_input=self._native(), **parity)
         return row
 
-    def speedup(self, other: str, **settings: Any) -> dict[str, Any]:
+    def speedup(self, other: str, settings: SpeedupSettings) -> dict[str, Any]:
         raise Skip(f"{self.spec.name} is a published {self.peer.runtime} file with no PyTorch model: the "
                    "interleaved speed-up compares a backend with PyTorch (see `latency` for each of its "
                    f"backends: {', '.join(self.spec.backends)})")

@@ -84,7 +84,7 @@ def load_matrix(path: Path) -> SweepMatrix:
 def check_matrix(m: SweepMatrix) -> None:
     """Raise ValueError for a matrix that would give failing jobs for a reason known now."""
     from .backends.table import TABLE
-    from .train import Recipe
+    from .train.loop import Recipe
 
     known = list_sources()
     for a in m.archs:
@@ -151,8 +151,8 @@ def train_job(job: Job) -> list[dict]:
     ``steps`` and validate it: one row with the validation mIoU, its bootstrap CI, and the cost.
     The weights are not kept (a sweep measures the recipe; ``run_bench.py train`` makes checkpoints).
     Settings: seed, steps, recipe (variant name), recipe_overrides, threads, data_dir."""
-    from .datasets import open_dataset
-    from .train import Recipe, train
+    from .data.datasets import open_dataset
+    from .train.loop import Recipe, train
 
     over = {k: tuple(v) if isinstance(v, list) else v for k, v in (job.get("recipe_overrides") or ())}
     recipe = Recipe(**{**over, "seed": int(job.get("seed", 0))})

@@ -9,7 +9,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from bench.gate import Baseline, Comparison
+from bench.check import CheckPlan
+from bench.gate import Baseline, Comparison, machine_kind
 
 NOT_MEASURED = "—"
 COLUMNS = ("design", "metric", "baseline", "current", "change", "limit", "verdict")
@@ -93,3 +94,21 @@ def write_check(out_dir: Path, comparisons: Sequence[Comparison], note: Optional
     txt.write_text("\n".join(lines + [f"  {e}" for e in errors]) + "\n")
     js.write_text(json.dumps(check_record(comparisons, note, errors), indent=2, default=str) + "\n")
     return txt, js
+
+
+def plan_lines(plan: CheckPlan) -> list[str]:
+    """What a check will measure and against what, printed before it starts (settings first, as
+    benchncnn does): the designs and timing settings, the baseline, and why time ratios are not
+    compared when they are not."""
+    s = plan.settings
+    lines = [f"gate: {len(plan.archs)} designs at {s['input_size']}px; latency torch + ncnn at "
+             f"{s['threads']} thread(s), {s['repeats']} rounds of {s['loops']} timed + {s['warmup']} warm-up loops, "
+             f"then ncnn vs torch interleaved ({s['speedup_rounds']} rounds of {s['speedup_loops']})"
+             f"{' (quick)' if s['quick'] else ''}; this machine: {machine_kind(plan.meta['machine'])}"]
+    b = plan.baseline
+    if b is not None:
+        lines.append(f"baseline: {plan.request.baseline_path} ({b.created}, commit {b.commit or '?'}, "
+                     f"reason: {b.reason}); machine: {machine_kind(b.machine)}")
+        if plan.note:
+            lines.append(f"gate: {plan.note}")
+    return lines

@@ -34,7 +34,9 @@ import pandas as pd
 
 from .plots import pareto_front  # noqa: F401  (part of this module's API: the report's front)
 
+from bench import columns as C
 from bench.backends.table import TABLE as BACKEND_TABLE
+from bench.columns import speedup as speedup_of
 from bench.backends.table import backend_column as _bk
 from bench.backends.table import backend_label
 
@@ -354,19 +356,19 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
         if threads is not None:
             common &= {threads}
         hit = ia[_col(ia, "threads") == max(common)] if common and not ia.empty else ia.iloc[0:0]
-        if not hit.empty and _finite(_first(_col(hit, "speedup"))):
-            speed.append(float(_first(_col(hit, "speedup"))))
-            low.append(float(_first(_col(hit, "speedup_min"))))
-            high.append(float(_first(_col(hit, "speedup_max"))))
+        if not hit.empty and _finite(_first(_col(hit, C.SPEEDUP))):
+            speed.append(float(_first(_col(hit, C.SPEEDUP))))
+            low.append(float(_first(_col(hit, C.SPEEDUP_MIN))))
+            high.append(float(_first(_col(hit, C.SPEEDUP_MAX))))
             continue
         if common:
             t = max(common)
-            num = _col(t_torch[_col(t_torch, "threads") == t], "latency_ms_median").mean()
-            den = _col(t_ncnn[_col(t_ncnn, "threads") == t], "latency_ms_median").mean()
+            num = _col(t_torch[_col(t_torch, C.THREADS) == t], C.LATENCY_MS_MEDIAN).mean()
+            den = _col(t_ncnn[_col(t_ncnn, C.THREADS) == t], C.LATENCY_MS_MEDIAN).mean()
         else:
             num = _col(t_torch, "latency_ms_median").mean() if _col(t_torch, "threads").isna().all() else np.nan
             den = _col(t_ncnn, "latency_ms_median").mean() if _col(t_ncnn, "threads").isna().all() else np.nan
-        speed.append(num / den if _finite(num) and _finite(den) and den > 0 else np.nan)
+        speed.append(speedup_of(num, den))
         low.append(np.nan)
         high.append(np.nan)
     out["ncnn_speedup"] = speed
@@ -850,7 +852,7 @@ def layer_shares(archs: Sequence[str], size: int, run_dir: Optional[Path] = None
         todo.append(a)
     if todo:
         try:
-            from bench.complexity import layer_table
+            from bench.measure.complexity import layer_table
             from bench.weights import load_model
         except ImportError as exc:
             return out, f"per-layer tables not available ({exc})"
@@ -897,12 +899,12 @@ def _pick_stems(data_dir: Path, n: int) -> tuple[list[str], str]:
     stems: list[str] = []
     split = "val"
     try:
-        from bench.datasets import split_stems
+        from bench.data.datasets import split_stems
         stems = split_stems(Path(data_dir).name, "val")
     except Exception:
         pass
     if not stems:
-        from bench.data import scan_folder
+        from bench.data.samples import scan_folder
         stems, split = [s.stem for s in scan_folder(data_dir)], "all"
     if len(stems) > n:
         idx = np.linspace(0, len(stems) - 1, n).round().astype(int)
@@ -925,8 +927,8 @@ def write_examples(run_dir: Path, data_dir: Optional[Path], archs: Optional[Sequ
         if data_dir is None or not Path(data_dir).is_dir():
             raise FileNotFoundError(f"data folder {data_dir} not found")
         from archs import get_spec, list_archs
-        from bench.accuracy import predict_prob
-        from bench.data import scan_folder, load_pair
+        from bench.measure.accuracy import predict_prob
+        from bench.data.samples import scan_folder, load_pair
         from bench.paths import CHECKPOINTS_DIR, DEFAULT_MODELS_DIR
         from bench.weights import load_model, trained_checkpoint_path
 

@@ -1,4 +1,4 @@
-"""Per-set evaluation, the paired bootstrap and the IoU conventions (bench.accuracy), on real fixtures."""
+"""Per-set evaluation, the paired bootstrap and the IoU conventions (bench.measure.accuracy), on real fixtures."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from archs import get_spec
-from bench.accuracy import evaluate_fn, evaluate_sets, iou_conventions, model_input_predictor, paired_bootstrap
-from bench.data import iter_pairs
-from bench.datasets import open_dataset
+from bench.measure.accuracy import evaluate_fn, evaluate_sets, iou_conventions, model_input_predictor, paired_bootstrap
+from bench.data.samples import iter_pairs
+from bench.data.datasets import open_dataset
 from bench.weights import load_model
 
 

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import arm, arm_counts, arm_estimate as ae  # noqa: E402
+from bench.arm import counts as arm_counts, estimate as ae, runner as arm  # noqa: E402
 
 _STATUS = arm.toolchain_status("gnu")
 needs_toolchain = pytest.mark.skipif(bool(_STATUS) and not os.environ.get("CI"),

@@ -11,7 +11,7 @@ import torch
 
 import run_bench
 from archs import list_archs
-from bench.train import Recipe, fits_fp16
+from bench.train.loop import Recipe, fits_fp16
 from bench.paths import CHECKPOINTS_DIR
 from bench.weights import sha256_file
 
@@ -35,7 +35,7 @@ def test_checkpoint_file_matches_its_provenance(arch):
     assert prov["arch"] == arch and prov["init"] == "scratch"
     assert prov["checkpoint"]["sha256"] == sha256_file(pt), f"{pt} is not the file its provenance describes"
     assert pt.stat().st_size < MAX_MB * 2 ** 20
-    # one recipe for every design: recipe v2 (the defaults of bench.train.Recipe), or v1 for a
+    # one recipe for every design: recipe v2 (the defaults of bench.train.loop.Recipe), or v1 for a
     # checkpoint not retrained yet (issue 16 retrains them one by one)
     want = RECIPES[prov["recipe"]["name"]].to_dict()
     assert {k: v for k, v in prov["recipe"].items() if k in want} == {k: want[k] for k in prov["recipe"] if k in want}

@@ -1,4 +1,4 @@
-"""Complexity profiler (bench/complexity.py): exact parameters, fvcore MACs against the reference
+"""Complexity profiler (bench/measure/complexity.py): exact parameters, fvcore MACs against the reference
 sheet, no op without a handle, fvcore vs thop explained op by op, per-layer table sums, measured
 activation memory. Every registered design gets every check."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import bench.measurements  # noqa: F401  registers the "profile" job
 import run_bench
 from archs import create_arch, get_spec, list_archs
-from bench import complexity as cx
+from bench.measure import complexity as cx
 from bench.jobs import Job, run_job
 from bench.plan import PlanOptions, plan_all
 

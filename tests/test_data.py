@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.data import DataError, Sample, load_pair, read_image, read_label, scan_folder
+from bench.data.samples import DataError, Sample, load_pair, read_image, read_label, scan_folder
 
 
 def _write_img(path: Path, h=40, w=30) -> None:
@@ -163,7 +163,7 @@ def test_every_shared_label_has_its_photos_aspect(data_dir):
     """The 2% limit leaves every real pair alone (HSD masks differ in size by up to 0.17% in aspect)."""
     from PIL import Image
 
-    from bench.data import MAX_ASPECT_MISMATCH
+    from bench.data.samples import MAX_ASPECT_MISMATCH
     worst = 0.0
     for s in scan_folder(data_dir / "hsd"):
         (iw, ih), (lw, lh) = Image.open(s.image_path).size, Image.open(s.label_path).size

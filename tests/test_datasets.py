@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.data import DataError, load_pair, scan_folder
-from bench.datasets import (DUPLICATES_FILE, SPLITS_DIR, detect_layout, known_layouts, make_split, open_dataset,
+from bench.data.samples import DataError, load_pair, scan_folder
+from bench.data.datasets import (DUPLICATES_FILE, SPLITS_DIR, detect_layout, known_layouts, make_split, open_dataset,
                             portrait_v2_splits, read_duplicates, read_stems,
                             split_files_sha256, split_path, split_stems)
 
@@ -226,7 +226,7 @@ def test_no_training_stem_is_an_evaluation_photo(data_dir):
 
 
 def test_v1_only_lists_are_not_read_by_the_current_recipe():
-    from bench.train import Recipe
+    from bench.train.loop import Recipe
     r = Recipe()
     used = {f"{n}_{sp}.txt" for n, sp in zip(r.train_sets, r.train_splits)}
     assert not used & V1_ONLY_TRAIN_LISTS

@@ -30,7 +30,7 @@ import bench.measurements  # noqa: F401  registers the measurements
 import run_bench
 from archs import create_arch, get_spec, registry
 from archs.residualdense_bisenet import ResidualDenseBiSeNet
-from bench import arm
+from bench.arm import runner as arm
 from bench.gate import (DEFAULT_RULES, GATE_REPEATS, check, compare, figures_from_rows, gate_jobs,
                         machine_mismatch, new_baseline)
 from bench.jobs import Job, execute
@@ -212,7 +212,7 @@ def _damaged_seg_matting() -> nn.Module:
 @pytest.fixture
 def few_val_images(tmp_path, data_dir) -> Path:
     """The first validation images of hsd (splits/hsd_val.txt) in a data root of their own."""
-    from bench.datasets import split_stems
+    from bench.data.datasets import split_stems
     src, root = data_dir / "hsd", tmp_path / "data"
     stems = split_stems("hsd", "val")[:N_IMAGES]
     for sub in ("images", "masks"):

@@ -1,4 +1,4 @@
-"""The main job on a user's machine: Ctrl-C / SIGTERM stop it cleanly and --resume finishes it;
+"""The main job on a user's machine (and a sweep): Ctrl-C / SIGTERM stop it cleanly and --resume finishes it;
 bad flags and unwritable folders are one-line usage errors (exit 2), never tracebacks."""
 from __future__ import annotations
 
@@ -28,12 +28,12 @@ def _cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_interrupt_keeps_rows_writes_a_partial_report_and_resume_finishes(tmp_path, sig):
-    run_dir = tmp_path / "run"
-    # its own process group, signalled as a terminal signals the foreground job (workers included)
-    proc = subprocess.Popen([sys.executable, "run_bench.py", *PLAN, "--out", str(run_dir)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+def _interrupt_after_two_jobs(args: list[str], run_dir: Path, sig: int) -> str:
+    """Start ``run_bench.py args`` in its own process group, send ``sig`` to the group (as a terminal
+    signals the foreground job, workers included) once two jobs have rows in ``run_dir``, and check
+    it stops within 15 s with exit 130 and no traceback. Returns its stderr."""
+    proc = subprocess.Popen([sys.executable, "run_bench.py", *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and len(_rows(run_dir)) < 2 and proc.poll() is None:
         time.sleep(0.2)
@@ -46,6 +46,23 @@ def test_interrupt_keeps_rows_writes_a_partial_report_and_resume_finishes(tmp_pa
     assert stopped_s < 15, f"took {stopped_s:.1f} s to stop"
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err and "Traceback" not in out
+    return err
+
+
+def _resume(args: list[str], run_dir: Path, before: list[dict]) -> list[dict]:
+    """Run the resume command ``args``: it succeeds and runs no job that had finished. Returns every row."""
+    done = _cli(*args, timeout=1800)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = _rows(run_dir)
+    after = rows[len(before):]
+    assert not {r["job"] for r in before} & {r["job"] for r in after}, "a finished job was run again"
+    return rows
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_keeps_rows_writes_a_partial_report_and_resume_finishes(tmp_path, sig):
+    run_dir = tmp_path / "run"
+    err = _interrupt_after_two_jobs([*PLAN, "--out", str(run_dir)], run_dir, sig)
     before = _rows(run_dir)
     assert before and all(r["status"] for r in before)
     line = [ln for ln in err.splitlines() if ln.startswith("interrupted:")]
@@ -53,16 +70,35 @@ def test_interrupt_keeps_rows_writes_a_partial_report_and_resume_finishes(tmp_pa
     assert "Partial run" in (run_dir / "report.md").read_text()
     assert json.loads((run_dir / "meta.json").read_text())["partial"]["jobs_finished"] == len({r["job"] for r in before})
 
-    done = _cli("--all", "--resume", str(run_dir), timeout=1800)
-    assert done.returncode == 0, done.stderr[-2000:]
-    rows = _rows(run_dir)
-    after = rows[len(before):]
-    assert not {r["job"] for r in before} & {r["job"] for r in after}, "a finished job was run again"
+    rows = _resume(["--all", "--resume", str(run_dir)], run_dir, before)
     counts = Counter(r["job"] for r in rows)
     meta = json.loads((run_dir / "meta.json").read_text())
     assert len(counts) == meta["plan"]["jobs"]  # every job of the saved plan, once
     assert "partial" not in meta and len(meta["resumed"]) == 1
     assert "Partial run" not in (run_dir / "report.md").read_text()
+
+
+# a sweep of short jobs that runs long enough to be interrupted (profile: no timing, no data)
+SWEEP = """archs = ["esp_dense_seg", "residualdense_bisenet", "shuffle_seg_skipnet", "seg_matting", "mobilenet_dilate_unet"]
+measurements = ["profile"]
+sizes = [128, 160, 192, 224, 256]
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_sweep_interrupt_keeps_rows_and_resume_finishes(tmp_path, sig):
+    matrix, run_dir = tmp_path / "m.toml", tmp_path / "run"
+    matrix.write_text(SWEEP)
+    err = _interrupt_after_two_jobs(["sweep", str(matrix), "--out", str(run_dir)], run_dir, sig)
+    before = _rows(run_dir)
+    line = [ln for ln in err.splitlines() if ln.startswith("interrupted:")]
+    assert len(line) == 1 and f"resume with: python run_bench.py sweep {matrix} --resume {run_dir}" in line[0]
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["partial"]["jobs_finished"] == len({r["job"] for r in before}) < meta["sweep"]["jobs"]
+
+    rows = _resume(["sweep", str(matrix), "--resume", str(run_dir)], run_dir, before)
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert len(Counter(r["job"] for r in rows)) == meta["sweep"]["jobs"] and "partial" not in meta
 
 
 def test_resume_takes_the_plan_from_the_folder_and_refuses_other_flags(tmp_path):

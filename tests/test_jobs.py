@@ -102,3 +102,19 @@ def test_fresh_process_measurements_get_a_new_process_each():
 def test_not_a_run_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a run folder"):
         load_rows(tmp_path)
+
+
+def test_plan_takes_the_published_checkpoints_from_the_specs():
+    """Which weights the plan evaluates comes from each design's spec (no design named in the plan):
+    every published checkpoint and ours on the validation splits, and on all of HSD each published
+    checkpoint that has a reference mIoU to reproduce (seg_matting's seed)."""
+    from archs import get_spec, list_archs
+    from bench.plan import PlanOptions, plan_all
+
+    jobs = [j for j in plan_all(PlanOptions(peers=False, arm=False)) if j.measurement == "accuracy"]
+    for arch in list_archs():
+        published = get_spec(arch).checkpoints
+        assert {c.name for c in published} | {"trained"} <= {j.get("weights") for j in jobs if j.arch == arch}
+        full = {j.get("weights") for j in jobs if j.arch == arch and j.get("split") == "all"}
+        assert full == {c.name for c in published if c.reference_miou is not None}
+    assert any(j.arch == "seg_matting" and j.get("weights") == "seed" and j.get("split") == "all" for j in jobs)

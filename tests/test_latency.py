@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 import bench.backends as backends
-import bench.latency as latency
+import bench.measure.latency as latency
 import bench.measurements  # noqa: F401  registers the latency measurement
 import run_bench
 from archs import LOGITS, SEG_ALPHA, list_archs
@@ -28,7 +28,7 @@ from bench.backends import (ParityRecord, Runner, check_parity, conversion_key, 
                             state_dict_digest)
 from bench.cache import fill_once
 from bench.jobs import Job, run_job
-from bench.latency import CalibRecord, default_thread_counts, summarize, time_callable
+from bench.measure.latency import CalibRecord, default_thread_counts, summarize, time_callable
 from bench.plan import PlanOptions, latency_jobs
 
 HAVE_NCNN = backends.backend_missing("ncnn") is None

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from bench import accuracy, metrics
-from bench.accuracy import EvalRecord, evaluate
-from bench.data import scan_folder
-from bench.metrics import (band_px_for, boundary_f, bootstrap_ci, bootstrap_ratio_ci, gradient_error,
+from bench.measure import accuracy, metrics
+from bench.measure.accuracy import EvalRecord, evaluate
+from bench.data.samples import scan_folder
+from bench.measure.metrics import (band_px_for, boundary_f, bootstrap_ci, bootstrap_ratio_ci, gradient_error,
                            iou, mask_boundary, mean_ci, mse, sad)
 
 

@@ -21,9 +21,9 @@ import archs.extremec3  # noqa: F401  registers the peer designs even if archs/_
 import archs.sinet  # noqa: F401
 from archs import LOGITS, create_arch, get_spec, list_archs
 from bench import peers
-from bench.accuracy import evaluate
-from bench.complexity import count_macs_fvcore
-from bench.data import read_image, scan_folder
+from bench.measure.accuracy import evaluate
+from bench.measure.complexity import count_macs_fvcore
+from bench.data.samples import read_image, scan_folder
 from bench.jobs import Skip
 from bench.weights import load_model
 
@@ -109,7 +109,7 @@ def test_official_accuracy_on_subset(name, models_dir, subset):
 
 
 def test_per_channel_std_preprocess():
-    from bench.accuracy import to_input
+    from bench.measure.accuracy import to_input
     img = np.full((8, 8, 3), (10, 20, 30), np.uint8)  # RGB
     pre = get_spec("sinet").checkpoint("official").preprocess
     x = to_input(img, 8, pre)[0, :, 0, 0].numpy()
@@ -156,6 +156,10 @@ def test_peer_runs_and_output_shape(name, models_dir, data_dir):
         assert x.shape == ((1, h, w, 3) if spec.input_layout == "NHWC" else (1, 3, h, w))
         fg = r.foreground(r.run(x))
         assert fg.shape == (h, w) and fg.dtype == np.float32
+        # a backends.base.Runner like every other: its backend is the runtime, infer the raw output
+        from bench.backends.base import Runner
+        assert isinstance(r, Runner) and r.backend == spec.runtime and r.threads == 1
+        assert np.array_equal(r.infer(x)[0], r.run(x))
         prob = r.predict_prob(img)
     assert prob.shape == img.shape[:2]
     assert 0.0 <= prob.min() and prob.max() <= 1.0 and 0.02 < (prob > 0.5).mean() < 0.98

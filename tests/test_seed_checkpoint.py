@@ -6,8 +6,8 @@ import shutil
 import pytest
 import torch
 
-from bench.accuracy import evaluate
-from bench.data import scan_folder
+from bench.measure.accuracy import evaluate
+from bench.data.samples import scan_folder
 from bench.weights import WeightsError, load_model, verify_checkpoint
 
 SEED = "seed-erd-seg-matting/ckpt_lastest.pth"

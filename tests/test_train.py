@@ -14,11 +14,11 @@ import torch
 
 import run_bench
 from archs import get_spec
-from bench.data import scan_folder
-from bench.train import (CALIB_STEPS, Recipe, TrainState, _cache_item, _Item, compute_loss, lr_at,
+from bench.data.samples import scan_folder
+from bench.train.loop import (CALIB_STEPS, Recipe, TrainState, _cache_item, _Item, compute_loss, lr_at,
                          make_batch, make_example, train)
 from bench.weights import load_model
-from reports.training import load_state, save_state, write_trained_checkpoint
+from bench.train.checkpoints import load_state, save_state, write_trained_checkpoint
 
 ARCH = "esp_dense_seg"  # small, input multiple 16
 PLAIN = Recipe(train_size=64, eval_size=64, batch_size=4, evals=2, val_at_start=True, crop_area=(1.0, 1.0),
@@ -107,7 +107,7 @@ def test_fp16_checkpoint_loads_as_trained_and_matches_record(sets, tmp_path):
     assert prov["validation"]["all"]["miou"] == pytest.approx(rec.val["miou"])
     assert prov["reproduce"].startswith(f"python run_bench.py train --arch {ARCH} --steps 4 --seed 0")
     assert prov["checkpoint"]["sha256"] and "cpu" in prov["machine"] and "commit" in prov
-    from bench.accuracy import evaluate
+    from bench.measure.accuracy import evaluate
     again = evaluate(lm.model, sets[1]["hsd"], 64, lm.preprocess, lm.spec.output_kind)
     assert again.miou == pytest.approx(rec.val["miou"], abs=1e-9)
 
@@ -115,7 +115,7 @@ def test_fp16_checkpoint_loads_as_trained_and_matches_record(sets, tmp_path):
 def test_a_statistic_beyond_fp16_stays_fp32_instead_of_becoming_inf(sets, tmp_path):
     """esp_dense_seg's 30-minute run grew a BatchNorm running variance above 65504: rounding it to
     fp16 gave inf and dropped validation mIoU from 0.73 to 0.63. Such a tensor is kept fp32."""
-    from bench.train import fits_fp16, round_to_fp16
+    from bench.train.loop import fits_fp16, round_to_fp16
     model, rec, _ = _run(sets, steps=2)
     bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
     big = torch.full_like(bn.running_var, 1e5)
@@ -211,7 +211,7 @@ def test_worker_processes_make_the_same_batches_and_weights(sets):
 
 
 def test_decoded_image_cache_is_content_keyed_and_exact(sets, tmp_path):
-    from bench.train import item_cache_key
+    from bench.train.loop import item_cache_key
     s = sets[0]["hsd"][0]
     plain = _cache_item(s, 96)
     first = _cache_item(s, 96, tmp_path)

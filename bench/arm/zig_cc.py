@@ -1,6 +1,6 @@
 """Compiler wrapper for the PyPI-only route: ``zig cc``/``zig c++`` targeting aarch64-linux-musl.
 
-Usage (written into the build's toolchain file by bench/arm.py):
+Usage (written into the build's toolchain file by bench/arm/runner.py):
     python zig_cc.py ZIG_EXECUTABLE cc|c++ [compiler args...]
 
 ncnn's CMake probes and compiles its armv8.2+ kernels with GCC-style ``-march=armv8.x-a+ext``

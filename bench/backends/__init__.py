@@ -3,7 +3,7 @@
 - :mod:`.table`: the backends (name, label, packages, version), read by the command line, the
   plan, the report and the rows. :func:`backend_missing` says why one cannot run here.
 - :mod:`.torch_eager`, :mod:`.ncnn_x86`, :mod:`.onnxruntime_cpu`, :mod:`.litert_cpu`: one runner
-  each (``bench/arm.py`` runs ncnn on aarch64).
+  each (``bench/arm/runner.py`` runs ncnn on aarch64).
 - :mod:`.convert`: a torch design converted for ncnn (pnnx) or exported to ONNX, cached by content.
 - :mod:`.parity`: a backend's outputs against PyTorch's.
 

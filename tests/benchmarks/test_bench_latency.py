@@ -1,7 +1,7 @@
 """pytest-benchmark view of the latency protocol: one benchmark per design and backend, grouped per
 design, plus the calibration GEMM. Skipped unless requested (see conftest.py).
 
-The same protocol as ``run_bench.py latency`` (bench/latency.py): batch 1, fp32, the fixed real
+The same protocol as ``run_bench.py latency`` (bench/measure/latency.py): batch 1, fp32, the fixed real
 input, glibc malloc in its steady state, on several threads a wait for threads that share a cache
 (the ratio is in ``extra_info``), ``BENCH_WARMUP`` untimed then ``BENCH_LOOPS`` timed rounds of one
 inference each; a backend whose outputs do not match PyTorch's fails its benchmark instead of being
@@ -16,7 +16,7 @@ import torch
 
 from archs import get_spec, list_archs
 from bench.backends import BACKENDS, backend_missing, check_parity, open_runner, torch_threads
-from bench.latency import CALIB_N, design_macs_g, fixed_input, steady_malloc, wait_for_handoff
+from bench.measure.latency import CALIB_N, design_macs_g, fixed_input, steady_malloc, wait_for_handoff
 from bench.paths import DEFAULT_MODELS_DIR
 from bench.weights import load_model
 

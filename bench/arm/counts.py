@@ -37,7 +37,8 @@ from typing import Iterable, Optional, Sequence, Union
 
 import pandas as pd
 
-from bench import arm
+from ..paths import SHARED_DIR
+from . import runner as arm
 
 PROTOCOL = "benchncnn-v1"  # bump when the runner arguments or the guest environment change
 CPU_MODELS = ("cortex-a72", "cortex-a76")
@@ -57,7 +58,7 @@ DEFAULT_SIZE = 224
 
 def default_params_dir() -> Path:
     """``<repo>/../shared/anchors/ncnn-benchmark/params`` (read-only shared data)."""
-    return Path(__file__).resolve().parents[1].parent / "shared" / "anchors" / "ncnn-benchmark" / "params"
+    return SHARED_DIR / "anchors" / "ncnn-benchmark" / "params"
 
 
 # Left out of the calibration set, with the reason.

@@ -35,9 +35,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
 
-from bench import arm_counts
+from . import counts as arm_counts
 
-CALIBRATION_TABLE = Path(__file__).resolve().parent / "arm" / "calibration_counts.csv"
+CALIBRATION_TABLE = Path(__file__).resolve().parent / "calibration_counts.csv"
 
 
 def default_device_tables() -> Path:
@@ -355,12 +355,12 @@ def ncnn_model_for(name: str, input_size: Optional[int] = None) -> tuple[Path, t
     matter: counts run with zero weights, as for the calibration set."""
     from archs import get_spec, list_archs
 
-    from .peers import PEERS
+    from ..peers import PEERS
 
     if name in PEERS:
-        from .peers import convert_peer_to_ncnn
+        from ..peers import convert_peer_to_ncnn
 
-        from . import arm
+        from . import runner as arm
 
         # own cache folder: the converted model is only read here (param + output names)
         nm = convert_peer_to_ncnn(name, cache_dir=arm.default_cache_dir())
@@ -368,7 +368,7 @@ def ncnn_model_for(name: str, input_size: Optional[int] = None) -> tuple[Path, t
         return Path(nm.param_path), (3, h, w), tuple(nm.out_names), f"{w}x{h}"
     if name not in list_archs(peers=True):
         raise ValueError(f"unknown design or peer {name!r}")
-    from .backends import convert_to_ncnn
+    from ..backends import convert_to_ncnn
 
     spec = get_spec(name)
     size = input_size or (spec.checkpoints[0].input_size if name not in list_archs() and spec.checkpoints else 256)

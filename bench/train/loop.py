@@ -6,7 +6,7 @@ contrast, saturation), and, with probability ``composite_prob``, an AISegment cu
 with a soft alpha label) pasted onto another training image (label = alpha over the background's
 label); loss BCE + Dice on the mask (label > 0.5), plus L1 on the alpha for seg_matting's matting
 head; AdamW (no weight decay on biases / norms / PReLU), linear warm-up then cosine decay over the
-run's step count; batch 16; validation at ``eval_size`` with :func:`bench.accuracy.evaluate`, per
+run's step count; batch 16; validation at ``eval_size`` with :func:`bench.measure.accuracy.evaluate`, per
 validation set. Recipe v2 (``portrait-v2``, the defaults) trains on the training splits of eg1800,
 ccp-person, hsd and aisegment-40 for a number of epochs; v1 trained on hsd + aisegment-40 for a time.
 
@@ -23,7 +23,7 @@ and the record keeps that count: re-running with ``steps=`` reproduces the run.
 
 :func:`train` writes no files: it reports progress and resumable :class:`TrainState` snapshots
 through callbacks and returns the trained model with a :class:`TrainRecord`. Writing checkpoints and
-provenance is ``reports/training.py``.
+provenance is ``bench/train/checkpoints.py``.
 """
 from __future__ import annotations
 
@@ -44,9 +44,9 @@ import torch.nn.functional as F
 
 from archs import LOGITS, Preprocess, get_spec
 
-from .accuracy import EvalRecord, evaluate
-from .metrics import bootstrap_ci
-from .data import Sample, load_pair
+from ..measure.accuracy import EvalRecord, evaluate
+from ..measure.metrics import bootstrap_ci
+from ..data.samples import Sample, load_pair
 
 CALIB_STEPS = (5, 25)  # steps timed to turn a time budget into a step count
 
@@ -253,7 +253,7 @@ def _jitter(img: np.ndarray, rng: np.random.Generator, j: float) -> np.ndarray:
 
 
 def _normalise(img_rgb: np.ndarray, pre: Preprocess) -> np.ndarray:
-    """3 x H x W float32 as the network expects (same normalisation as bench.accuracy.to_input)."""
+    """3 x H x W float32 as the network expects (same normalisation as bench.measure.accuracy.to_input)."""
     img = img_rgb[:, :, ::-1] if pre.channel_order == "BGR" else img_rgb
     img = img - np.asarray(pre.mean, np.float32)
     if getattr(pre, "std", None) is not None:
@@ -379,7 +379,7 @@ def fits_fp16(t: torch.Tensor) -> bool:
 def round_to_fp16(model: nn.Module) -> nn.Module:
     """Round every floating parameter and buffer that fits fp16 (:func:`fits_fp16`) to fp16
     precision (kept as fp32), in place, so the model is exactly what the checkpoint of it
-    (``reports.training.fp16_state_dict``) loads back to. Tensors outside fp16's range are left as
+    (``bench.train.checkpoints.fp16_state_dict``) loads back to. Tensors outside fp16's range are left as
     they are instead of becoming inf."""
     with torch.no_grad():
         for t in list(model.parameters()) + list(model.buffers()):
@@ -466,7 +466,7 @@ def _pooled_summary(recs: Mapping[str, EvalRecord]) -> dict:
 
 def _train(arch, spec, pre, r: Recipe, train_sets, val_sets, steps, epochs, minutes, init_model, init,
            resume, on_progress, on_state, workers, dev, cache_dir):
-    from .weights import load_model
+    from ..weights import load_model
 
     wall0 = time.perf_counter()
     if resume is not None:

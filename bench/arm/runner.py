@@ -39,7 +39,7 @@ from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-SRC_DIR = Path(__file__).resolve().parent / "arm"
+SRC_DIR = Path(__file__).resolve().parent
 DEFAULT_NCNN_VERSION = "1.0.20261020"
 QEMU_CPU = "cortex-a72"  # the default qemu CPU model ("max") selects fp16 kernels: never use it here
 PARITY_TOL_X86 = 1e-4  # aarch64 (cortex-a72 kernels) vs the x86 ncnn package; measured: 0.0
@@ -169,7 +169,7 @@ class DeviceRunRecord:
 
 def default_cache_dir() -> Path:
     """``<repo>/.cache/arm`` (git-ignored)."""
-    from .cache import cache_folder
+    from ..cache import cache_folder
     return cache_folder("arm")
 
 

@@ -1,4 +1,6 @@
-"""Files of a training run: the trained checkpoint with its provenance, and resumable state.
+"""Files of a training run: the trained checkpoint with its provenance, and resumable state (written
+here, in bench/, because they are model files, not rendered results; like bench.cache they are
+written complete or not at all).
 
 - ``<out>/<name>.pt``: fp16 state dict (``torch.save`` of a plain dict; ``bench.weights`` loads it
   with ``weights_only=True`` and converts floating tensors to fp32); a tensor beyond fp16's range
@@ -8,7 +10,7 @@
   folder, commit, machine and library versions, training time, throughput, the validation metrics
   measured right after training (all sets together and per set), the learning curve, the stems
   trained and validated on, and the command that reproduces the run.
-- ``<state_dir>/<name>.state.pt``: :class:`bench.train.TrainState` for ``--resume`` (written
+- ``<state_dir>/<name>.state.pt``: :class:`bench.train.loop.TrainState` for ``--resume`` (written
   atomically at every validation; not meant for the repository).
 """
 from __future__ import annotations
@@ -22,10 +24,10 @@ from typing import Optional, Sequence
 import torch
 import torch.nn as nn
 
-from bench.datasets import split_files_sha256
-from bench.runinfo import run_meta
-from bench.train import TrainRecord, TrainState, fits_fp16
-from bench.weights import sha256_file
+from ..data.datasets import split_files_sha256
+from ..runinfo import run_meta
+from .loop import TrainRecord, TrainState, fits_fp16
+from ..weights import sha256_file
 
 
 def _clean(obj):
@@ -47,7 +49,7 @@ def _atomic_save(obj, path: Path) -> None:
 
 def fp16_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The state dict in fp16, except floating tensors outside fp16's range (see
-    :func:`bench.train.fits_fp16`, e.g. a BatchNorm running variance above 65504), kept fp32."""
+    :func:`bench.train.loop.fits_fp16`, e.g. a BatchNorm running variance above 65504), kept fp32."""
     return {k: (v.detach().half() if v.is_floating_point() and fits_fp16(v) else v.detach()).clone()
             for k, v in model.state_dict().items()}
 

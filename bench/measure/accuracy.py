@@ -25,7 +25,7 @@ import torch
 
 from archs import LOGITS, Preprocess
 
-from .data import Sample, iter_pairs
+from ..data.samples import Sample, iter_pairs
 from .metrics import (BOUNDARY_BAND_FRAC, band_px_for, boundary_f, bootstrap_ci, bootstrap_ratio_ci,
                       gradient_error, iou, mean_ci, mse, sad)
 

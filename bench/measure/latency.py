@@ -70,8 +70,9 @@ import torch
 
 from archs import get_spec
 
-from . import status
-from .backends import (BACKENDS, DEFAULT_NCNN_OPTIONS, DEFAULT_PNNX_FP16, NcnnOptions, ParityRecord,
+from .. import status
+from ..columns import speedup as speedup_of
+from ..backends import (BACKENDS, DEFAULT_NCNN_OPTIONS, DEFAULT_PNNX_FP16, NcnnOptions, ParityRecord,
                        backend_versions, check_parity, open_runner, torch_threads)
 
 DEFAULT_WARMUP = 10
@@ -465,8 +466,8 @@ def fixed_input(input_size: int, preprocess, data_dir: Optional[Path] = None) ->
     ``shared/data/hsd``) with the design's preprocessing; a seeded synthetic image if the folder is
     missing (the name then says so)."""
     from .accuracy import to_input
-    from .data import read_image, scan_folder
-    from .paths import DEFAULT_DATA_DIR
+    from ..data.samples import read_image, scan_folder
+    from ..paths import DEFAULT_DATA_DIR
 
     folder = Path(data_dir) if data_dir else DEFAULT_DATA_DIR / "hsd"
     if folder.is_dir():
@@ -596,8 +597,8 @@ def measure_latency(arch: str, backend: str = "torch", threads: int = 1, input_s
     Raises :class:`bench.backends.BackendUnavailable` when the backend's package is missing and
     ``ValueError`` for settings the protocol rejects; a parity failure is a record with an error
     status and NaN latencies."""
-    from .paths import DEFAULT_MODELS_DIR
-    from .weights import load_model
+    from ..paths import DEFAULT_MODELS_DIR
+    from ..weights import load_model
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
@@ -661,7 +662,7 @@ def speedups(rows: Iterable[Mapping[str, Any]], base: str = "torch", other: str 
         if base in m and other in m:
             out.append({"arch": arch, "threads": threads, "input_size": size,
                         f"{base}_ms_median": m[base], f"{other}_ms_median": m[other],
-                        "speedup": m[base] / m[other]})
+                        "speedup": speedup_of(m[base], m[other])})
     return out
 
 
@@ -793,7 +794,7 @@ def compare_rounds(base: Sequence[TimingStats], other: Sequence[TimingStats]) ->
     o = np.array([s.latency_ms_median for s in other], dtype=np.float64)
     if (o <= 0).any():
         raise ValueError("a round median of the other backend is not positive")
-    ratio = b / o
+    ratio = speedup_of(b, o)
     return ComparisonStats(
         rounds=int(b.size), base_ms_median=float(np.median(b)), other_ms_median=float(np.median(o)),
         speedup=float(np.median(ratio)), speedup_min=float(ratio.min()), speedup_max=float(ratio.max()),
@@ -847,8 +848,8 @@ def measure_speedup(arch: str, other: str = "ncnn", threads: int = 1, input_size
     fixed input, after a parity check of ``other`` against ``base``. The quiet gate, hand-off check,
     attempts and steady malloc of :func:`timed_run` apply to the comparison as a whole (a comparison
     during which the threads stopped sharing a cache is redone). Raises like :func:`measure_latency`."""
-    from .paths import DEFAULT_MODELS_DIR
-    from .weights import load_model
+    from ..paths import DEFAULT_MODELS_DIR
+    from ..weights import load_model
 
     for b in (base, other):
         if b not in BACKENDS:

@@ -1,8 +1,8 @@
-"""Dataset layouts -> lists of :class:`~bench.data.Sample`, and the fixed train/validation splits.
+"""Dataset layouts -> lists of :class:`~bench.data.samples.Sample`, and the fixed train/validation splits.
 
 ``open_dataset(root, layout="auto", split=None)`` reads any of these layouts (``detect_layout``
-picks one from the folders it finds) and returns samples that ``bench.data.load_pair`` and
-``bench.accuracy.evaluate`` understand:
+picks one from the folders it finds) and returns samples that ``bench.data.samples.load_pair`` and
+``bench.measure.accuracy.evaluate`` understand:
 
 =========== ===================================================== ========== =====================
 layout      files                                                 label      splits (default first)
@@ -25,7 +25,7 @@ p3m10k      train/blurred_image + train/mask;                     alpha (4)  val
 PortraitNet's loader. (3) AISegment "matting_human_half"; macOS ``._*`` files are ignored.
 (4) P3M's ``mask`` folders hold soft alpha mattes.
 Every image must have its label (and the reverse, except EG1800 whose Labels/ has extras):
-a missing partner raises :class:`~bench.data.DataError` naming the file.
+a missing partner raises :class:`~bench.data.samples.DataError` naming the file.
 """
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ import hashlib
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from .data import IMAGE_SUFFIXES, DataError, Sample, check_pairs, scan_folder
-from .paths import SPLITS_DIR
+from .samples import IMAGE_SUFFIXES, DataError, Sample, check_pairs, scan_folder
+from ..paths import SPLITS_DIR
 
 LABEL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 

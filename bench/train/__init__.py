@@ -1,0 +1,1 @@
+"""Training: loop.py holds the recipe, the data pipeline, the loss and the loop (no files written)."""

@@ -1,0 +1,46 @@
+"""bench.columns: the names the gate and the report read are fields of the records that write them,
+and the speed-up has one definition."""
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+
+import numpy as np
+import pytest
+
+from bench import columns as C
+from bench.measure.accuracy import EvalRecord
+from bench.measure.complexity import ComplexityRecord
+from bench.measure.latency import LatencyRecord, SpeedupRecord, compare_rounds, speedups, summarize
+
+WRITTEN_BY = {
+    ComplexityRecord: (C.PARAMS, C.MACS_G),
+    EvalRecord: (C.MIOU,),
+    LatencyRecord: (C.LATENCY_MS_MEDIAN, C.LATENCY_RATIO_TO_CALIB, C.PARITY_OK, C.BACKEND, C.THREADS, C.INPUT_SIZE),
+    SpeedupRecord: (C.SPEEDUP, C.SPEEDUP_MIN, C.SPEEDUP_MAX, C.PARITY_OK),
+}
+
+
+@pytest.mark.parametrize("record", list(WRITTEN_BY), ids=lambda r: r.__name__)
+def test_column_names_are_fields_of_their_records(record):
+    names = {f.name for f in fields(record)}
+    missing = [c for c in WRITTEN_BY[record] if c not in names]
+    assert not missing, f"{record.__name__} has no field {missing}"
+
+
+def test_speedup_is_base_over_other_and_nan_when_undefined():
+    assert C.speedup(10.0, 4.0) == 2.5
+    for base, other in ((10.0, 0.0), (10.0, -1.0), (math.nan, 1.0), (1.0, math.inf)):
+        assert math.isnan(C.speedup(base, other))
+    assert np.allclose(C.speedup(np.array([4.0, 9.0]), np.array([2.0, 3.0])), [2.0, 3.0])
+
+
+def test_both_speedup_paths_use_the_one_definition():
+    rows = [{"status": "ok", "arch": "a", "threads": 1, "input_size": 64, "backend": b, "latency_ms_median": m}
+            for b, m in (("torch", 9.0), ("ncnn", 3.0))]
+    assert speedups(rows)[0]["speedup"] == C.speedup(9.0, 3.0) == 3.0
+
+    def stats(ms):
+        return summarize([ms] * 5)
+    cmp = compare_rounds([stats(8.0), stats(6.0), stats(9.0)], [stats(2.0), stats(3.0), stats(3.0)])
+    assert (cmp.speedup, cmp.speedup_min, cmp.speedup_max) == (3.0, 2.0, 4.0)

@@ -1,0 +1,54 @@
+"""Typed settings (bench.settings): one dataclass per measurement holds the defaults, reads a
+job's settings (unknown ones are errors) and makes the job back."""
+from __future__ import annotations
+
+import pytest
+
+import bench.measurements  # noqa: F401  registers the measurements
+from archs import list_archs
+from bench.gate import gate_jobs
+from bench.jobs import Job, run_job
+from bench.measure.latency import DEFAULT_LOOPS, DEFAULT_ROUND_LOOPS, DEFAULT_WARMUP
+from bench.plan import PlanOptions, plan_all
+from bench.settings import AccuracySettings, LatencySettings, ProfileSettings, SpeedupSettings
+
+TYPED = {"latency": LatencySettings, "speedup": SpeedupSettings, "profile": ProfileSettings,
+         "accuracy": AccuracySettings}
+
+
+def test_defaults_live_in_the_settings():
+    s = LatencySettings()
+    assert (s.loops, s.warmup, s.input_size, s.weights) == (DEFAULT_LOOPS, DEFAULT_WARMUP, 256, "random")
+    assert SpeedupSettings().loops == DEFAULT_ROUND_LOOPS
+    assert (s.threads_for("torch"), s.threads_for("file"), LatencySettings(threads=4).threads_for("file")) == (1, 2, 4)
+
+
+def test_job_round_trip_and_key():
+    s = LatencySettings(backend="ncnn", threads=2, input_size=224, loops=12)
+    job = s.job("seg_matting")
+    assert job.measurement == "latency" and LatencySettings.of(job) == s
+    assert job.key == "latency/seg_matting/backend=ncnn,input_size=224,loops=12,threads=2,warmup=10,weights=random"
+    assert LatencySettings.of(Job.make("latency", "x", threads="3")).threads == 3  # typed on the way in
+
+
+def test_unknown_setting_is_an_error_row_naming_it():
+    with pytest.raises(ValueError, match="unknown setting.*thread_count"):
+        LatencySettings.of(Job.make("latency", "seg_matting", thread_count=2))
+    rows = run_job(Job.make("latency", "seg_matting", backend="torch", thread_count=2))
+    assert rows[0]["status"].startswith("error") and "thread_count" in rows[0]["status"]
+    rows = run_job(Job.make("profile", "seg_matting", size=128))
+    assert rows[0]["status"].startswith("error") and "unknown setting(s) size" in rows[0]["status"]
+
+
+@pytest.mark.parametrize("jobs", [plan_all(PlanOptions(thorough=True)), plan_all(PlanOptions(quick=True)),
+                                  gate_jobs(["seg_matting"]), gate_jobs(["esp_dense_seg"], quick=True)],
+                         ids=["plan", "plan-quick", "gate", "gate-quick"])
+def test_every_planned_job_reads_into_its_settings(jobs):
+    timed = [j for j in jobs if j.measurement in TYPED]
+    assert timed
+    assert {j.measurement for j in timed} >= {"latency", "profile", "accuracy"}
+    for j in timed:
+        s = TYPED[j.measurement].of(j)  # no unknown setting
+        if j.measurement == "latency" and j.arch in list_archs(peers=True):  # torch models' jobs are
+            # made from their settings: the same key back (model files' still by hand: no input size)
+            assert s.job(j.arch).key == j.key
