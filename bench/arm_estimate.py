@@ -64,7 +64,8 @@ DEVICES: dict[str, Device] = {d.name: d for d in (
     Device("rpi4", "armv8.0", "A72", {1: 0, 4: 0}, "Raspberry Pi 4 (Cortex-A72 1.8 GHz)"),
     Device("rpi3bplus", "armv8.0", "A53", {1: 0, 4: 0}, "Raspberry Pi 3B+ (Cortex-A53 1.4 GHz)"),
     Device("sd835", "armv8.0", "Kryo280 (A73-class)", {1: 2, 4: 2}, "Snapdragon 835 (Galaxy S8 generation), big cores"),
-    Device("rk3399", "armv8.0", "A72", {1: 2, 4: 1}, "RK3399: 1 thread on an A72; 4 threads on the four A53"),
+    Device("rk3399", "armv8.0", "A72", {1: 2, 2: 2, 4: 1},
+           "RK3399: 1 and 2 threads on the A72s; 4 threads on the four A53"),
     Device("rpi5", "armv8.2", "A76", {1: 0, 4: 0}, "Raspberry Pi 5 (Cortex-A76 2.4 GHz)"),
     Device("rk3588", "armv8.2", "A76", {1: 2, 4: 2}, "RK3588, big cores (Cortex-A76 2.4 GHz)"),
     Device("sd855plus", "armv8.2", "Kryo485 (A76-class)", {1: 2, 4: 2}, "Snapdragon 855+, big cores"),
@@ -210,8 +211,10 @@ def fit_device(counts: pd.DataFrame, tables: pd.DataFrame, device: Device, threa
 
 def calibrate(counts: pd.DataFrame, tables: pd.DataFrame, devices: Sequence[str] = tuple(DEVICES),
               threads: Sequence[int] = (1, 4), forms: Sequence[str] = tuple(FORMS)) -> list[DeviceFit]:
-    """Every form on every device and thread count."""
-    return [fit_device(counts, tables, DEVICES[d], t, f) for d in devices for t in threads for f in forms]
+    """Every form on every device and thread count its published table has (``Device.powersave``:
+    of the seven devices only rk3399 has a 2-thread table, none an 8-thread one)."""
+    return [fit_device(counts, tables, DEVICES[d], t, f) for d in devices for t in threads
+            if t in DEVICES[d].powersave for f in forms]
 
 
 def fits_table(fits: Sequence[DeviceFit]) -> pd.DataFrame:
