@@ -135,6 +135,13 @@ def test_chosen_form_is_picked_by_loo_on_benchmark_models_only():
     assert g.at["insn", "loo_err_median"] < g.at["macs", "loo_err_median"]
 
 
+@needs_anchors
+def test_two_thread_fits_only_where_a_table_has_them():
+    fits, forms, _ = ae.calibrated(("rpi4", "rk3399"), (2,))
+    assert {f.device for f in fits} == {"rk3399"} and set(forms) == {("armv8.0", 2)}
+    assert all(f.powersave == 2 and f.n_models >= 20 for f in fits)  # its two A72s
+
+
 # ---------------------------------------------------------------- counts under qemu
 
 
