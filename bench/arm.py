@@ -17,6 +17,9 @@ package (see ``fetch_ncnn_source``), cross-compiled with Debian's ``g++-aarch64-
 (default) or zig from PyPI (``toolchain="zig"``), trimmed to the layer types in
 ``bench/arm/layers.txt``. Everything built or downloaded goes under ``cache_dir`` (default
 ``<repo>/.cache/arm``); functions return frozen records and write nothing else.
+
+Over 600 lines (build, emulation, counting and the device transports in one module) until it moves
+into a ``bench/arm/`` sub-package with ``arm_counts`` and ``arm_estimate`` (planned after issue 17).
 """
 from __future__ import annotations
 
