@@ -213,7 +213,8 @@ def test_instruction_count_repeats(runner, plugin, tiny):
     # at start-up under qemu-user (its "cpu MHz" lines vary with load) stays out: exact run to run.
     assert a.instructions_per_loop == b.instructions_per_loop, (a, b)
     assert a.arm_instructions_m == b.arm_instructions_m
-    # the two timed inferences of one run differ by a few instructions (seen: 12 of 3.37 M)
+    # the two timed inferences of one run differ a little (allocator state; here 12 of 3.37 M,
+    # up to 6e-4 for the designs at 256), the same in every run
     lo, hi = min(a.instructions_per_loop), max(a.instructions_per_loop)
     assert a.loops == 2 and hi - lo <= 1e-5 * hi, a.instructions_per_loop
     assert a.qemu_version and a.cpu_model == "cortex-a72" and a.threads == 1
