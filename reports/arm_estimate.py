@@ -156,7 +156,8 @@ def calibration_figure(doc, est: pd.DataFrame, run_dir: Path) -> Optional[Path]:
     except (FileNotFoundError, ValueError, KeyError) as exc:
         doc.p(f"Calibration-quality plot not drawn: {exc}")
         return None
-    path = plot_calibration(fits, run_dir / "plot_arm_calibration_1t.png", 1)
+    # not named plot_*: the main report deletes the plot_*.png files it did not list itself
+    path = plot_calibration(fits, run_dir / "arm_calibration_1t.png", 1)
     if path is not None:
         doc.img(path, "Calibration quality, 1 thread: each benchmark model's ms predicted by its device's fit "
                       "without it (leave-one-out) against the ms ncnn published; dotted +-20%")

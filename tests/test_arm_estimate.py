@@ -300,7 +300,7 @@ def test_report_section_has_the_seed_claim_and_the_calibration_plot(tmp_path):
     md = doc.to_markdown(tmp_path)
     assert "seg_matting at about 40 ms on a Galaxy S8+" in md
     assert "60 ms (54-75) at 1 thread, 15 ms (14-19) at 4 threads" in md
-    assert (tmp_path / "plot_arm_calibration_1t.png").is_file() and "Calibration quality, 1 thread" in md
+    assert (tmp_path / "arm_calibration_1t.png").is_file() and "Calibration quality, 1 thread" in md
 
 
 def test_fp16_tables_per_model_and_per_layer_class():
