@@ -315,3 +315,15 @@ def test_fp16_tables_per_model_and_per_layer_class():
     assert "| m | 0.94 | 60.0%, 0.50 | 40.0%, 1.60 |" in md  # 940 / 1000; 300 / 600; 640 / 400
     assert "| conv3x3s1 | 1, 60.0%, 0.50 | 1, 20.0%, 1.70 |" in md
     assert "| pool | - | 1, 20.0%, 1.50 |" in md
+
+
+@needs_anchors
+def test_write_report_keeps_the_arm_calibration_plot(tmp_path):
+    from reports.report import write_report
+
+    rows = [{**r, "form": "insn"} for r in _estimate_rows()] + [_device_row("a", 1, 50.0)]
+    html = write_report(tmp_path, pd.DataFrame(rows), {"device_model": "rpi4"}, layer_tables=False)
+    assert (tmp_path / "arm_calibration_1t.png").is_file()  # not pruned with the unlisted plot_*.png
+    text = html.read_text()
+    assert "Calibration quality, 1 thread" in text and "data:image/png;base64" in text
+    assert "Measured on the device against the rpi4 estimate" in text
