@@ -138,7 +138,7 @@ def arm_cost_job(job: Job) -> list[dict]:
     plugin = arm.build_plugin()
     # Everything below is deterministic in these inputs: cache the row by their content.
     key = _digest(runner, plugin, nm.param_path, nm.bin_path, x.tobytes(), arm.qemu_version(),
-                  torch.__version__, "arm_cost/v2")
+                  torch.__version__, "arm_cost/v3")  # v3: counted between markers
     cache = cache_folder("arm_results") / f"{key}.json"
     cached = read_entry(cache)
     if cached is not None:

@@ -147,7 +147,7 @@ def arm_jobs(archs: Sequence[str], opt: PlanOptions, sizes: dict[str, int]) -> l
 
 
 def arm_estimate_job(arch: str, size: Optional[int] = None) -> Job:
-    """Estimated ms on the calibrated ARM devices (bench.arm_estimate; labelled estimates)."""
+    """Estimated ms on the calibrated ARM devices (bench.arm.estimate; labelled estimates)."""
     return Job.make("arm_estimate", arch, **({"input_size": size} if size else {}))
 
 

@@ -149,7 +149,7 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
                                             "calibrated on ncnn's published timings (docs/arm.md)")
     s.add_argument("--models", nargs="*", default=[], help="designs or peers to estimate (none: the fits only)")
     s.add_argument("--device-model", nargs="*", help="devices (default: all calibrated ones)")
-    s.add_argument("--threads", nargs="+", type=int, default=[1, 4], choices=[1, 4])
+    s.add_argument("--threads", nargs="+", type=int, default=[1, 4], choices=[1, 2, 4])  # 2: rk3399 only
     s.add_argument("--size", type=int, default=None, help="input side for designs (default 256; peers: native)")
     s.add_argument("--plot", help="also write the calibration-quality plot (PNG; one per thread count)")
     s.add_argument("--fp16", action="store_true", help="with --models: cortex-a76 / cortex-a72 instructions per "

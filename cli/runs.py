@@ -13,10 +13,12 @@ def _all_plan(args):
     """The plan of an --all run and its folder: a new one from the flags (checked before anything
     runs), or, with --resume, the one saved in the run folder (flags that would change it are a
     usage error). Raises ValueError with the message for the user."""
+    from bench.arm.estimate import check_device_model
     from bench.plan import PlanOptions, check_plan_options, resume_conflicts
     from reports.report import load_meta
     from reports.results import new_run_dir
 
+    check_device_model(args.device_model)  # an unknown name: the error lists the calibrated devices
     if args.resume:
         run_dir = Path(args.resume)
         if not (run_dir / "rows.jsonl").is_file():

@@ -1,7 +1,7 @@
-"""Files and tables for the ARM latency estimates (bench.arm_counts, bench.arm_estimate).
+"""Files and tables for the ARM latency estimates (bench.arm.counts, bench.arm.estimate).
 
 The calibration counts are a committed table (``bench/arm/calibration_counts.csv``) written here;
-the rest renders markdown tables from the records ``bench.arm_estimate`` returns.
+the rest renders markdown tables from the records ``bench.arm.estimate`` returns.
 """
 from __future__ import annotations
 
@@ -101,7 +101,12 @@ def arm_section(doc, df: pd.DataFrame, summary: pd.DataFrame, run_dir: Path, col
           "from the fit's leave-one-out errors; leave-one-out median / p90 error at 1 thread: " + err + ". "
           "4-thread figures have their own, larger errors. A model outside the calibration range (instructions "
           "per MAC, bytes per instruction, or a layer class the benchmark models hardly use) is less certain "
-          "than its band says. A real device (--device) gives measured rows in Details instead.")
+          "than its band says. Measured device rows (--device) never enter this table: see below.")
+    claim = seed_claim(est)
+    if claim:
+        doc.p(claim)
+    calibration_figure(doc, est, Path(run_dir))
+    device_comparison(doc, df, device_model)
     sel = one[one["device_model"] == device_model].set_index("arch")
     ok = summary[summary["arch"].isin(sel.index) & summary["miou"].notna()] if "miou" in summary else summary.iloc[0:0]
     if ok.empty:
@@ -120,9 +125,48 @@ def arm_section(doc, df: pd.DataFrame, summary: pd.DataFrame, run_dir: Path, col
     return path, "accuracy vs estimated ARM ms: nothing to plot"
 
 
+def seed_claim(est: pd.DataFrame) -> Optional[str]:
+    """The seed's headline (seg_matting at about 40 ms on a Galaxy S8+ CPU with ncnn) beside
+    seg_matting's sd835 estimates at 1 and 4 threads, or None when the run has neither."""
+    e = est[(est["arch"] == "seg_matting") & (est["device_model"] == "sd835")].drop_duplicates("threads")
+    e = e.set_index("threads")
+    if e.empty:
+        return None
+    parts = [f"{e.at[t, 'arm_est_ms']:.0f} ms ({e.at[t, 'arm_est_ms_low']:.0f}-{e.at[t, 'arm_est_ms_high']:.0f}) "
+             f"at {t} thread{'s' if t > 1 else ''}" for t in (1, 4) if t in e.index]
+    return ("The seed's claim as a check: seg_matting at about 40 ms on a Galaxy S8+ (ncnn, CPU). ESTIMATED for "
+            f"sd835 (Snapdragon 835, the Galaxy S8 generation, big cores) at {e['input_whc'].iloc[0]}: "
+            + ", ".join(parts) + ". Unknown about the 40 ms: thread count, input size, ncnn version, whether pre- "
+            "and post-processing were timed, and which S8+ (Snapdragon 835 or Exynos 8895); docs/arm.md.")
+
+
+def calibration_figure(doc, est: pd.DataFrame, run_dir: Path) -> Optional[Path]:
+    """The calibration-quality plot (leave-one-out predicted vs published ms of the benchmark models)
+    of the device fits behind the run's 1-thread estimates (their ``form``), refitted from the
+    committed counts and the published tables; a line saying why when that is not possible."""
+    from bench.arm import estimate as ae
+
+    one = est[est["threads"] == 1]
+    if "form" not in one.columns or one.empty:
+        return None
+    try:
+        counts, tables = ae.load_calibration(), ae.load_device_tables()
+        fits = [ae.fit_device(counts, tables, ae.DEVICES[d], 1, str(form))
+                for d, form in one.drop_duplicates("device_model")[["device_model", "form"]].itertuples(index=False)]
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        doc.p(f"Calibration-quality plot not drawn: {exc}")
+        return None
+    # not named plot_*: the main report deletes the plot_*.png files it did not list itself
+    path = plot_calibration(fits, run_dir / "arm_calibration_1t.png", 1)
+    if path is not None:
+        doc.img(path, "Calibration quality, 1 thread: each benchmark model's ms predicted by its device's fit "
+                      "without it (leave-one-out) against the ms ncnn published; dotted +-20%")
+    return path
+
+
 def plot_calibration(fits: Sequence, path: Path, threads: int = 1) -> Optional[Path]:
     """Calibration quality: leave-one-out predicted vs published ms of the benchmark models, one
-    panel per device (``fits``: the chosen ``bench.arm_estimate.DeviceFit`` per device)."""
+    panel per device (``fits``: the chosen ``bench.arm.estimate.DeviceFit`` per device)."""
     import numpy as np
 
     from .plots import _figure, _save
@@ -131,6 +175,8 @@ def plot_calibration(fits: Sequence, path: Path, threads: int = 1) -> Optional[P
     if not fits:
         return None
     fig, axes = _figure(len(fits), width=4.2, height=4.0, ncols=4)
+    for ax in axes[len(fits):]:
+        ax.set_visible(False)
     for ax, f in zip(axes, fits):
         y = np.asarray(f.published_ms)
         pred = y * (1 + np.asarray(f.loo_errors))
@@ -153,7 +199,7 @@ def plot_calibration(fits: Sequence, path: Path, threads: int = 1) -> Optional[P
 
 def fp16_markdown(layers: pd.DataFrame) -> str:
     """Per model: cortex-a76 / cortex-a72 instructions overall and for layers whose output channels
-    are / are not a multiple of 8 (rows of ``bench.arm_estimate.fp16_layer_table``)."""
+    are / are not a multiple of 8 (rows of ``bench.arm.estimate.fp16_layer_table``)."""
     lines = ["| model | a76 / a72 total | channels % 8 == 0: share of a72 instr., ratio | other layers: share, ratio |",
              "| --- | --- | --- | --- |"]
     for model, g in layers.groupby("model", sort=False):
@@ -164,4 +210,55 @@ def fp16_markdown(layers: pd.DataFrame) -> str:
             cells.append(f"{_pct(part.insns_a72.sum() / total)}, {part.insns_a76.sum() / part.insns_a72.sum():.2f}"
                          if len(part) and part.insns_a72.sum() > 0 else "-")
         lines.append(f"| {model} | {g.insns_a76.sum() / total:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\n" + fp16_class_markdown(layers)
+
+
+def fp16_class_markdown(layers: pd.DataFrame) -> str:
+    """Per layer class (``bench.arm.counts.layer_class``) over the given models: cortex-a76 /
+    cortex-a72 instructions for layers whose output channels are / are not a multiple of 8, with
+    each group's share of the models' cortex-a72 instructions (who gains from fp16, who loses)."""
+    total = layers.insns_a72.sum()
+    lines = ["| layer class | channels % 8 == 0: layers, share of a72 instr., a76 / a72 | "
+             "other channels: layers, share, a76 / a72 |", "| --- | --- | --- |"]
+    for cls, g in layers.groupby("layer_class", sort=True):
+        cells = []
+        for mult8 in (True, False):
+            part = g[g.channels_mult8 == mult8]
+            a72 = part.insns_a72.sum()
+            cells.append(f"{len(part)}, {_pct(a72 / total)}, {part.insns_a76.sum() / a72:.2f}" if a72 > 0 else "-")
+        lines.append(f"| {cls} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def device_comparison(doc, df: pd.DataFrame, device_model: str) -> pd.DataFrame:
+    """"Measured on the device against the estimate": a run's ``device_latency`` rows (``--device``)
+    beside the estimate for the calibrated device ``device_model`` names (``--device-model``), with
+    the estimate's error per design and thread count (``bench.arm.estimate.measured_vs_estimated``).
+    Measured and estimated ms stay in separate, labelled columns. Nothing is written when the run
+    has no measured device rows. Returns the comparison rows."""
+    from bench.arm.estimate import DEVICES, measured_vs_estimated
+
+    if device_model not in DEVICES:
+        doc.p(f"Measured device rows are not compared with an estimate: `{device_model}` is not a calibrated "
+              f"device ({', '.join(DEVICES)}).")
+        return pd.DataFrame()
+    cmp = measured_vs_estimated(df, device_model)
+    if cmp.empty:
+        return cmp
+    doc.h(3, f"Measured on the device against the {device_model} estimate")
+    rows = []
+    for _, r in cmp.sort_values(["arch", "threads"]).iterrows():
+        has_est = pd.notna(r["arm_est_ms"])
+        rows.append([f"`{r['arch']}`", str(r["threads"]), f"{r['latency_ms_median']:.1f}",
+                     f"{r['arm_est_ms']:.1f} ({r['arm_est_ms_low']:.0f}-{r['arm_est_ms_high']:.0f})" if has_est else "-",
+                     f"{100 * r['est_err_vs_measured']:+.1f}%" if has_est else "-",
+                     ("yes" if r["in_band"] else "no") if has_est else "-",
+                     f"{_pct(r['est_loo_err_median'])} / {_pct(r['est_loo_err_p90'])}" if has_est else "-",
+                     f"{r['device']} {r['device_reported']}".strip(), r["note"] or ""])
+    doc.table(["model", "threads", "MEASURED ms (device, median)", f"ESTIMATED ms, {device_model} (80% band)",
+               "estimate error", "measured in band", "expected error (LOO median / p90)", "device", "note"], rows)
+    doc.p(f"The device of `--device` is taken to be the calibrated device `--device-model {device_model}` names "
+          "(docs/arm.md). Estimate error = estimated / measured - 1 (+ = the estimate is too slow), to hold against "
+          "the leave-one-out error the fit expects. Rows run through an emulator on the board are not device time "
+          "and are left out.")
+    return cmp

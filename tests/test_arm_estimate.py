@@ -135,6 +135,13 @@ def test_chosen_form_is_picked_by_loo_on_benchmark_models_only():
     assert g.at["insn", "loo_err_median"] < g.at["macs", "loo_err_median"]
 
 
+@needs_anchors
+def test_two_thread_fits_only_where_a_table_has_them():
+    fits, forms, _ = ae.calibrated(("rpi4", "rk3399"), (2,))
+    assert {f.device for f in fits} == {"rk3399"} and set(forms) == {("armv8.0", 2)}
+    assert all(f.powersave == 2 and f.n_models >= 20 for f in fits)  # its two A72s
+
+
 # ---------------------------------------------------------------- counts under qemu
 
 
@@ -155,21 +162,95 @@ def test_counts_are_deterministic_end_to_end(cpu, tmp_path):
             assert a.insn_m == pytest.approx(ref.at[name, "insn_m_a72"], rel=0.01)
 
 
+# ---------------------------------------------------------------- a real device against the estimates
+# Rows built here stand for a run with --device: a unit test of the pairing and the error, not a
+# measurement (there is no device on this machine).
+
+
+def _estimate_rows(devices=("rpi4", "rpi5"), threads=(1, 4)) -> list[dict]:
+    rows = []
+    for arch, ms in (("a", 40.0), ("b", 80.0)):
+        for dev in devices:
+            for t in threads:
+                rows.append({"measurement": "arm_estimate", "arch": arch, "status": "ok", "kind": "estimate",
+                             "device_model": dev, "threads": t, "powersave": 0, "input_whc": "256x256x3",
+                             "arm_est_ms": ms / t * (1 if dev == "rpi4" else 0.25),
+                             "arm_est_ms_low": 0.8 * ms / t, "arm_est_ms_high": 1.3 * ms / t,
+                             "est_loo_err_median": 0.07, "est_loo_err_p90": 0.2,
+                             "out_of_range_why": "insn_per_mac 0.74 outside [0.085, 0.53]" if arch == "b" else ""})
+    return rows
+
+
+def _device_row(arch, threads, ms, status="ok", prefix=(), powersave=0, reported="Raspberry Pi 4 Model B Rev 1.4"):
+    return {"measurement": "device_latency", "arch": arch, "status": status, "backend": "ncnn-arm",
+            "device": "ssh:pi@board", "transport": "ssh", "device_model": reported, "threads": threads,
+            "powersave": powersave, "input_size": 256, "exec_prefix": list(prefix),
+            "latency_ms_median": ms if status == "ok" else None}
+
+
+def _run_rows() -> pd.DataFrame:
+    return pd.DataFrame(_estimate_rows() + [
+        _device_row("a", 1, 50.0), _device_row("a", 4, 10.0), _device_row("b", 1, 125.0),
+        _device_row("b", 2, 60.0),  # no estimate at 2 threads
+        _device_row("b", 4, 900.0, prefix=("qemu-aarch64", "-cpu", "cortex-a72")),  # emulated: not device time
+        _device_row("a", 1, None, status="skipped: no device (ssh failed)"),
+    ])
+
+
+def test_unknown_device_model_is_an_error_listing_the_known_ones():
+    assert ae.check_device_model("sd835").cpu_model == "cortex-a72"
+    with pytest.raises(ValueError, match=r"unknown device model 'pixel9'.*rpi4, rpi3bplus, sd835, rk3399, rpi5"):
+        ae.check_device_model("pixel9")
+    with pytest.raises(ValueError, match="calibrated devices"):
+        ae.measured_vs_estimated(_run_rows(), "pixel9")
+
+
+def test_all_rejects_an_unknown_device_model_before_running(capsys, tmp_path):
+    import run_bench
+    assert run_bench.main(["all", "--device-model", "pixel9", "--out", str(tmp_path / "run")]) == run_bench.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "pixel9" in err and "sd855plus" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_measured_device_rows_meet_the_estimate_of_the_named_device():
+    cmp = ae.measured_vs_estimated(_run_rows(), "rpi4").set_index(["arch", "threads"])
+    assert sorted(cmp.index) == [("a", 1), ("a", 4), ("b", 1), ("b", 2)]  # emulated and skipped rows left out
+    # estimate / measured - 1: a 1T 40 vs 50, a 4T 10 vs 10, b 1T 80 vs 125
+    assert cmp.at[("a", 1), "est_err_vs_measured"] == pytest.approx(-0.2)
+    assert cmp.at[("a", 4), "est_err_vs_measured"] == pytest.approx(0.0)
+    assert cmp.at[("b", 1), "est_err_vs_measured"] == pytest.approx(-0.36)
+    assert cmp.at[("a", 1), "latency_ms_median"] == 50.0 and cmp.at[("a", 1), "arm_est_ms"] == 40.0
+    assert cmp.at[("a", 1), "in_band"] and not cmp.at[("b", 1), "in_band"]  # bands 32-52 and 64-104
+    assert np.isnan(cmp.at[("b", 2), "arm_est_ms"]) and "no rpi4 estimate at 2 thread(s)" in cmp.at[("b", 2), "note"]
+    assert (cmp.device_model == "rpi4").all() and cmp.at[("a", 1), "note"] == ""
+    # the same measurements held against rpi5: its estimates, and the probe says it is an rpi4
+    five = ae.measured_vs_estimated(_run_rows(), "rpi5").set_index(["arch", "threads"])
+    assert five.at[("a", 1), "arm_est_ms"] == 10.0 and five.at[("a", 1), "est_err_vs_measured"] == pytest.approx(-0.8)
+    assert "looks like rpi4, not rpi5" in five.at[("a", 1), "note"]
+    # another powersave mode than the calibration rows is said
+    other = pd.DataFrame(_estimate_rows() + [_device_row("a", 1, 50.0, powersave=2)])
+    assert "powersave 2" in ae.measured_vs_estimated(other, "rpi4").note.iloc[0]
+    unknown_board = pd.DataFrame(_estimate_rows() + [_device_row("a", 1, 50.0, reported="Pine64 Quartz64 Model A")])
+    assert "not recognisably rpi4" in ae.measured_vs_estimated(unknown_board, "rpi4").note.iloc[0]
+    assert ae.measured_vs_estimated(pd.DataFrame(_estimate_rows()), "rpi4").empty  # no device rows
+
+
+def test_probe_strings_map_to_calibrated_devices():
+    assert ae.probed_device_model("Raspberry Pi 4 Model B Rev 1.4") == "rpi4"
+    assert ae.probed_device_model("Raspberry Pi 5 Model B Rev 1.0") == "rpi5"
+    assert ae.probed_device_model("Raspberry Pi 3 Model B Plus Rev 1.3") == "rpi3bplus"
+    assert ae.probed_device_model("SM-G955F msm8998") == "sd835"
+    assert ae.probed_device_model("Radxa ROCK 5B rk3588") == "rk3588"
+    assert ae.probed_device_model("aarch64") is None and ae.probed_device_model("") is None
+
+
 def test_report_section_shows_estimates_as_estimates(tmp_path):
     from reports.arm_estimate import arm_section
     from reports.plots import arch_colors
     from reports.report import Doc
 
-    rows = []
-    for arch, ms in (("a", 40.0), ("b", 80.0)):
-        for dev in ("rpi4", "rpi5"):
-            for t in (1, 4):
-                rows.append({"measurement": "arm_estimate", "arch": arch, "status": "ok", "kind": "estimate",
-                             "device_model": dev, "threads": t, "input_whc": "256x256x3", "arm_est_ms": ms / t,
-                             "arm_est_ms_low": 0.8 * ms / t, "arm_est_ms_high": 1.3 * ms / t,
-                             "est_loo_err_median": 0.07, "est_loo_err_p90": 0.2,
-                             "out_of_range_why": "insn_per_mac 0.74 outside [0.085, 0.53]" if arch == "b" else ""})
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(_estimate_rows())
     summary = pd.DataFrame({"arch": ["a", "b"], "kind": "design", "miou": [0.8, 0.85],
                             "miou_ci_low": [0.78, 0.83], "miou_ci_high": [0.82, 0.87]})
     doc = Doc()
@@ -177,6 +258,72 @@ def test_report_section_shows_estimates_as_estimates(tmp_path):
     md = doc.to_markdown(tmp_path)
     assert "On ARM devices (estimated)" in md and "Estimates, not measurements" in md
     assert "40 (32-52)" in md and "insn_per_mac 0.74" in md
+    assert "MEASURED" not in md  # no device rows: no comparison table
     assert path is not None and path.is_file()
     empty = Doc()
     assert arm_section(empty, df.assign(measurement="latency"), summary, tmp_path, {}, "rpi4")[0] is None
+
+
+def test_report_section_puts_measured_ms_beside_the_estimate(tmp_path):
+    from reports.arm_estimate import arm_section
+    from reports.plots import arch_colors
+    from reports.report import Doc
+
+    summary = pd.DataFrame({"arch": ["a", "b"], "kind": "design", "miou": [0.8, 0.85],
+                            "miou_ci_low": [0.78, 0.83], "miou_ci_high": [0.82, 0.87]})
+    doc = Doc()
+    arm_section(doc, _run_rows(), summary, tmp_path, arch_colors(["a", "b"]), "rpi4")
+    md = doc.to_markdown(tmp_path)
+    assert "Measured on the device against the rpi4 estimate" in md
+    assert "MEASURED ms (device, median)" in md and "ESTIMATED ms, rpi4 (80% band)" in md
+    # a, 1 thread: measured 50.0 in its own column, the estimate 40.0 (32-52) in its own, error -20.0%
+    assert "| `a` | 1 | 50.0 | 40.0 (32-52) | -20.0% | yes | 7.0% / 20.0% |" in md
+    assert "| `b` | 1 | 125.0 | 80.0 (64-104) | -36.0% | no |" in md
+    assert "900.0" not in md  # the emulated row is not device time
+    unknown = Doc()
+    arm_section(unknown, _run_rows(), summary, tmp_path, arch_colors(["a", "b"]), "pixel9")
+    assert "`pixel9` is not a calibrated device" in unknown.to_markdown(tmp_path)
+
+
+@needs_anchors
+def test_report_section_has_the_seed_claim_and_the_calibration_plot(tmp_path):
+    from reports.arm_estimate import arm_section
+    from reports.report import Doc
+
+    rows = [{"measurement": "arm_estimate", "arch": "seg_matting", "status": "ok", "kind": "estimate",
+             "device_model": dev, "threads": t, "powersave": 2, "input_whc": "256x256x3", "form": "insn",
+             "arm_est_ms": 60.0 / t, "arm_est_ms_low": 54.0 / t, "arm_est_ms_high": 75.0 / t,
+             "est_loo_err_median": 0.07, "est_loo_err_p90": 0.25, "out_of_range_why": ""}
+            for dev in ("sd835", "rpi4") for t in (1, 4)]
+    doc = Doc()
+    arm_section(doc, pd.DataFrame(rows), pd.DataFrame({"arch": []}), tmp_path, {}, "rpi4")
+    md = doc.to_markdown(tmp_path)
+    assert "seg_matting at about 40 ms on a Galaxy S8+" in md
+    assert "60 ms (54-75) at 1 thread, 15 ms (14-19) at 4 threads" in md
+    assert (tmp_path / "arm_calibration_1t.png").is_file() and "Calibration quality, 1 thread" in md
+
+
+def test_fp16_tables_per_model_and_per_layer_class():
+    from reports.arm_estimate import fp16_markdown
+
+    layers = pd.DataFrame([
+        {"model": "m", "layer_class": "conv3x3s1", "channels_mult8": True, "insns_a72": 600, "insns_a76": 300},
+        {"model": "m", "layer_class": "conv3x3s1", "channels_mult8": False, "insns_a72": 200, "insns_a76": 340},
+        {"model": "m", "layer_class": "pool", "channels_mult8": False, "insns_a72": 200, "insns_a76": 300},
+    ])
+    md = fp16_markdown(layers)
+    assert "| m | 0.94 | 60.0%, 0.50 | 40.0%, 1.60 |" in md  # 940 / 1000; 300 / 600; 640 / 400
+    assert "| conv3x3s1 | 1, 60.0%, 0.50 | 1, 20.0%, 1.70 |" in md
+    assert "| pool | - | 1, 20.0%, 1.50 |" in md
+
+
+@needs_anchors
+def test_write_report_keeps_the_arm_calibration_plot(tmp_path):
+    from reports.report import write_report
+
+    rows = [{**r, "form": "insn"} for r in _estimate_rows()] + [_device_row("a", 1, 50.0)]
+    html = write_report(tmp_path, pd.DataFrame(rows), {"device_model": "rpi4"}, layer_tables=False)
+    assert (tmp_path / "arm_calibration_1t.png").is_file()  # not pruned with the unlisted plot_*.png
+    text = html.read_text()
+    assert "Calibration quality, 1 thread" in text and "data:image/png;base64" in text
+    assert "Measured on the device against the rpi4 estimate" in text

@@ -1,6 +1,6 @@
 """Per-layer guest instruction counts of ncnn models under qemu, the way benchncnn runs them.
 
-The calibration set for ARM latency estimates (``bench.arm_estimate``) is ncnn's own benchncnn
+The calibration set for ARM latency estimates (``bench.arm.estimate``) is ncnn's own benchncnn
 model set (``../shared/anchors/ncnn-benchmark/params``) with the device timings ncnn published for
 it. To put our counts on the same footing as those timings, ``count_layers`` runs the suite's
 aarch64 runner (``bench/arm/runner.cpp``) like benchncnn: weights all zero (``--bin zeros``), input
@@ -14,10 +14,9 @@ syscalls the QEMU plugin (``bench/arm/insn_count.c``) records with the running i
   extracted raw and released at once; the extract calls' own cost measured by extracting again
   and subtracted). It also serves as the warm-up: ncnn's pools are filled after it.
 * ``insns_inference``: the second, whole-net inference (extractor creation, input, extraction of
-  the output: benchncnn's timed region), counted between the markers around it. This is the same
-  steady-state inference as the "run with two inferences minus run with one" difference of
-  ``bench.arm.count_instructions``, without process start, model load or warm-up in either term,
-  and with one emulated run instead of two. The per-layer figures add up to it within about 0.1%.
+  the output: benchncnn's timed region), counted between the markers around it, as
+  ``bench.arm.count_instructions`` counts the designs' ``arm_instructions_m``. The per-layer
+  figures add up to it within about 0.1%.
 
 The guest runs with ``OMP_THREAD_LIMIT=1``: under ``-cpu cortex-a76`` ncnn otherwise starts an
 OpenMP worker even at one thread, whose spinning makes counts vary. Results are cached by content
@@ -29,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -44,7 +42,8 @@ PROTOCOL = "benchncnn-v1"  # bump when the runner arguments or the guest environ
 CPU_MODELS = ("cortex-a72", "cortex-a76")
 FILL = 0.01
 _GUEST_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "OMP_THREAD_LIMIT": "1"}
-_MARK_BEGIN, _MARK_END, _MARK_LAYER, _MARK_PASS_BEGIN, _MARK_PASS_END, _MARK_LAYER_OVERHEAD = 1, 2, 3, 4, 5, 6
+_MARK_BEGIN, _MARK_END = arm.MARK_BEGIN, arm.MARK_END
+_MARK_LAYER, _MARK_PASS_BEGIN, _MARK_PASS_END, _MARK_LAYER_OVERHEAD = 3, 4, 5, 6
 
 # benchncnn's input sizes (width = height; 3 channels). Source: ncnn's benchmark/benchncnn.cpp,
 # as listed in reference_counts_cortex-a72.csv; vision_transformer (not in that table) runs at 384.
@@ -144,15 +143,7 @@ def default_cache_dir() -> Path:
     return arm.default_cache_dir() / "counts"
 
 
-def parse_plugin_output(text: str) -> tuple[int, list[tuple[int, int, int]]]:
-    """(total, [(kind, value, insns), ...]) from the plugin's outfile."""
-    m = re.match(r"insns (\d+)", text)
-    if not m:
-        raise RuntimeError(f"the QEMU plugin wrote no count: {text[:200]!r}")
-    if "marks_dropped" in text:
-        raise RuntimeError("the QEMU plugin dropped markers (more than it stores)")
-    marks = [tuple(int(x) for x in ln.split()[1:4]) for ln in text.splitlines() if ln.startswith("mark ")]
-    return int(m.group(1)), marks
+parse_plugin_output = arm.parse_plugin_output  # (total, [(kind, value, insns), ...]) from the plugin's outfile
 
 
 def counts_from_marks(marks: Sequence[tuple[int, int, int]], layers_json: Sequence[dict]) -> tuple[int, int, int, list[int]]:

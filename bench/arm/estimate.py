@@ -1,7 +1,7 @@
 """Estimated ARM device latency from qemu instruction counts, calibrated on ncnn's published timings.
 
 ncnn's benchncnn was run by its authors and users on real phones and boards
-(``../shared/anchors/ncnn-benchmark/device_tables.csv``); ``bench.arm_counts`` counts the same
+(``../shared/anchors/ncnn-benchmark/device_tables.csv``); ``bench.arm.counts`` counts the same
 models' guest instructions under ``qemu -cpu cortex-a72`` (ARMv8.0) and ``-cpu cortex-a76``
 (ARMv8.2, fp16 kernels). Per device and thread count this module fits ``ms = features @ coef``
 (non-negative coefficients, least squares on relative errors) for a few model forms:
@@ -64,7 +64,8 @@ DEVICES: dict[str, Device] = {d.name: d for d in (
     Device("rpi4", "armv8.0", "A72", {1: 0, 4: 0}, "Raspberry Pi 4 (Cortex-A72 1.8 GHz)"),
     Device("rpi3bplus", "armv8.0", "A53", {1: 0, 4: 0}, "Raspberry Pi 3B+ (Cortex-A53 1.4 GHz)"),
     Device("sd835", "armv8.0", "Kryo280 (A73-class)", {1: 2, 4: 2}, "Snapdragon 835 (Galaxy S8 generation), big cores"),
-    Device("rk3399", "armv8.0", "A72", {1: 2, 4: 1}, "RK3399: 1 thread on an A72; 4 threads on the four A53"),
+    Device("rk3399", "armv8.0", "A72", {1: 2, 2: 2, 4: 1},
+           "RK3399: 1 and 2 threads on the A72s; 4 threads on the four A53"),
     Device("rpi5", "armv8.2", "A76", {1: 0, 4: 0}, "Raspberry Pi 5 (Cortex-A76 2.4 GHz)"),
     Device("rk3588", "armv8.2", "A76", {1: 2, 4: 2}, "RK3588, big cores (Cortex-A76 2.4 GHz)"),
     Device("sd855plus", "armv8.2", "Kryo485 (A76-class)", {1: 2, 4: 2}, "Snapdragon 855+, big cores"),
@@ -210,8 +211,10 @@ def fit_device(counts: pd.DataFrame, tables: pd.DataFrame, device: Device, threa
 
 def calibrate(counts: pd.DataFrame, tables: pd.DataFrame, devices: Sequence[str] = tuple(DEVICES),
               threads: Sequence[int] = (1, 4), forms: Sequence[str] = tuple(FORMS)) -> list[DeviceFit]:
-    """Every form on every device and thread count."""
-    return [fit_device(counts, tables, DEVICES[d], t, f) for d in devices for t in threads for f in forms]
+    """Every form on every device and thread count its published table has (``Device.powersave``:
+    of the seven devices only rk3399 has a 2-thread table, none an 8-thread one)."""
+    return [fit_device(counts, tables, DEVICES[d], t, f) for d in devices for t in threads
+            if t in DEVICES[d].powersave for f in forms]
 
 
 def fits_table(fits: Sequence[DeviceFit]) -> pd.DataFrame:
@@ -270,7 +273,7 @@ def out_of_range(row: Mapping, ranges: Mapping[str, tuple[float, float]], share_
 
 def estimate_rows(model_rows: pd.DataFrame, counts: pd.DataFrame, fits: Sequence[DeviceFit],
                   forms: Mapping[tuple[str, int], str]) -> pd.DataFrame:
-    """``arm_est_ms`` per model (rows of ``bench.arm_counts.model_row`` for both CPU models), device
+    """``arm_est_ms`` per model (rows of ``bench.arm.counts.model_row`` for both CPU models), device
     and thread count, with the chosen form of the device's ISA class. Every row is an estimate."""
     rows = []
     by_key = {(f.device, f.threads, f.form): f for f in fits}
@@ -407,3 +410,96 @@ def fp16_layers_of(name: str, input_size: Optional[int] = None) -> pd.DataFrame:
     """``fp16_layer_table`` of a design or peer (see ``ncnn_model_for``)."""
     param, shape, outs, _ = ncnn_model_for(name, input_size)
     return fp16_layer_table(name, param, shape, outs)
+
+
+# --------------------------------------------------------------------------------------------
+# A real device against the estimates
+# --------------------------------------------------------------------------------------------
+
+# What a device's own probe (``bench.arm.run_on_device``: board model / SoC strings) says, matched
+# only to warn when --device-model names another calibrated device than the one measured.
+_PROBE_PATTERNS = {
+    "rpi4": r"raspberry pi (compute module )?4|raspberry pi 400", "rpi5": r"raspberry pi (compute module )?5|raspberry pi 500",
+    "rpi3bplus": r"raspberry pi 3 model b plus", "rk3399": r"rk3399", "rk3588": r"rk3588",
+    "sd835": r"msm8998|sdm835|snapdragon 835", "sd855plus": r"msmnile|sm8150|snapdragon 855",
+}
+
+
+def check_device_model(name: str) -> Device:
+    """The calibrated device called ``name`` (``--device-model``); a ValueError naming the known ones."""
+    if name not in DEVICES:
+        raise ValueError(f"unknown device model {name!r} (--device-model); calibrated devices: {', '.join(DEVICES)}")
+    return DEVICES[name]
+
+
+def probed_device_model(reported: str) -> Optional[str]:
+    """The calibrated device a measured device's probe string names, or None when it names none."""
+    import re
+
+    text = str(reported or "").lower()
+    hits = [name for name, pattern in _PROBE_PATTERNS.items() if re.search(pattern, text)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _emulated(prefix) -> bool:
+    if isinstance(prefix, (list, tuple)):
+        return len(prefix) > 0
+    return str(prefix or "").strip() not in ("", "()", "[]", "nan", "None")
+
+
+def measured_vs_estimated(rows: pd.DataFrame, device_model: str) -> pd.DataFrame:
+    """Latency measured on a real device beside the estimate for the calibrated device it is.
+
+    ``rows``: a run's rows (column ``measurement``): ``device_latency`` rows (``--device``) and
+    ``arm_estimate`` rows. The measured device is taken to be ``device_model`` (``--device-model``;
+    unknown = ValueError): every ok device row of a design is paired with that device's estimate
+    at the same thread count and input size. Rows run through an emulator on the board
+    (``exec_prefix``) are not device time and are left out; skipped and failed rows too. One row
+    per design, thread count and device string: the measured ``latency_ms_median`` and the estimate
+    (``arm_est_ms`` [low, high]) in separate columns, ``est_err_vs_measured`` = estimate / measured
+    - 1 ("+" = estimated too slow, as the LOO errors), ``in_band`` and a ``note`` (no estimate at
+    that thread count or size, another powersave mode than the calibration rows, a probe that does
+    not name ``device_model``)."""
+    device = check_device_model(device_model)
+    if rows.empty or "measurement" not in rows.columns:
+        return pd.DataFrame()
+    status = rows["status"].astype(str) if "status" in rows.columns else pd.Series("ok", index=rows.index)
+    meas = rows[(rows["measurement"] == "device_latency") & (status == "ok")]
+    if "exec_prefix" in meas.columns:
+        meas = meas[~meas["exec_prefix"].map(_emulated)]
+    est = rows[(rows["measurement"] == "arm_estimate") & (status == "ok")]
+    est = est[est["device_model"] == device.name] if "device_model" in est.columns else est.iloc[0:0]
+    out = []
+    for _, m in meas.iterrows():
+        threads, size = int(m["threads"]), int(m["input_size"])
+        cand = est[(est["arch"] == m["arch"]) & (est["threads"] == threads)]
+        same_size = cand[cand["input_whc"].astype(str).str.startswith(f"{size}x{size}x")]
+        notes = []
+        if cand.empty:
+            notes.append(f"no {device.name} estimate at {threads} thread(s)")
+        elif same_size.empty:
+            notes.append(f"estimate at another input size ({cand['input_whc'].iloc[0]})")
+        e = same_size.iloc[0] if len(same_size) else None
+        measured = float(m["latency_ms_median"])
+        ps_meas = int(m["powersave"]) if pd.notna(m.get("powersave")) else None
+        if e is not None and ps_meas is not None and ps_meas != int(e["powersave"]):
+            notes.append(f"measured with powersave {ps_meas}, the {device.name} calibration rows used {int(e['powersave'])}")
+        reported = str(m.get("device_model") or "")
+        probed = probed_device_model(reported)
+        if probed and probed != device.name:
+            notes.append(f"the device reports {reported!r}, which looks like {probed}, not {device.name}")
+        elif not probed and reported:
+            notes.append(f"the device reports {reported!r}, not recognisably {device.name}")
+        est_ms = float(e["arm_est_ms"]) if e is not None else np.nan
+        low = float(e["arm_est_ms_low"]) if e is not None else np.nan
+        high = float(e["arm_est_ms_high"]) if e is not None else np.nan
+        out.append({
+            "arch": m["arch"], "threads": threads, "input_size": size, "device": m.get("device", ""),
+            "device_reported": reported, "powersave": ps_meas, "latency_ms_median": measured,
+            "device_model": device.name, "arm_est_ms": est_ms, "arm_est_ms_low": low, "arm_est_ms_high": high,
+            "est_err_vs_measured": est_ms / measured - 1 if measured > 0 else np.nan,
+            "in_band": bool(low <= measured <= high) if e is not None else None,
+            "est_loo_err_median": float(e["est_loo_err_median"]) if e is not None else np.nan,
+            "est_loo_err_p90": float(e["est_loo_err_p90"]) if e is not None else np.nan,
+            "note": "; ".join(notes)})
+    return pd.DataFrame(out)

@@ -5,9 +5,10 @@ Three kinds of figures, never mixed:
 * **Parity** (``run_emulated`` + ``compare_outputs``): the aarch64 runner under ``qemu-aarch64 -cpu
   cortex-a72`` must reproduce the x86 ``ncnn`` package's output (and PyTorch's within tolerance).
 * **Deterministic cost** (``count_instructions``): guest instructions per inference, counted by our
-  QEMU TCG plugin and recorded with the QEMU version. ``arm_instructions_m`` is the regression
-  gate's ARM figure. Emulated wall time is 60-190x slower than real and ranks designs wrongly, so
-  it is kept only as ``emulated_wall_ms_*`` and must never be reported as ARM latency.
+  QEMU TCG plugin between marker syscalls around the inference, recorded with the QEMU version.
+  ``arm_instructions_m`` is the regression gate's ARM figure. Emulated wall time is 60-190x slower
+  than real and ranks designs wrongly, so it is kept only as ``emulated_wall_ms_*`` and must never
+  be reported as ARM latency.
 * **Device latency** (``run_on_device``): the same runner on an Android phone (adb) or an ARM board
   (ssh). No device = a ``skipped: no device`` record, never a number.
 
@@ -16,6 +17,9 @@ package (see ``fetch_ncnn_source``), cross-compiled with Debian's ``g++-aarch64-
 (default) or zig from PyPI (``toolchain="zig"``), trimmed to the layer types in
 ``bench/arm/layers.txt``. Everything built or downloaded goes under ``cache_dir`` (default
 ``<repo>/.cache/arm``); functions return frozen records and write nothing else.
+
+Over 600 lines (build, emulation, counting and the device transports in one module) until it moves
+into a ``bench/arm/`` sub-package with ``arm_counts`` and ``arm_estimate`` (planned after issue 17).
 """
 from __future__ import annotations
 
@@ -94,16 +98,16 @@ class ArmRunRecord:
 
 @dataclasses.dataclass(frozen=True)
 class ArmCostRecord:
-    """Guest instructions per inference under qemu-user (deterministic with threads=1)."""
+    """Guest instructions per inference under qemu-user, counted between marker syscalls
+    (deterministic with threads=1)."""
 
     model: str
     status: str
-    arm_instructions_m: float  # per inference, millions; load/set-up subtracted
-    setup_instructions_m: float  # process start + model load + input fill + warm-up + first-run extra, millions
-    instructions_long: int  # whole run with warmup + loops_long inferences
-    instructions_short: int  # whole run with warmup + loops_short inferences
-    loops_long: int
-    loops_short: int
+    arm_instructions_m: float  # one inference (extractor, input, outputs), millions: median over the timed loops
+    setup_instructions_m: float  # before the first timed inference: process start, model load, input, warm-up
+    instructions_per_loop: tuple[int, ...]  # each timed inference, between its two markers
+    instructions_total: int  # the whole emulated run
+    loops: int
     warmup: int
     threads: int
     cpu_model: str
@@ -651,47 +655,72 @@ def run_emulated(runner: Optional[Path], param: Union[str, Path], bin: Union[str
     return record, outputs
 
 
+def parse_plugin_output(text: str) -> tuple[int, list[tuple[int, int, int]]]:
+    """(total, [(kind, value, insns at the marker), ...]) from the QEMU plugin's outfile."""
+    m = re.match(r"insns (\d+)", text)
+    if not m:
+        raise RuntimeError(f"the QEMU plugin wrote no count: {text[:200]!r}")
+    if "marks_dropped" in text:
+        raise RuntimeError("the QEMU plugin dropped markers (more than it stores)")
+    marks = [tuple(int(x) for x in ln.split()[1:4]) for ln in text.splitlines() if ln.startswith("mark ")]
+    return int(m.group(1)), marks
+
+
+MARK_BEGIN, MARK_END = 1, 2  # runner.cpp's markers around each timed inference (--marks 1)
+
+
+def loop_counts(marks: Sequence[tuple[int, int, int]], loops: int) -> list[int]:
+    """Instructions of each timed inference: END minus BEGIN marker of the same iteration."""
+    begins = [(v, n) for k, v, n in marks if k == MARK_BEGIN]
+    ends = [(v, n) for k, v, n in marks if k == MARK_END]
+    if len(begins) != loops or [v for v, _ in begins] != [v for v, _ in ends]:
+        raise RuntimeError(f"expected {loops} pairs of inference markers, got {len(begins)} begin / {len(ends)} end")
+    return [e - b for (_, b), (_, e) in zip(begins, ends)]
+
+
 def count_instructions(runner: Optional[Path], plugin: Optional[Path], param: Union[str, Path],
                        bin: Union[str, Path], input: InputSpec = (3, 256, 256), threads: int = 1,
-                       loops: int = 3, warmup: int = 1, in_name: Optional[str] = None,
+                       loops: int = 2, warmup: int = 1, in_name: Optional[str] = None,
                        out_names: Optional[Sequence[str]] = None, cpu_model: str = QEMU_CPU,
                        timeout_s: float = 1800.0) -> ArmCostRecord:
-    """Guest instructions per inference: (count(loops) - count(1)) / (loops - 1).
+    """Guest instructions per inference, counted between the runner's marker syscalls.
 
-    Both runs do the same process start, model load, input fill and ``warmup`` inferences, so the
-    difference is steady-state inference work only. The guest always sees the same argv and
-    environment (see ``_stage``), and OpenMP workers sleep instead of spinning, so the figure does
-    not depend on where files live; it repeats to ~5e-6 (relative) with threads=1 and ~1e-5 with
-    threads=2 (where the split of work changes the kernels a little: a different figure).
+    One emulated run: process start, model load, input, ``warmup`` inferences, then ``loops`` timed
+    inferences, each between two markers (``--marks 1``) that the QEMU plugin records with the
+    running instruction total: the same way ``bench.arm.counts`` counts the calibration models.
+    Only the inference itself is counted, so the host's /proc/cpuinfo that ncnn parses at start-up
+    under qemu-user (its "cpu MHz" lines change with load) does not reach the figure, as it did when
+    this was a run with ``loops`` inferences minus a run with one: two runs give the same counts to
+    the instruction. The figure is the median over the timed inferences (``instructions_per_loop``):
+    consecutive inferences of one run differ a little (residualdense_bisenet at 256: 29,344,922
+    and 29,363,476, 6e-4; the allocator's state after the warm-up), the same in every run. The guest always
+    sees the same argv and environment (see ``_stage``) and OpenMP workers sleep instead of spinning.
     ``runner``/``plugin`` None = build or reuse the default ones.
     """
-    if loops < 2:
-        raise ValueError("loops must be >= 2 (one run with 1 loop is subtracted)")
+    if loops < 1:
+        raise ValueError("loops must be >= 1")
     runner = Path(runner) if runner else build_runner()
     plugin = Path(plugin) if plugin else build_plugin()
     param, bin_ = Path(param), Path(bin)
     _check_model(param, bin_)
     in_name, out_names = _io_names(param, in_name, out_names)
     shape, arr = _input_array(input)
-    counts = {}
     with tempfile.TemporaryDirectory(prefix="arm_cost_") as tmp_s:
         tmp = Path(tmp_s)
         input_file = _stage(tmp, runner, param, bin_, arr)
-        for n in (1, loops):
-            outfile = tmp / f"insns{n}.txt"
-            args = _runner_args("m.param", "m.bin", shape, input_file, in_name, out_names, threads, warmup, n)
-            proc, result = _run_guest(tmp, _qemu_cmd(cpu_model, plugin, outfile), args, timeout_s)
-            m = re.match(r"insns (\d+)", outfile.read_text() if outfile.exists() else "")
-            if not m:
-                raise RuntimeError(f"the QEMU plugin wrote no count: {proc.stderr[-2000:]}")
-            counts[n] = int(m.group(1))
-    per = (counts[loops] - counts[1]) / (loops - 1)
+        outfile = tmp / "insns.txt"
+        args = _runner_args("m.param", "m.bin", shape, input_file, in_name, out_names, threads, warmup, loops) + \
+            ["--marks", "1"]
+        proc, result = _run_guest(tmp, _qemu_cmd(cpu_model, plugin, outfile), args, timeout_s)
+        total, marks = parse_plugin_output(outfile.read_text() if outfile.exists() else proc.stderr[-2000:])
+    per_loop = loop_counts(marks, loops)
+    first_begin = next(n for k, _, n in marks if k == MARK_BEGIN)
     build = runner_build_info(runner) if (runner.parent / "build_info.json").exists() else None
     return ArmCostRecord(
-        model=param.name.split(".")[0], status="ok", arm_instructions_m=per / 1e6,
-        setup_instructions_m=(counts[1] - per) / 1e6, instructions_long=counts[loops],
-        instructions_short=counts[1], loops_long=loops, loops_short=1, warmup=warmup, threads=threads,
-        cpu_model=cpu_model, qemu_version=qemu_version(), ncnn_version=result["ncnn_version"], input_shape=shape,
+        model=param.name.split(".")[0], status="ok", arm_instructions_m=float(np.median(per_loop)) / 1e6,
+        setup_instructions_m=first_begin / 1e6, instructions_per_loop=tuple(per_loop), instructions_total=total,
+        loops=loops, warmup=warmup, threads=threads, cpu_model=cpu_model, qemu_version=qemu_version(),
+        ncnn_version=result["ncnn_version"], input_shape=shape,
         toolchain=build.toolchain if build else "unknown", compiler=build.compiler if build else "unknown")
 
 
