@@ -13,7 +13,11 @@ from .jobs import Job
 from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 from .weights import trained_checkpoint_path
 
-ACCURACY_SETS = ("hsd", "aisegment-40")  # folders of the data dir evaluated on their "val" split
+# the data sets every design and peer is evaluated on, each on its own (never pooled): (folder of the
+# data dir, split). eg1800 test (the authors' 264 test images) is the headline; the others are the
+# validation sides of the suite's splits (splits/), never trained on.
+ACCURACY_SETS = (("eg1800", "test"), ("hsd", "val"), ("ccp-person", "val"), ("aisegment-40", "val"))
+HEADLINE_SET = ACCURACY_SETS[0]
 
 
 @dataclass(frozen=True)
@@ -98,18 +102,14 @@ def plan_all(opt: PlanOptions) -> list[Job]:
         sizes = [opt.input_size] if opt.quick else sorted({*sweep_sizes(multiple), opt.input_size})
         for size in sizes:
             jobs.append(Job.make("profile", arch, input_size=size))
-    # accuracy: validation split (stems in splits/, never trained on) of both shared sets
+    # accuracy: eg1800 test (headline) and the validation sides of hsd, ccp-person and aisegment-40, each its own set
     for arch in archs:
         weights = (["seed"] if arch == "seg_matting" else []) + ["trained"]
         finetuned = trained_checkpoint_path(f"{arch}-finetuned")  # optional: the seed fine-tuned
         if finetuned.is_file():
             weights.append(str(finetuned))
         for w in weights:
-            for name in ACCURACY_SETS:
-                jobs.append(Job.make("accuracy", arch, weights=w, input_size=opt.input_size,
-                                     dataset=name,  # in the job key (``*_dir`` settings are not)
-                                     data_dir=str(Path(opt.data_dir) / name), split="val",
-                                     models_dir=str(opt.models_dir)))
+            jobs.extend(accuracy_jobs(arch, opt, weights=w, input_size=opt.input_size))
     jobs.extend(latency_jobs(archs, opt))
     # the seed checkpoint on all 220 HSD pairs: reproduces the reference 0.860
     if "seg_matting" in archs and not opt.quick:
@@ -121,6 +121,14 @@ def plan_all(opt: PlanOptions) -> list[Job]:
     if opt.peers and not opt.archs:
         jobs.extend(peer_jobs(opt))
     return jobs
+
+
+def accuracy_jobs(arch: str, opt: PlanOptions, **settings: Any) -> list[Job]:
+    """One accuracy job per set of :data:`ACCURACY_SETS` (``dataset`` is in the job key, the
+    ``*_dir`` settings are not)."""
+    return [Job.make("accuracy", arch, dataset=name, data_dir=str(Path(opt.data_dir) / name), split=split,
+                     models_dir=str(opt.models_dir), **settings)
+            for name, split in ACCURACY_SETS]
 
 
 def hsd_dir(opt: PlanOptions) -> str:
@@ -164,9 +172,7 @@ def peer_jobs(opt: PlanOptions) -> list[Job]:
         size = spec.checkpoints[0].input_size if spec.checkpoints else opt.input_size
         weights = _latency_weights(arch, opt.models_dir)
         jobs.append(Job.make("profile", arch, input_size=size))
-        for name in ACCURACY_SETS:
-            jobs.append(Job.make("accuracy", arch, weights=weights, input_size=size, dataset=name,
-                                 data_dir=str(Path(opt.data_dir) / name), split="val", models_dir=models))
+        jobs.extend(accuracy_jobs(arch, opt, weights=weights, input_size=size))
         jobs.append(Job.make("accuracy", arch, weights=weights, input_size=size, dataset="hsd",
                              data_dir=hsd_dir(opt), split="all", models_dir=models))
         for backend in BACKENDS:
@@ -178,9 +184,7 @@ def peer_jobs(opt: PlanOptions) -> list[Job]:
             jobs.append(arm_estimate_job(arch, size))
     for name, peer in sorted(PEERS.items()):
         jobs.append(Job.make("profile", name, models_dir=models))
-        for ds in ACCURACY_SETS:
-            jobs.append(Job.make("accuracy", name, dataset=ds, data_dir=str(Path(opt.data_dir) / ds),
-                                 split="val", models_dir=models))
+        jobs.extend(accuracy_jobs(name, opt))
         jobs.append(Job.make("accuracy", name, dataset="hsd", data_dir=hsd_dir(opt), split="all",
                              models_dir=models))
         backends = [peer.runtime] + (["ncnn"] if peer.runtime == "onnxruntime" else [])
