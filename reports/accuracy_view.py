@@ -81,6 +81,9 @@ def accuracy_by_model(df: pd.DataFrame, size: int, dataset: Optional[str] = None
     acc = _candidates(df)
     if acc.empty:
         return pd.DataFrame()
+    # a model's name and rank come from every set it was measured on, so a set where only the seed
+    # weights were measured (the full-HSD reproduction) does not name them after the design alone
+    ranks = {a: sorted(set(_text(g, "weights")), key=_weights_rank) for a, g in acc.groupby(_text(acc, "arch"))}
     if dataset is None:
         dataset, split = headline_set(df) or ("", "")
     acc = acc[_text(acc, "dataset") == dataset]
@@ -90,8 +93,8 @@ def accuracy_by_model(df: pd.DataFrame, size: int, dataset: Optional[str] = None
         acc = _at_size(acc, size)
     out = []
     for arch, g in acc.groupby(_text(acc, "arch"), sort=False):
-        weights = sorted(set(_text(g, "weights")), key=_weights_rank)
-        for i, w in enumerate(weights):
+        for w in sorted(set(_text(g, "weights")), key=_weights_rank):
+            i = ranks[str(arch)].index(w)
             gw = g[_text(g, "weights") == w]
             # a whole-set row (e.g. the full-HSD reproduction of a checkpoint) never replaces a split
             gw = gw.assign(_all=_text(gw, "split") == "all").sort_values("_all", ascending=False, kind="stable")
@@ -149,12 +152,21 @@ def _fmt_diff(r) -> str:
     return f"{r['diff_miou']:+.3f} [{r['diff_ci_low']:+.3f}, {r['diff_ci_high']:+.3f}]"
 
 
-def paired_section(doc: Doc, models: pd.DataFrame, paired: pd.DataFrame, set_name: str) -> None:
+def paired_section(doc: Doc, models: pd.DataFrame, paired: pd.DataFrame, set_name: str,
+                   ci_pairs: Sequence[tuple[str, str]] = ()) -> None:
+    """Which models differ significantly (paired bootstrap); without per-image data, the pairs whose
+    separate CIs overlap (``ci_pairs``)."""
     doc.h(3, f"Paired comparisons on {set_name}")
     if paired.empty:
         doc.p("No paired comparison: the accuracy rows of this run carry no per-image IoUs "
               "(`per_image_iou_u16`, recorded since this report layer; re-run the accuracy jobs). "
               "Models are compared by their separate CIs only, which cannot resolve small differences.")
+        by: dict[str, list[str]] = {}
+        for a, b in ci_pairs:
+            by.setdefault(a, []).append(b)
+        if by:
+            doc.table(["model", "95% CIs overlap with"], [[f"`{a}`", ", ".join(f"`{b}`" for b in bs)]
+                                                          for a, bs in by.items()])
         return
     order = list(models.sort_values("miou", ascending=False)["name"])
     rows = []

@@ -20,8 +20,9 @@ def arch_colors(archs: Sequence[str]) -> dict[str, Any]:
     """A fixed colour per design (same in every plot of a report)."""
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10"]
-    return {a: cmap(i % 10) for i, a in enumerate(sorted(archs))}
+    names = sorted(set(archs))
+    cmap = colormaps["tab10" if len(names) <= 10 else "tab20"]
+    return {a: cmap(i % cmap.N) for i, a in enumerate(names)}
 
 
 def _figure(n_panels: int, width: float = 6.4, height: float = 4.6, ncols: int = 2):

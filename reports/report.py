@@ -40,8 +40,8 @@ from .latency_view import (curve_panels, disturbed_footnote, latency_rows, laten
                            machine_kinds, main_machine_kind, repeatability_warning, timing_quality)
 from .plots import BACKEND_MARKERS, pareto_front
 from .rows import BACKEND_LABELS, BACKEND_ORDER, _at_size, _col, _rows, _text, main_input_size, with_machine_kind
-from .summary import (cost_axes, cost_display, indistinguishable, recommendations,  # noqa: F401
-                      summary_display, summary_table)
+from .summary import (cannot_tell_apart, cost_axes, cost_display, indistinguishable,  # noqa: F401
+                      recommendations, summary_display, summary_table)
 
 REPORT_MD, REPORT_HTML = "report.md", "report.html"
 
@@ -101,19 +101,16 @@ def _accuracy_notes(summary: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
         notes.append(f"mIoU 95% CIs (bootstrap over images) are about ±{half.median():.3f}"
                      + (f" with {int(n.median())} images" if not n.empty else "")
                      + "; models are told apart by a paired comparison on the same images where the run has one.")
-    if not paired.empty:
-        ties = paired[~paired["significant"].astype(bool)]
-        if not ties.empty:
-            notes.append("**Cannot be told apart** (paired comparison, 95% CI of the difference includes 0): "
-                         + "; ".join(f"`{a}` vs `{b}`" for a, b in zip(ties["a"], ties["b"])) + ".")
-        else:
-            notes.append("Every pair compared is resolved by the paired comparison.")
+    best = acc.loc[_col(acc, "miou").idxmax()]
+    ties = [r["name"] for _, r in acc.iterrows()
+            if r["name"] != best["name"] and cannot_tell_apart(best, r, paired)[0]]
+    basis = ("paired comparison on the same images, 95% CI of the difference includes 0" if not paired.empty else
+             "no paired comparison in this run: each mIoU inside the other's 95% CI")
+    if ties:
+        notes.append(f"**Cannot be told apart** from the most accurate, `{best['name']}` ({basis}): "
+                     + ", ".join(f"`{n}`" for n in ties) + "; every other pair: Accuracy, paired comparisons.")
     else:
-        pairs = indistinguishable(summary)
-        if pairs:
-            notes.append("**Cannot be told apart** on their separate CIs (overlapping 95% CIs; no paired comparison "
-                         "in this run, so a model inside the best's CI is treated as a tie only when the best is also "
-                         "inside its CI): " + "; ".join(f"`{a}` vs `{b}`" for a, b in pairs) + ".")
+        notes.append(f"`{best['name']}` is measurably more accurate than every other model ({basis}).")
     return notes
 
 
@@ -279,7 +276,7 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
     doc.h(2, "Accuracy")
     per_set_table(doc, df, size, names)
     literature_table(doc, df, size)
-    paired_section(doc, accuracy_by_model(df, size), paired, set_name)
+    paired_section(doc, accuracy_by_model(df, size), paired, set_name, indistinguishable(summary))
     designs = [a for a, k in zip(summary.get("arch", []), summary.get("kind", [])) if k == "design"]
     curves, curve_note = learning_curves(list(dict.fromkeys(designs)), checkpoints_dir)
     figures = [(plots.plot_learning_curves(curves, run_dir / "plot_learning_curves.png", colors,
