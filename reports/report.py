@@ -104,13 +104,15 @@ def _accuracy_notes(summary: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
     best = acc.loc[_col(acc, "miou").idxmax()]
     ties = [r["name"] for _, r in acc.iterrows()
             if r["name"] != best["name"] and cannot_tell_apart(best, r, paired)[0]]
-    basis = ("paired comparison on the same images, 95% CI of the difference includes 0" if not paired.empty else
-             "no paired comparison in this run: each mIoU inside the other's 95% CI")
     if ties:
+        basis = ("paired comparison on the same images, 95% CI of the difference includes 0" if not paired.empty
+                 else "no paired comparison in this run: each mIoU inside the other's 95% CI")
         notes.append(f"**Cannot be told apart** from the most accurate, `{best['name']}` ({basis}): "
                      + ", ".join(f"`{n}`" for n in ties) + "; every other pair: Accuracy, paired comparisons.")
     else:
-        notes.append(f"`{best['name']}` is measurably more accurate than every other model ({basis}).")
+        basis = ("paired comparison on the same images: every 95% CI of the difference excludes 0"
+                 if not paired.empty else "no paired comparison in this run: separate 95% CIs")
+        notes.append(f"`{best['name']}` is measurably more accurate than every other model measured ({basis}).")
     return notes
 
 
