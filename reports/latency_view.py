@@ -265,6 +265,8 @@ def curve_panels(df: pd.DataFrame, x_col: str, size: int, threads_fixed: bool) -
     """Per backend and machine kind, per design: latency as a function of input size (at the largest
     thread count) or of the thread count (at ``size``); series frames x, y, lo, hi, disturbed (a
     point with no quiet measurement of the same thing, drawn hollow). A curve never mixes machine kinds."""
+    from archs import list_archs
+    peer_names = set(_text(df, "arch")) - set(list_archs())
     kinds = machine_kinds(df) or [None]
     panels = []
     for kind in kinds:
@@ -279,7 +281,8 @@ def curve_panels(df: pd.DataFrame, x_col: str, size: int, threads_fixed: bool) -
                 note = f", {'/'.join(map(str, threads))} thread(s)" if threads else ""
             else:
                 sel = _at_size(sel, size)
-                note = f", {size}x{size} input"
+                peers = ", peers at their own input" if _text(sel, "arch").isin(peer_names).any() else ""
+                note = f", designs at {size}x{size}{peers}"
             series = {}
             for a, g in sel.groupby(_text(sel, "arch")):
                 d = pd.DataFrame({"x": _col(g, x_col), "y": _col(g, "latency_ms_median"),

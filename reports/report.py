@@ -312,7 +312,8 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
                     "latency vs input size: needs latency at 2+ sizes"))
     figures.append((plots.plot_curves(curve_panels(df, "threads", size, False), run_dir / "plot_thread_scaling.png",
                                       colors, "threads", "speed-up over {x0} thread(s) (x)", speedup=True),
-                    f"Thread scaling at {size}x{size}: speed-up over the fewest threads measured (dotted: ideal; "
+                    f"Thread scaling (designs at {size}x{size}, peers at their own input): speed-up over the fewest "
+                    "threads measured (dotted: ideal; "
                     "hollow: disturbed, no quiet measurement)", "thread scaling: needs latency at 2+ thread counts"))
     if layer_tables and designs:
         say("plots: per-layer MAC share")
