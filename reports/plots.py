@@ -20,8 +20,9 @@ def arch_colors(archs: Sequence[str]) -> dict[str, Any]:
     """A fixed colour per design (same in every plot of a report)."""
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10"]
-    return {a: cmap(i % 10) for i, a in enumerate(sorted(archs))}
+    names = sorted(set(archs))
+    cmap = colormaps["tab10" if len(names) <= 10 else "tab20"]
+    return {a: cmap(i % cmap.N) for i, a in enumerate(names)}
 
 
 def _figure(n_panels: int, width: float = 6.4, height: float = 4.6, ncols: int = 2):
@@ -47,14 +48,21 @@ def _color(colors: Mapping[str, Any], arch: str) -> Any:
     return colors.get(arch, "0.3")
 
 
-def plot_accuracy_vs_cost(panels: Sequence[Mapping], path: Path, colors: Mapping[str, Any]) -> Optional[Path]:
+BACKEND_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def plot_accuracy_vs_cost(panels: Sequence[Mapping], path: Path, colors: Mapping[str, Any],
+                          ncols: int = 2) -> Optional[Path]:
     """One panel per cost (e.g. latency per backend): mIoU against cost, CIs as error bars, the
     Pareto front as a staircase. A panel is ``{"title", "xlabel", "points"}`` with points columns
-    arch, kind, x, x_lo, x_hi, y, y_lo, y_hi, on_front."""
+    arch (the label), kind, x, x_lo, x_hi, y, y_lo, y_hi, on_front, and optionally color_key (the
+    key of ``colors``, default arch), marker (a matplotlib marker, e.g. one per backend; default
+    diamond for a peer, circle for a design), legend (the legend text) and disturbed (drawn hollow,
+    label marked with a dagger: a timing with no quiet measurement of the same thing)."""
     panels = [p for p in panels if len(p["points"])]
     if not panels:
         return None
-    fig, axes = _figure(len(panels))
+    fig, axes = _figure(len(panels), width=9.5 if any(p.get("legend_outside") for p in panels) else 6.4, ncols=ncols)
     for ax, panel in zip(axes, panels):
         pts = panel["points"]
         for _, r in pts.iterrows():
@@ -62,11 +70,15 @@ def plot_accuracy_vs_cost(panels: Sequence[Mapping], path: Path, colors: Mapping
                     if np.isfinite(r.y_lo) and np.isfinite(r.y_hi) else None)
             xerr = ([[max(r.x - r.x_lo, 0)], [max(r.x_hi - r.x, 0)]]
                     if np.isfinite(r.x_lo) and np.isfinite(r.x_hi) else None)
-            ax.errorbar([r.x], [r.y], yerr=yerr, xerr=xerr, fmt="D" if r.kind == "peer" else "o",
-                        color=_color(colors, r.arch), ms=8, capsize=4, elinewidth=1.3,
-                        label=r.arch + (" (peer)" if r.kind == "peer" else ""),
-                        markeredgecolor="black" if r.on_front else "none", zorder=3)
-            ax.annotate(r.arch, (r.x, r.y), textcoords="offset points", xytext=(7, 5), fontsize=8)
+            c = _color(colors, _text_or(r.get("color_key"), r.arch))
+            disturbed = r.get("disturbed") is True or r.get("disturbed") == 1
+            marker = _text_or(r.get("marker"), "D" if r.kind == "peer" else "o")
+            label = _text_or(r.get("legend"), r.arch + (" (peer)" if r.kind == "peer" else ""))
+            ax.errorbar([r.x], [r.y], yerr=yerr, xerr=xerr, fmt=marker, color=c, ms=8, capsize=4, elinewidth=1.3,
+                        label=label + (" †" if disturbed else ""), markerfacecolor="none" if disturbed else c,
+                        markeredgecolor="black" if r.on_front else c, zorder=3)
+            ax.annotate(r.arch + ("†" if disturbed else ""), (r.x, r.y), textcoords="offset points", xytext=(7, 5),
+                        fontsize=8)
         x = pts[["x", "x_lo", "x_hi"]].to_numpy(float)
         xlim = (np.nanmin(x) / 1.3, np.nanmax(x) * 1.6)
         front = pts[pts["on_front"]].sort_values("x")
@@ -79,10 +91,13 @@ def plot_accuracy_vs_cost(panels: Sequence[Mapping], path: Path, colors: Mapping
         _log_axis(ax.xaxis)
         ax.set_xlim(*xlim)
         ax.set_xlabel(panel["xlabel"])
-        ax.set_ylabel("mIoU (mean per-image IoU, 95% CI)")
+        ax.set_ylabel(panel.get("ylabel", "mIoU (mean per-image IoU, 95% CI)"))
         ax.set_title(panel["title"])
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        if panel.get("legend_outside"):
+            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        else:
+            ax.legend(fontsize=8, loc="lower right")
     return _save(fig, path)
 
 
@@ -99,13 +114,15 @@ def _log_axis(axis) -> None:
 
 def plot_latency_bars(summary: pd.DataFrame, path: Path, colors: Mapping[str, Any],
                       labels: Mapping[str, str]) -> Optional[Path]:
-    """Median latency per design, one group per backend, p10-p90 as error bars; ``labels`` maps the
+    """Median latency per model (row ``name``, else ``arch``), one group per backend, p10-p90 as error
+    bars; a figure flagged ``disturbed_<backend>`` is labelled with a dagger. ``labels`` maps the
     backend part of a ``latency_ms_<backend>`` column to the name shown."""
     cols = [c for c in summary.columns if c.startswith("latency_ms_") and not c.endswith(("_p10", "_p90"))
+            and not c.startswith("latency_ms_best")
             and pd.to_numeric(summary[c], errors="coerce").notna().any()]
     if not cols or summary.empty:
         return None
-    archs = list(summary["arch"])
+    archs = list(summary["name"] if "name" in summary.columns else summary["arch"])
     fig, (ax,) = _figure(1, width=max(7.0, 1.6 * len(cols) * max(1, len(archs)) / 2.5), height=4.8)
     width = 0.8 / len(archs)
     for i, (_, r) in enumerate(summary.iterrows()):
@@ -114,10 +131,11 @@ def plot_latency_bars(summary: pd.DataFrame, path: Path, colors: Mapping[str, An
         lo = np.array([pd.to_numeric(r.get(c + "_p10"), errors="coerce") for c in cols], float)
         hi = np.array([pd.to_numeric(r.get(c + "_p90"), errors="coerce") for c in cols], float)
         err = np.vstack([np.where(np.isfinite(lo), y - lo, 0), np.where(np.isfinite(hi), hi - y, 0)]).clip(min=0)
-        ax.bar(xs, np.nan_to_num(y), width, yerr=err, capsize=3, color=_color(colors, r["arch"]), label=r["arch"])
-        for x_, y_, top in zip(xs, y, np.where(np.isfinite(hi), hi, y)):
+        bad = [r.get("disturbed_" + c[len("latency_ms_"):]) in (True, 1) for c in cols]
+        ax.bar(xs, np.nan_to_num(y), width, yerr=err, capsize=3, color=_color(colors, archs[i]), label=archs[i])
+        for x_, y_, top, b in zip(xs, y, np.where(np.isfinite(hi), hi, y), bad):
             if np.isfinite(y_):
-                ax.text(x_, max(top, y_), f"{y_:.1f}", ha="center", va="bottom", fontsize=7)
+                ax.text(x_, max(top, y_), f"{y_:.1f}" + ("†" if b else ""), ha="center", va="bottom", fontsize=7)
     ax.set_xticks(np.arange(len(cols)),
                   [labels.get(c[len("latency_ms_"):], c[len("latency_ms_"):]) for c in cols])
     ax.set_ylabel("median latency per frame (ms)")
@@ -130,7 +148,9 @@ def plot_latency_bars(summary: pd.DataFrame, path: Path, colors: Mapping[str, An
 def plot_curves(panels: Sequence[Mapping], path: Path, colors: Mapping[str, Any], xlabel: str, ylabel: str,
                 log_y: bool = False, speedup: bool = False) -> Optional[Path]:
     """One panel per backend, one line per design. A panel is ``{"title", "series": {arch: frame
-    with x, y, lo, hi}}``. ``speedup`` plots y(first x) / y with the ideal linear speed-up dotted."""
+    with x, y, lo, hi and optionally disturbed}}``. ``speedup`` plots y(first x) / y with the ideal linear
+    speed-up dotted. Disturbed points (no quiet measurement of the same thing) are drawn hollow and
+    their series is marked with a dagger in the legend."""
     panels = [p for p in panels if p["series"]]
     if not panels:
         return None
@@ -140,10 +160,12 @@ def plot_curves(panels: Sequence[Mapping], path: Path, colors: Mapping[str, Any]
         for arch, d in panel["series"].items():
             x, y = d["x"].to_numpy(float), d["y"].to_numpy(float)
             c = _color(colors, arch)
-            if speedup:
-                ax.plot(x, y[0] / y, "o-", color=c, label=arch)
-            else:
-                ax.plot(x, y, "o-", color=c, label=arch)
+            bad = d["disturbed"].to_numpy(bool) if "disturbed" in d.columns else np.zeros(len(d), bool)
+            yy = y[0] / y if speedup else y
+            ax.plot(x, yy, "-", color=c, label=arch + (" (hollow: disturbed †)" if bad.any() else ""))
+            ax.plot(x[~bad], yy[~bad], "o", color=c)
+            ax.plot(x[bad], yy[bad], "o", color=c, markerfacecolor="none")
+            if not speedup:
                 lo, hi = d["lo"].to_numpy(float), d["hi"].to_numpy(float)
                 ok = np.isfinite(lo) & np.isfinite(hi)
                 if ok.any():
@@ -254,3 +276,29 @@ def pareto_front(points: Sequence[Sequence[float]]) -> list[int]:
         if not dominated:
             front.append(i)
     return sorted(front, key=lambda i: (p[i, 0], -p[i, 1], i))
+
+
+def _text_or(v: Any, default: str) -> str:
+    """``v`` when it is a non-empty string (a frame's missing cell is NaN), else ``default``."""
+    return v if isinstance(v, str) and v else default
+
+
+def plot_learning_curves(curves: Mapping[str, pd.DataFrame], path: Path, colors: Mapping[str, Any],
+                         title: str) -> Optional[Path]:
+    """Validation mIoU against images seen, one line per design (``x``, ``y``, ``lo``, ``hi``; the CI shaded)."""
+    curves = {a: d for a, d in curves.items() if len(d) >= 2}
+    if not curves:
+        return None
+    fig, (ax,) = _figure(1, width=8.0, height=4.8)
+    for arch, d in sorted(curves.items()):
+        c = _color(colors, arch)
+        ax.plot(d["x"], d["y"], "o-", color=c, ms=4, label=arch)
+        ok = np.isfinite(d["lo"]) & np.isfinite(d["hi"])
+        if ok.any():
+            ax.fill_between(d["x"][ok], d["lo"][ok], d["hi"][ok], color=c, alpha=0.12, lw=0)
+    ax.set_xlabel("images seen in training")
+    ax.set_ylabel("validation mIoU (95% CI shaded)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from reports.report import (compare_runs, indistinguishable, latency_rows, normalise_layer_table, pareto_front,
-                            recommendations, summary_table, write_examples, write_report)
+                            plot_points, recommendations, summary_display, summary_table, write_examples,
+                            write_report)
 
 DESIGNS = ["esp_dense_seg", "mobilenet_dilate_unet", "residualdense_bisenet", "seg_matting",
            "shuffle_seg_skipnet"]
@@ -62,9 +63,9 @@ def fake_rows(peer: bool = True) -> pd.DataFrame:
     rows.append(_row("latency", "seg_matting", "error: RuntimeError: onnx export failed", backend="onnxruntime",
                      threads=2, input_size=256))
     if peer:
-        rows.append(_row("accuracy", "mediapipe_selfie", weights="published", dataset="val48", input_size=256,
+        rows.append(_row("accuracy", "mediapipe_selfie", weights="published", dataset="val48", native_input="144x256",
                          miou=0.83, miou_ci_low=0.79, miou_ci_high=0.87, n_images=48))
-        rows.append(_row("latency", "mediapipe_selfie", backend="litert", threads=2, input_size=256,
+        rows.append(_row("latency", "mediapipe_selfie", backend="litert", threads=2, native_input="144x256",
                          latency_ms_median=2.2, latency_ms_p10=2.1, latency_ms_p90=2.4))
     return pd.DataFrame(rows)
 
@@ -104,6 +105,11 @@ def test_summary_table_one_row_per_design_and_peer():
     assert "latency/onnxruntime: error" in r.at["seg_matting", "status"]
     assert r.at["mediapipe_selfie", "latency_ms_litert"] == pytest.approx(2.2)
     assert np.isnan(r.at["mediapipe_selfie", "params"])
+    # every row states its input: designs at the run's size, a peer at its own
+    assert r.at["mediapipe_selfie", "input"] == "144x256" and r.at["esp_dense_seg", "input"] == "256x256"
+    heads, cells = summary_display(s)
+    assert "input" in heads and not any("256x256" in h for h in heads)
+    assert cells[-1][:3] == ["`mediapipe_selfie` (peer)", "published", "144x256"]
     # at one thread
     s1 = summary_table(fake_rows(), threads=1, designs=DESIGNS).set_index("arch")
     assert s1.at["seg_matting", "latency_ms_torch"] == pytest.approx(9.4 * 1.8)
@@ -135,23 +141,21 @@ def test_overlapping_cis_are_reported():
     assert "not compared (accuracy not measured): `residualdense_bisenet`" in torch_rec
 
 
-def test_accuracy_pooled_over_validation_sets():
-    rows = [_row("accuracy", "a", weights="trained", dataset="hsd", input_size=256, miou=0.80,
-                 miou_ci_low=0.75, miou_ci_high=0.85, n_images=40),
-            _row("accuracy", "a", weights="trained", dataset="aisegment-40", input_size=256, miou=0.90,
-                 miou_ci_low=0.85, miou_ci_high=0.95, n_images=8),
-            _row("accuracy", "a", weights="random", dataset="hsd", input_size=256, miou=0.1,
-                 miou_ci_low=0.05, miou_ci_high=0.15, n_images=40)]
+def test_accuracy_sets_are_never_pooled():
+    """Each data set on its own: the summary takes the headline set (eg1800 test when measured, else the
+    first of the plan's sets measured), never a mix of sets."""
+    def acc(dataset, split, miou, n, weights="trained"):
+        return _row("accuracy", "a", weights=weights, dataset=dataset, split=split, input_size=256, miou=miou,
+                    miou_ci_low=miou - 0.05, miou_ci_high=miou + 0.05, n_images=n)
+    rows = [acc("hsd", "val", 0.80, 40), acc("aisegment-40", "val", 0.90, 8), acc("hsd", "val", 0.1, 40, "random")]
     r = summary_table(pd.DataFrame(rows), designs=["a"]).iloc[0]
-    assert r["weights"] == "trained" and r["n_images"] == 48
-    assert r["miou"] == pytest.approx((40 * 0.80 + 8 * 0.90) / 48)
-    half = 0.05 * np.sqrt((40 / 48) ** 2 + (8 / 48) ** 2)
-    assert r["miou_ci_high"] - r["miou"] == pytest.approx(half)
-    assert r["dataset"] == "aisegment-40+hsd (pooled)"
+    assert (r["dataset"], r["split"], r["n_images"], r["miou"]) == ("hsd", "val", 40, pytest.approx(0.80))
+    with_test = summary_table(pd.DataFrame(rows + [acc("eg1800", "test", 0.93, 264)]), designs=["a"]).iloc[0]
+    assert (with_test["dataset"], with_test["miou"]) == ("eg1800", pytest.approx(0.93))
+    only_ais = summary_table(pd.DataFrame(rows), dataset="aisegment-40", designs=["a"]).iloc[0]
+    assert only_ais["miou"] == pytest.approx(0.90) and only_ais["n_images"] == 8
     random_only = summary_table(pd.DataFrame(rows[2:]), designs=["a"]).iloc[0]
     assert np.isnan(random_only["miou"])  # random weights are not an accuracy of the design
-    only_hsd = summary_table(pd.DataFrame(rows), dataset="hsd", designs=["a"]).iloc[0]
-    assert only_hsd["miou"] == pytest.approx(0.80) and only_hsd["n_images"] == 40
 
 
 def test_compare_runs_relative_change():
@@ -189,14 +193,17 @@ def _write(tmp_path: Path, df: pd.DataFrame) -> Path:
 def test_write_report_files_and_embedded_images(tmp_path):
     html_path = _write(tmp_path, fake_rows())
     run = html_path.parent
-    for name in ("report.md", "report.html", "summary.csv", "results.csv", "results.json",
+    for name in ("report.md", "report.html", "summary.csv", "results.csv", "results.json", "plot_headline.png",
                  "plot_accuracy_vs_latency.png", "plot_accuracy_vs_macs.png", "plot_latency_by_backend.png",
                  "plot_latency_vs_size.png", "plot_thread_scaling.png"):
         assert (run / name).is_file() and (run / name).stat().st_size > 0, name
     md = (run / "report.md").read_text()
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", md)
-    assert len(linked) == 5 and all((run / p).is_file() for p in linked)
-    assert "Which design to ship" in md and "Cannot be told apart" in md and "abc1234" in md
+    assert len(linked) == 7 and all((run / p).is_file() for p in linked)
+    assert linked[0] == "plot_headline.png"  # the headline plot comes first
+    assert "What to ship" in md and "Cannot be told apart" in md and "abc1234" in md
+    # the answer comes before the protocol: the run's header and protocol strings are in the appendix
+    assert md.index("What to ship") < md.index("## Appendix") and md.index("**Protocol**") > md.index("## Details")
     assert "| `residualdense_bisenet` |" in md and "—" in md
     page = html_path.read_text()
     embedded = re.findall(r'<img [^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
@@ -214,7 +221,7 @@ def test_noisy_timing_is_flagged(tmp_path):
     df.loc[df["measurement"] == "latency", "load_avg_1m"] = 5.5
     md = (_write(tmp_path, df).parent / "report.md").read_text()
     assert "Timing was disturbed" in md and "load average up to 5.5" in md
-    assert "| 8.90† |" in md and "| 10.30 |" in md  # only the noisy cell is marked
+    assert "| 8.90* |" in md and "| 10.30 |" in md  # only the noisy cell is marked (* = frame-to-frame CV)
     assert "Timing was disturbed" not in (_write(tmp_path / "clean", fake_rows()).parent / "report.md").read_text()
 
 
@@ -368,10 +375,16 @@ def test_summary_prefers_the_suites_own_training_over_a_published_checkpoint():
             "split": "val", "input_size": 256, "n_images": 44}
     seed = {**base, "job": "s", "weights": "seed", "miou": 0.88, "miou_ci_low": 0.84, "miou_ci_high": 0.91}
     trained = {**base, "job": "t", "weights": "trained", "miou": 0.81, "miou_ci_low": 0.77, "miou_ci_high": 0.85}
-    row = summary_table(pd.DataFrame([seed, trained]), input_size=256).iloc[0]
-    assert (row["weights"], row["miou"]) == ("trained", pytest.approx(0.81))
+    both = summary_table(pd.DataFrame([seed, trained]), input_size=256)
+    row = both.iloc[0]
+    assert (row["name"], row["weights"], row["miou"]) == ("seg_matting", "trained", pytest.approx(0.81))
+    # the seed weights are a row of their own (summary, plots, recommendations), named as such
+    assert list(both["name"]) == ["seg_matting", "seg_matting (seed weights)"]
+    assert both.iloc[1]["miou"] == pytest.approx(0.88) and both.iloc[1]["input"] == "256x256"
+    heads, cells = summary_display(both)
+    assert [c[0] for c in cells] == ["`seg_matting`", "`seg_matting (seed weights)`"]
     row = summary_table(pd.DataFrame([seed]), input_size=256).iloc[0]
-    assert (row["weights"], row["miou"]) == ("seed", pytest.approx(0.88))
+    assert (row["name"], row["weights"], row["miou"]) == ("seg_matting", "seed", pytest.approx(0.88))
 
 
 def test_summary_takes_the_interleaved_speedup_where_there_is_one(tmp_path):
@@ -393,3 +406,216 @@ def test_summary_takes_the_interleaved_speedup_where_there_is_one(tmp_path):
     assert "| `seg_matting` | ncnn x86 | 2 | 15.00 | 10.00 | 1.50x | 1.40-1.60 | 2.0% | 3.0% / 2.0% | yes | ok |" in md
     clean = (_write(tmp_path / "clean", df).parent / "report.md").read_text()
     assert "Interleaved speed-ups" not in clean
+
+
+# ----------------------------------------------------------------------------- disturbed timings (#20)
+
+def _set_latency(df, arch, backend, threads, **values):
+    sel = ((df["measurement"] == "latency") & (df["arch"] == arch) & (df["backend"] == backend)
+           & (df["threads"] == threads) & (df["input_size"] == 256))
+    assert sel.sum() == 1
+    for k, v in values.items():
+        df.loc[sel, k] = v
+    return df
+
+
+def disturbed_run() -> pd.DataFrame:
+    """fake_rows with disturbed timings: esp_dense_seg PyTorch 2T at 1,734 ms (quiet repeat median 10.3
+    exists), mobilenet_dilate_unet ncnn 2T also measured once disturbed at 0.5 ms (the quiet 7.9 exists),
+    shuffle_seg_skipnet ncnn 2T at 183 ms with no quiet measurement, and an interleaved speed-up of
+    seg_matting "35.57x" not quiet while quiet medians of both backends exist."""
+    df = fake_rows(peer=False)
+    df["quiet"] = True
+    df = _set_latency(df, "esp_dense_seg", "torch", 2, latency_ms_median=1734.0, latency_ms_p10=1500.0,
+                      latency_ms_p90=2100.0, quiet=False, load_avg_1m=9.5)
+    df = _set_latency(df, "shuffle_seg_skipnet", "ncnn", 2, latency_ms_median=183.0, latency_ms_p10=150.0,
+                      latency_ms_p90=240.0, quiet=False, load_avg_1m=7.25)
+    extra = [
+        _row("latency_repeat", "esp_dense_seg", backend="torch", threads=2, input_size=256, runs=5, runs_ok=5,
+             runs_quiet=5, latency_ms_median_of_runs=10.3, repeatable=True),
+        dict(_row("latency", "mobilenet_dilate_unet", backend="ncnn", threads=2, input_size=256,
+                  latency_ms_median=0.5, latency_ms_p10=0.45, latency_ms_p90=0.6, latency_cv=0.04, quiet=False,
+                  load_avg_1m=8.0), job="latency/mobilenet_dilate_unet/again"),
+        _row("speedup", "seg_matting", backend="ncnn", threads=2, input_size=256, speedup=35.57, speedup_min=0.06,
+             speedup_max=35.57, base_ms_median=40.0, other_ms_median=1.1, quiet=False),
+    ]
+    return pd.concat([df, pd.DataFrame(extra)], ignore_index=True)
+
+
+BAD_FIGURES = ("1734", "1,734", "0.50", "35.57", "35.6")
+
+
+def test_disturbed_figures_never_reach_summary_plots_or_recommendations(tmp_path):
+    df = disturbed_run()
+    s = summary_table(df, 256).set_index("name")
+    # replaced by the quiet measurement of the same thing
+    assert s.at["esp_dense_seg", "latency_ms_torch"] == pytest.approx(10.3)
+    assert not s.at["esp_dense_seg", "disturbed_torch"]
+    assert s.at["mobilenet_dilate_unet", "latency_ms_ncnn"] == pytest.approx(7.9)
+    assert s.at["seg_matting", "ncnn_speedup"] == pytest.approx(9.4 / 7.2)  # the quiet medians, not 35.57
+    assert not s.at["seg_matting", "ncnn_speedup_disturbed"]
+    # no quiet measurement of it: kept, marked
+    assert s.at["shuffle_seg_skipnet", "latency_ms_ncnn"] == pytest.approx(183.0)
+    assert s.at["shuffle_seg_skipnet", "disturbed_ncnn"]
+    assert s.at["shuffle_seg_skipnet", "best_backend"] == "torch"  # its fastest undisturbed backend
+    summary = summary_table(df, 256)
+    heads, cells = summary_display(summary)
+    flat = " ".join(" ".join(r) for r in cells)
+    assert not any(bad in flat for bad in BAD_FIGURES)
+    shuffle = next(r for r in cells if r[0] == "`shuffle_seg_skipnet`")
+    assert "183.00†" in shuffle
+    # plots: no disturbed value where a quiet one exists; the one without is flagged
+    points = plot_points(summary)
+    for panel, pts in points.items():
+        assert not pts["x"].isin([1734.0, 0.5]).any(), panel
+    ncnn = next(p for k, p in points.items() if k.startswith("ncnn x86")).set_index("arch")
+    assert bool(ncnn.at["shuffle_seg_skipnet", "disturbed"]) and not ncnn.at["shuffle_seg_skipnet", "on_front"]
+    head = points["headline"].set_index("arch")
+    assert not head["disturbed"].any() and head.at["shuffle_seg_skipnet", "x"] == pytest.approx(11.8)
+    from reports.latency_view import curve_panels
+    for panel in curve_panels(df, "threads", 256, False):
+        for arch, d in panel["series"].items():
+            assert not d["y"].isin([1734.0, 0.5]).any(), (panel["title"], arch)
+            if arch == "shuffle_seg_skipnet" and panel["title"].startswith("ncnn"):
+                assert list(d["disturbed"]) == [False, True]
+    # recommendations: never a disturbed figure, and never the model whose only figure is disturbed
+    recs = recommendations(summary)
+    text = " ".join(recs)
+    assert not any(bad in text for bad in BAD_FIGURES)
+    ncnn_rec = next(r for r in recs if r.startswith("**ncnn x86"))
+    assert "ship `seg_matting`" in ncnn_rec and "timing disturbed†" in ncnn_rec
+    assert "`shuffle_seg_skipnet`" in ncnn_rec.split("timing disturbed")[1]
+    # the rendered report: nothing of it above the details; the details show every row, marked
+    md = (write_report(tmp_path / "run", df, META, layer_tables=False).parent / "report.md").read_text()
+    top, details = md.split("## Details")
+    assert not any(bad in top for bad in BAD_FIGURES)
+    assert "183.00†" in top and "load average 7.2" in top  # the footnote says what load it saw
+    assert "1,734.00†" in details or "1734.00†" in details
+
+
+def test_timings_of_two_machine_kinds_are_never_mixed(tmp_path):
+    """Ray rows carry node_machine: the summary uses one machine kind, and no ratio mixes two."""
+    a = {"cpu": "Intel Xeon", "cores": 2, "arch": "x86_64"}
+    b = {"cpu": "AMD EPYC 9654", "cores": 16, "arch": "x86_64"}
+    df = fake_rows(peer=False)
+    df["node_machine"] = [a] * len(df)
+    fast = [dict(_row("latency", "esp_dense_seg", backend=bk, threads=t, input_size=256, latency_ms_median=ms,
+                      latency_ms_p10=ms, latency_ms_p90=ms), node_machine=b, job=f"b/{bk}/{t}")
+            for bk, t, ms in (("ncnn", 1, 0.7), ("ncnn", 2, 0.4))]
+    fast.append(dict(_row("speedup", "esp_dense_seg", backend="ncnn", threads=2, input_size=256, speedup=20.0,
+                          speedup_min=19.0, speedup_max=21.0, quiet=True), node_machine=b, job="b/speedup"))
+    df = pd.concat([df, pd.DataFrame(fast)], ignore_index=True)
+    from reports.rows import machine_kind, with_machine_kind
+    kinds = with_machine_kind(df)
+    s = summary_table(kinds, 256).set_index("name")
+    assert s.at["esp_dense_seg", "latency_ms_ncnn"] == pytest.approx(8.9)  # machine a's, not b's 0.4
+    assert s.at["esp_dense_seg", "ncnn_speedup"] == pytest.approx(10.3 / 8.9)  # not b's 20x, nor 10.3 / 0.4
+    from reports.latency_view import curve_panels
+    panels = curve_panels(kinds, "threads", 256, False)
+    assert {p["title"].split("(")[-1].rstrip(")") for p in panels} == {machine_kind(a), machine_kind(b)}
+    for p in panels:
+        d = p["series"].get("esp_dense_seg")
+        if d is not None and p["title"].startswith("ncnn"):
+            # one machine's points per curve: b's two, or a's two (8.9 * 1.8 and 8.9)
+            assert sorted(d["y"]) in ([0.4, 0.7], [pytest.approx(8.9), pytest.approx(8.9 * 1.8)])
+    md = (write_report(tmp_path / "run", df, META, layer_tables=False).parent / "report.md").read_text()
+    assert "2 machine kinds" in md and machine_kind(b) in md
+
+
+# ----------------------------------------------------------------------------- accuracy (#16)
+
+def _acc_row(arch, values, dataset="eg1800", split="test", weights="trained", **kw):
+    from bench.measure.accuracy import encode_per_image, stems_digest
+    v = np.asarray(values, float)
+    half = 1.96 * v.std(ddof=1) / np.sqrt(v.size)
+    return _row("accuracy", arch, weights=weights, dataset=dataset, split=split, miou=float(v.mean()),
+                miou_ci_low=float(v.mean() - half), miou_ci_high=float(v.mean() + half), n_images=v.size,
+                per_image_iou_u16=encode_per_image(v), stems_sha1=stems_digest([f"s{i}" for i in range(v.size)]),
+                **kw)
+
+
+def test_per_image_ious_survive_a_row():
+    from bench.measure.accuracy import decode_per_image, encode_per_image, stems_digest
+    v = np.random.default_rng(1).random(264)
+    text = encode_per_image(v)
+    assert len(text) < 3 * v.size and np.abs(decode_per_image(text) - v).max() < 1e-5
+    assert stems_digest(["a", "b"]) != stems_digest(["b", "a"])
+    with pytest.raises(ValueError):
+        decode_per_image("not base64!")
+
+
+def paired_run(n: int = 40) -> pd.DataFrame:
+    """Three designs on the same eg1800 test images: esp_dense_seg is the most accurate, shuffle differs
+    from it by noise only, mobilenet is 0.02 below on every image (inside esp's separate CI, but
+    resolved by the paired comparison) and the fastest; SINet official for the literature check."""
+    base = np.random.default_rng(0).uniform(0.6, 0.98, n)
+    sign = np.where(np.arange(n) % 2, 1.0, -1.0)
+    rows = [_acc_row("esp_dense_seg", base, input_size=256),
+            _acc_row("shuffle_seg_skipnet", base - 0.0002 + 0.004 * sign, input_size=256),
+            _acc_row("mobilenet_dilate_unet", base - 0.02 + 0.002 * sign, input_size=256),
+            _acc_row("sinet", np.clip(base + 0.1, 0, 0.999), weights="official", input_size=224),
+            _acc_row("esp_dense_seg", base - 0.1, dataset="hsd", split="val", input_size=256)]
+    for arch, ms in (("esp_dense_seg", 20.0), ("shuffle_seg_skipnet", 12.0), ("mobilenet_dilate_unet", 5.0),
+                     ("sinet", 30.0)):
+        rows.append(_row("latency", arch, backend="torch", threads=2, input_size=224 if arch == "sinet" else 256,
+                         latency_ms_median=ms, latency_ms_p10=ms * 0.95, latency_ms_p90=ms * 1.05, quiet=True))
+    return pd.DataFrame(rows)
+
+
+def test_paired_comparison_decides_what_cannot_be_told_apart(tmp_path):
+    df = paired_run()
+    designs = ["esp_dense_seg", "shuffle_seg_skipnet", "mobilenet_dilate_unet"]
+    from reports.accuracy_view import accuracy_by_model, paired_comparisons
+    only = df[df["arch"] != "sinet"]
+    paired = paired_comparisons(accuracy_by_model(only, 256))
+    assert len(paired) == 3
+    pair = paired.set_index(["a", "b"])
+    assert pair.loc[("esp_dense_seg", "mobilenet_dilate_unet"), "significant"]
+    assert pair.loc[("esp_dense_seg", "mobilenet_dilate_unet"), "diff_miou"] == pytest.approx(0.02, abs=0.002)
+    summary = summary_table(only, 256, designs=designs)
+    lo, hi = summary.set_index("name").loc["esp_dense_seg", ["miou_ci_low", "miou_ci_high"]]
+    assert lo < summary.set_index("name").at["mobilenet_dilate_unet", "miou"] < hi  # separate CIs would tie them
+    rec = next(r for r in recommendations(summary, paired) if r.startswith("**PyTorch"))
+    # shuffle cannot be told apart from the best and is cheaper; mobilenet is faster but measurably worse
+    assert "ship `shuffle_seg_skipnet`" in rec and "paired comparison" in rec
+    assert "measurably less accurate: `mobilenet_dilate_unet`" in rec
+    # without per-image data the separate CIs decide, stated as such
+    bare = only.drop(columns=["per_image_iou_u16"])
+    rec_bare = next(r for r in recommendations(summary_table(bare, 256, designs=designs), paired_comparisons(
+        accuracy_by_model(bare, 256))) if r.startswith("**PyTorch"))
+    assert "ship `mobilenet_dilate_unet`" in rec_bare and "no paired comparison" in rec_bare
+    md = (write_report(tmp_path / "run", df, META, layer_tables=False, checkpoints_dir=tmp_path).parent
+          / "report.md").read_text()
+    assert "Paired comparisons on eg1800 test" in md and "significantly more accurate than" in md
+    assert "| eg1800 test (40 img.) | hsd val (40 img.) |" in md
+    assert "Literature check" in md and "| 95.20 |" in md and "`extremec3` | — | not measured in this run" in md
+    assert (tmp_path / "run" / "paired.csv").is_file()
+
+
+def test_learning_curves_from_checkpoint_provenance(tmp_path):
+    from reports.accuracy_view import learning_curves
+    prov = {"steps": 100, "images_seen": 1600, "recipe": {"name": "portrait-v2", "train_sets": ["eg1800", "hsd"]},
+            "validation": {"input_size": 224, "all": {"n_images": 52}},
+            "curve": [{"step": 0, "val_miou": 0.1, "val_miou_ci_low": 0.05, "val_miou_ci_high": 0.15},
+                      {"step": 50, "val_miou": 0.7, "val_miou_ci_low": 0.65, "val_miou_ci_high": 0.75},
+                      {"step": 100, "val_miou": 0.8, "val_miou_ci_low": None, "val_miou_ci_high": None}]}
+    (tmp_path / "esp_dense_seg.json").write_text(__import__("json").dumps(prov))
+    (tmp_path / "seg_matting.json").write_text(__import__("json").dumps({**prov, "curve": []}))
+    curves, note = learning_curves(["esp_dense_seg", "seg_matting", "shuffle_seg_skipnet"], tmp_path)
+    assert list(curves) == ["esp_dense_seg"]
+    assert list(curves["esp_dense_seg"]["x"]) == [0.0, 800.0, 1600.0]
+    assert "portrait-v2" in note and "52 images" in note and "no curve in the provenance of seg_matting" in note
+
+
+def test_plan_evaluates_every_model_on_each_set_separately():
+    from archs import list_archs
+    from bench.plan import ACCURACY_SETS, PlanOptions, plan_all
+    acc = [j for j in plan_all(PlanOptions()) if j.measurement == "accuracy"]
+    sets = {}
+    for j in acc:
+        sets.setdefault(j.arch, set()).add((j.get("dataset"), j.get("split")))
+    peers = [a for a in list_archs(peers=True) if a not in list_archs()] + ["mediapipe_selfie", "pphumanseg_lite"]
+    for name in [*list_archs(), *peers]:
+        assert set(ACCURACY_SETS) <= sets[name], name
+    assert ACCURACY_SETS[0] == ("eg1800", "test")
+    assert all(Path(j.get("data_dir")).name == j.get("dataset") for j in acc)

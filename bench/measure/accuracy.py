@@ -16,6 +16,9 @@ Protocol (the same for every design, see README "Accuracy protocol"):
 """
 from __future__ import annotations
 
+import base64
+import dataclasses
+import hashlib
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
@@ -31,7 +34,7 @@ from .metrics import (BOUNDARY_BAND_FRAC, band_px_for, boundary_f, bootstrap_ci,
 
 __all__ = ["EvalRecord", "evaluate", "evaluate_fn", "predict_prob", "to_input", "foreground_prob", "iou", "bootstrap_ci",
            "evaluate_sets", "PairedDiffRecord", "paired_bootstrap", "IoUConventionsRecord", "iou_conventions",
-           "model_input_predictor"]
+           "model_input_predictor", "encode_per_image", "decode_per_image", "stems_digest", "paired_bootstrap_iou"]
 
 RESIZE = {"cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA,
           "nearest": cv2.INTER_NEAREST}
@@ -89,6 +92,36 @@ class EvalRecord:
     grad_k_ci_low: float = float("nan")
     grad_k_ci_high: float = float("nan")
     per_image_boundary_f: tuple[float, ...] = ()
+    # the per-image IoUs in a form that survives a result row (rows drop tuples): see encode_per_image;
+    # with stems_sha1 they let the report compare two models on the same images (paired bootstrap)
+    per_image_iou_u16: str = ""
+    stems_sha1: str = ""
+
+
+# ----------------------------------------------------------------------------- compact per-image values
+
+def encode_per_image(values: Sequence[float]) -> str:
+    """Values in [0, 1] as base64 of little-endian uint16 (value x 65535, rounded): 2.7 characters
+    per image, error below 8e-6 per value."""
+    v = np.clip(np.nan_to_num(np.asarray(values, np.float64), nan=1.0), 0.0, 1.0)
+    return base64.b64encode(np.round(v * 65535).astype("<u2").tobytes()).decode("ascii")
+
+
+def decode_per_image(text: str) -> np.ndarray:
+    """The values written by :func:`encode_per_image` (float64); ValueError on text that is not one."""
+    try:
+        raw = base64.b64decode(str(text), validate=True)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not an encoded per-image list: {exc}") from None
+    if len(raw) % 2:
+        raise ValueError("not an encoded per-image list: odd byte count")
+    return np.frombuffer(raw, "<u2").astype(np.float64) / 65535
+
+
+def stems_digest(stems: Sequence[str]) -> str:
+    """SHA-1 (first 16 hex digits) of the ordered stems: two rows with the same digest scored the same
+    images in the same order."""
+    return hashlib.sha1("\n".join(stems).encode()).hexdigest()[:16]
 
 
 @torch.inference_mode()
@@ -147,7 +180,8 @@ def evaluate_fn(predict: Callable[[np.ndarray], np.ndarray], samples: Sequence[S
         sad_k=sd.mean, sad_k_ci_low=sd.ci_low, sad_k_ci_high=sd.ci_high,
         mse_x1e3=ms.mean, mse_x1e3_ci_low=ms.ci_low, mse_x1e3_ci_high=ms.ci_high,
         grad_k=gr.mean, grad_k_ci_low=gr.ci_low, grad_k_ci_high=gr.ci_high,
-        per_image_boundary_f=tuple(bfs))
+        per_image_boundary_f=tuple(bfs),
+        per_image_iou_u16=encode_per_image(ious), stems_sha1=stems_digest([s.stem for s in samples]))
 
 
 # ----------------------------------------------------------------------------- per data set, paired
@@ -187,15 +221,26 @@ def paired_bootstrap(a: EvalRecord, b: EvalRecord, n_boot: int = 10000, level: f
         diff = next((i for i, (x, y) in enumerate(zip(a.stems, b.stems)) if x != y), min(len(a.stems), len(b.stems)))
         raise ValueError(f"paired bootstrap needs the same images in the same order: {len(a.stems)} vs "
                          f"{len(b.stems)} images, first difference at position {diff}")
-    d = np.asarray(a.per_image_iou, np.float64) - np.asarray(b.per_image_iou, np.float64)
+    rec = paired_bootstrap_iou(a.per_image_iou, b.per_image_iou, n_boot, level, seed)
+    return dataclasses.replace(rec, miou_a=a.miou, miou_b=b.miou)
+
+
+def paired_bootstrap_iou(iou_a: Sequence[float], iou_b: Sequence[float], n_boot: int = 10000,
+                         level: float = 0.95, seed: int = 0) -> PairedDiffRecord:
+    """:func:`paired_bootstrap` on two per-image IoU lists of the same images in the same order
+    (e.g. decoded from two rows' ``per_image_iou_u16`` whose ``stems_sha1`` are equal)."""
+    ia, ib = np.asarray(iou_a, np.float64), np.asarray(iou_b, np.float64)
+    if ia.shape != ib.shape:
+        raise ValueError(f"paired bootstrap needs the same images: {ia.size} vs {ib.size} values")
+    d = ia - ib
     if d.size == 0:
         raise ValueError("paired bootstrap of no images")
     means = d[np.random.default_rng(seed).integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
     lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
     p = min(1.0, 2 * min(float((means <= 0).mean()), float((means >= 0).mean())))
-    return PairedDiffRecord(n_images=int(d.size), miou_a=a.miou, miou_b=b.miou, diff_miou=float(d.mean()),
-                            diff_ci_low=float(lo), diff_ci_high=float(hi), p_two_sided=p,
-                            significant=bool(lo > 0 or hi < 0), level=level, n_boot=n_boot)
+    return PairedDiffRecord(n_images=int(d.size), miou_a=float(ia.mean()), miou_b=float(ib.mean()),
+                            diff_miou=float(d.mean()), diff_ci_low=float(lo), diff_ci_high=float(hi),
+                            p_two_sided=p, significant=bool(lo > 0 or hi < 0), level=level, n_boot=n_boot)
 
 
 # ----------------------------------------------------------------------------- IoU conventions
