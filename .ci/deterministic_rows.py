@@ -3,6 +3,7 @@
 result: parameters, MACs, sizes, activation memory, parity, ARM instruction counts, accuracy.
 
     python .ci/deterministic_rows.py run OUT.jsonl        measure (from the tree this file is in)
+    python .ci/deterministic_rows.py extract RUN_DIR OUT.jsonl   the same fields from a finished run's rows
     python .ci/deterministic_rows.py compare A.jsonl B.jsonl
 
 ``run`` executes the quick plan with every latency job cut to its parity check and a token timing
@@ -47,8 +48,28 @@ def run(out: Path) -> int:
         for i, (job, rows) in enumerate(execute(jobs), 1):
             print(f"[{i}/{len(jobs)}] {job.key}: {rows[0].get('status')}", file=sys.stderr, flush=True)
             for r in rows:
-                keep = {k: v for k, v in r.items() if k in IDENTITY or DETERMINISTIC.match(k)}
-                f.write(json.dumps({"id": _identity(r), **keep}, default=str, sort_keys=True) + "\n")
+                f.write(json.dumps({"id": _identity(r), **_keep(r)}, default=str, sort_keys=True) + "\n")
+    return 0
+
+
+def _keep(r: dict) -> dict:
+    return {k: v for k, v in r.items() if k in IDENTITY or DETERMINISTIC.match(k)}
+
+
+def extract(run_dir: Path, out: Path) -> int:
+    """The deterministic fields of every row of a finished run (any plan: e.g. two default ``--all``
+    runs before and after a change); rows of one job that share an identity (one per ARM device, per
+    layer) are told apart by their order within the job."""
+    seen: dict[str, int] = {}
+    with open(out, "w") as f:
+        for line in (run_dir / "rows.jsonl").read_text().splitlines():
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            ident = "/".join(filter(None, [_identity(r), str(r.get("device_model") or "")]))
+            seen[ident] = seen.get(ident, 0) + 1
+            ident += f"#{seen[ident]}" if seen[ident] > 1 else ""
+            f.write(json.dumps({"id": ident, **_keep(r)}, default=str, sort_keys=True) + "\n")
     return 0
 
 
@@ -75,6 +96,8 @@ def compare(path_a: Path, path_b: Path) -> int:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "run":
         sys.exit(run(Path(sys.argv[2])))
+    if len(sys.argv) == 4 and sys.argv[1] == "extract":
+        sys.exit(extract(Path(sys.argv[2]), Path(sys.argv[3])))
     if len(sys.argv) == 4 and sys.argv[1] == "compare":
         sys.exit(compare(Path(sys.argv[2]), Path(sys.argv[3])))
     print(__doc__, file=sys.stderr)

@@ -4,6 +4,8 @@ Deterministic: nothing here asserts on a measured time. The timing loop is drive
 measure_latency is run with stand-in runners, calibration and timing where the point is the
 record's arithmetic. Real pnnx / ncnn conversions use tiny modules (a few seconds in all).
 Latency itself is measured by ``run_bench.py latency`` and tests/benchmarks (docs/latency.md).
+(Over 600 lines: one test module per measurement module, and bench/measure/latency.py holds the
+whole protocol; its sections follow that module's.)
 """
 from __future__ import annotations
 

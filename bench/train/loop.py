@@ -1,5 +1,9 @@
 """One training recipe for every design: :class:`Recipe` (frozen) and :func:`train`.
 
+(Just over 600 lines because the recipe, its augmentation and the resumable loop are one unit: the
+recipe's fields are read in the loop and nowhere else; data, checkpoints and the session around a
+run already live in their own modules of bench/train/.)
+
 The recipe (docs/training.md says how it was chosen): random-resized square crops of 35-100 % of the
 image area (aspect 3/4..4/3) at ``train_size``, horizontal flip, colour jitter (brightness,
 contrast, saturation), and, with probability ``composite_prob``, an AISegment cut-out (an image
