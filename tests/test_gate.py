@@ -25,6 +25,7 @@ import pytest
 import torch.nn as nn
 
 import bench.backends as backends
+import bench.check as gate_check  # `check` runs bench.check's reference to gate_jobs
 import bench.gate as gate
 import bench.measurements  # noqa: F401  registers the measurements
 import run_bench
@@ -255,7 +256,7 @@ def test_other_machine_kind_skips_ratios_but_checks_counts(unmodified, models_di
     path = write_baseline(tmp_path / "baseline.json", new_baseline(bad, other, meta["versions"], "test"))
     # the CLI with the gate's jobs for BASE minus accuracy and ncnn (kept short)
     real = gate.gate_jobs
-    monkeypatch.setattr(gate, "gate_jobs", lambda *a, **k: [
+    monkeypatch.setattr(gate_check, "gate_jobs", lambda *a, **k: [
         j for j in real(*a, **k) if j.measurement in ("profile", "arm_cost")
         or (j.measurement == "latency" and j.get("backend") == "torch")])
     code = run_bench.main(["check", "--quick", "--arch", BASE, "--baseline", str(path), "--json"])
@@ -280,7 +281,7 @@ def test_strict_fails_a_baseline_figure_the_run_could_not_measure(tmp_path, monk
     meta = run_meta()
     figs = {BASE: {"params": get_spec(BASE).ref_params, "arm_instructions_m": 29.0}}
     path = write_baseline(tmp_path / "baseline.json", new_baseline(figs, meta["machine"], meta["versions"], "t"))
-    monkeypatch.setattr(gate, "gate_jobs", lambda archs, **k: [Job.make("profile", a, input_size=256) for a in archs])
+    monkeypatch.setattr(gate_check, "gate_jobs", lambda archs, **k: [Job.make("profile", a, input_size=256) for a in archs])
     assert run_bench.main(["check", "--quick", "--arch", BASE, "--baseline", str(path)]) == 0
     assert "skipped: not in the current run" in capsys.readouterr().out
     assert run_bench.main(["check", "--quick", "--strict", "--arch", BASE, "--baseline", str(path)]) == 1
