@@ -620,6 +620,17 @@ def _run_guest(tmp: Path, qemu_cmd: list[str], args: list[str], timeout_s: float
     return proc, result
 
 
+def _emulation_inputs(param: Union[str, Path], bin: Union[str, Path], in_name: Optional[str],
+                      out_names: Optional[Sequence[str]], input: InputSpec):
+    """What an emulated run of a model needs, checked: (param, bin, input name, output names, input
+    shape, input array or None for the runner's deterministic fill)."""
+    param, bin_ = Path(param), Path(bin)
+    _check_model(param, bin_)
+    in_name, out_names = _io_names(param, in_name, out_names)
+    shape, arr = _input_array(input)
+    return param, bin_, in_name, out_names, shape, arr
+
+
 def run_emulated(runner: Optional[Path], param: Union[str, Path], bin: Union[str, Path],
                  input: InputSpec = (3, 256, 256), threads: int = 1, loops: int = 1, warmup: int = 0,
                  in_name: Optional[str] = None, out_names: Optional[Sequence[str]] = None, cpu_model: str = QEMU_CPU,
@@ -631,10 +642,7 @@ def run_emulated(runner: Optional[Path], param: Union[str, Path], bin: Union[str
     float32 arrays in numpy order without the batch axis. Emulated times are not ARM latency.
     """
     runner = Path(runner) if runner else build_runner()
-    param, bin_ = Path(param), Path(bin)
-    _check_model(param, bin_)
-    in_name, out_names = _io_names(param, in_name, out_names)
-    shape, arr = _input_array(input)
+    param, bin_, in_name, out_names, shape, arr = _emulation_inputs(param, bin, in_name, out_names, input)
     with tempfile.TemporaryDirectory(prefix="arm_run_") as tmp_s:
         tmp = Path(tmp_s)
         input_file = _stage(tmp, runner, param, bin_, arr)
@@ -701,10 +709,7 @@ def count_instructions(runner: Optional[Path], plugin: Optional[Path], param: Un
         raise ValueError("loops must be >= 1")
     runner = Path(runner) if runner else build_runner()
     plugin = Path(plugin) if plugin else build_plugin()
-    param, bin_ = Path(param), Path(bin)
-    _check_model(param, bin_)
-    in_name, out_names = _io_names(param, in_name, out_names)
-    shape, arr = _input_array(input)
+    param, bin_, in_name, out_names, shape, arr = _emulation_inputs(param, bin, in_name, out_names, input)
     with tempfile.TemporaryDirectory(prefix="arm_cost_") as tmp_s:
         tmp = Path(tmp_s)
         input_file = _stage(tmp, runner, param, bin_, arr)
