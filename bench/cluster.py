@@ -30,6 +30,7 @@ from .jobs import Job, Row, defined_in, execute, failed_rows, is_timing, run_job
 from .paths import REPO_ROOT
 
 TIMING_RESOURCE = "timing_slot"
+MAX_UNTIMED_WORKERS = 8  # local executor: processes for the jobs that time nothing (each ~1 GB at most)
 DEVICE_PREFIX = "arm_device:"
 # A local instance must listen on loopback only. Ray picks the address of the machine's outward
 # interface unless told it is not a cluster node; this switch (Ray's own, meant for laptops) makes it
@@ -64,10 +65,13 @@ def parse_executor(text: str) -> ExecutorSpec:
 def make_executor(spec: ExecutorSpec, workers: int = 0, devices: Iterable[str] = ()
                   ) -> Callable[..., Iterator[tuple[Job, list[Row]]]]:
     """``run(jobs, skip_keys=()) -> iterator of (job, rows)`` for the chosen executor. ``local``:
-    :func:`bench.jobs.execute` with ``workers`` processes (0 = in this process); ``ray``: Ray, whose
-    local instance gets ``workers`` CPUs when that is given (default all)."""
+    :func:`bench.jobs.execute` with ``workers`` processes (0 = the jobs that time nothing side by side
+    on the cores, up to :data:`MAX_UNTIMED_WORKERS` at once, then the timing jobs one after another);
+    ``ray``: Ray, whose local instance gets ``workers`` CPUs when that is given (default all)."""
     if spec.kind == "local":
-        return lambda jobs, skip_keys=(): execute(jobs, skip_keys=skip_keys, workers=workers)
+        untimed = 0 if workers else min(os.cpu_count() or 1, MAX_UNTIMED_WORKERS)
+        return lambda jobs, skip_keys=(): execute(jobs, skip_keys=skip_keys, workers=workers,
+                                                  untimed_workers=untimed)
     return lambda jobs, skip_keys=(): execute_ray(jobs, skip_keys=skip_keys, address=spec.address,
                                                   num_cpus=workers or None, devices=devices)
 

@@ -123,46 +123,74 @@ def run_job(job: Job) -> list[Row]:
 
 
 def execute(jobs: Iterable[Job], skip_keys: Iterable[str] = (), workers: int = 0, isolate: bool = True,
-            ) -> Iterator[tuple[Job, list[Row]]]:
+            untimed_workers: int = 0) -> Iterator[tuple[Job, list[Row]]]:
     """Run ``jobs`` (skipping those whose key is in ``skip_keys``), yielding results as they finish.
 
     ``workers=0`` runs them one after another (the default: timing jobs must not compete for the
     cores), in this process except the measurements registered with ``fresh_process``, which get a
     new process each (``isolate=False``: all in this process, e.g. for tests that patch it);
     ``workers>0`` spreads them over that many processes.
+
+    ``untimed_workers>1`` (with ``workers=0`` and ``isolate``): the jobs that time nothing (cost,
+    accuracy, ARM counts) run first, that many side by side in worker processes whose PyTorch uses
+    ``cores // untimed_workers`` threads each (no core is oversubscribed); then the timing jobs run
+    one after another with the machine to themselves, as before. Their figures do not depend on the
+    thread count apart from float rounding (accuracy agrees within about 1e-6).
     """
     skip = set(skip_keys)
     todo = [j for j in jobs if j.key not in skip]
     if workers <= 0:
+        if isolate and untimed_workers > 1:
+            untimed = [j for j in todo if not is_timing(j)]
+            todo = [j for j in todo if is_timing(j)]
+            threads = max(1, (os.cpu_count() or 1) // untimed_workers)
+            yield from _in_pool(untimed, untimed_workers, threads)
         for job in todo:
             fresh = isolate and job.measurement in _FRESH_PROCESS
             yield job, (run_in_fresh_process(job) if fresh else run_job(job))
         return
+    yield from _in_pool(todo, workers)
+
+
+def _in_pool(jobs: list[Job], workers: int, torch_threads: Optional[int] = None
+             ) -> Iterator[tuple[Job, list[Row]]]:
+    """``jobs`` over ``workers`` spawned processes (``torch_threads``: each one's PyTorch thread
+    count), yielding as they finish; interrupted, the workers are ended at once."""
+    if not jobs:
+        return
     # "spawn": a forked child of a process that already ran torch on several threads can deadlock.
-    pool = _worker_pool(workers)
+    pool = _worker_pool(workers, torch_threads)
     try:
-        futures = {pool.submit(_run_in_worker, job, defined_in(job)): job for job in todo}
+        futures = {pool.submit(_run_in_worker, job, defined_in(job)): job for job in jobs}
         for fut in as_completed(futures):
-            yield futures[fut], fut.result()
+            try:
+                rows = fut.result()
+            except BrokenProcessPool as exc:  # a worker died (e.g. a crash in a native library)
+                rows = failed_rows(futures[fut], f"worker process died ({exc})")
+            yield futures[fut], rows
     except BaseException:  # interrupted (or the caller stopped): end the workers now, not after their jobs
         stop_workers(pool)
         raise
     pool.shutdown()
 
 
-def _worker_pool(workers: int) -> ProcessPoolExecutor:
+def _worker_pool(workers: int, torch_threads: Optional[int] = None) -> ProcessPoolExecutor:
     """Spawned worker processes that leave Ctrl-C to the parent (:func:`stop_workers` ends them) and
     send their progress messages (:mod:`bench.status`) to it."""
     ctx = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                               initargs=(status.worker_queue(ctx),))
+                               initargs=(status.worker_queue(ctx), torch_threads))
 
 
-def _init_worker(status_queue) -> None:
+def _init_worker(status_queue, torch_threads: Optional[int] = None) -> None:
     # A terminal's Ctrl-C reaches the whole process group. A worker that took it would die with a
     # traceback of its own; the parent decides instead and ends its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     status.init_worker(status_queue)
+    if torch_threads:
+        import torch
+
+        torch.set_num_threads(torch_threads)
 
 
 def stop_workers(pool: ProcessPoolExecutor, grace_s: float = 2.0) -> None:

@@ -181,7 +181,8 @@ def model_arm_jobs(name: str, size: Optional[int] = None, models_dir: Path = DEF
 def peer_jobs(opt: PlanOptions) -> list[Job]:
     """The peers at their native input sizes: SINet / ExtremeC3Net (torch modules: every measurement
     the designs get) and the file peers (MediaPipe selfie on LiteRT, PP-HumanSeg lite on
-    onnxruntime and, converted, on ncnn)."""
+    onnxruntime and, converted, on ncnn). ``thorough`` adds their accuracy on all of HSD (about a
+    minute of a default run's time for figures the report does not show)."""
     from .backends import BACKENDS
     from .peers import PEERS
 
@@ -196,8 +197,9 @@ def peer_jobs(opt: PlanOptions) -> list[Job]:
         weights = _latency_weights(arch, opt.models_dir)
         jobs.append(Job.make("profile", arch, input_size=size))
         jobs.extend(accuracy_jobs(arch, opt, weights=weights, input_size=size))
-        jobs.append(Job.make("accuracy", arch, weights=weights, input_size=size, dataset="hsd",
-                             data_dir=hsd_dir(opt), split="all", models_dir=models))
+        if opt.thorough:  # the peers never saw HSD: all 220 photos, beside the validation side's 44
+            jobs.append(Job.make("accuracy", arch, weights=weights, input_size=size, dataset="hsd",
+                                 data_dir=hsd_dir(opt), split="all", models_dir=models))
         for backend in BACKENDS:
             for t in threads:
                 jobs.append(LatencySettings(backend=backend, threads=t, input_size=size, weights=weights,
@@ -208,8 +210,9 @@ def peer_jobs(opt: PlanOptions) -> list[Job]:
     for name, peer in sorted(PEERS.items()):
         jobs.append(Job.make("profile", name, models_dir=models))
         jobs.extend(accuracy_jobs(name, opt))
-        jobs.append(Job.make("accuracy", name, dataset="hsd", data_dir=hsd_dir(opt), split="all",
-                             models_dir=models))
+        if opt.thorough:
+            jobs.append(Job.make("accuracy", name, dataset="hsd", data_dir=hsd_dir(opt), split="all",
+                                 models_dir=models))
         backends = [peer.runtime] + (["ncnn"] if peer.runtime == "onnxruntime" else [])
         if opt.arm and peer.runtime == "onnxruntime":  # converted to ncnn (parity checked first)
             jobs.append(Job.make("arm_estimate", name, models_dir=models, data_dir=hsd_dir(opt)))

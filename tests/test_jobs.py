@@ -99,6 +99,39 @@ def test_fresh_process_measurements_get_a_new_process_each():
     assert len(pids) == 2 and os.getpid() not in pids
 
 
+@measurement("_test_threads")
+def _threads(job: Job) -> list[dict]:
+    import torch
+
+    return [{"pid": os.getpid(), "torch_threads": torch.get_num_threads()}]
+
+
+def test_untimed_jobs_run_side_by_side_before_the_timing_jobs():
+    """The local executor's default for `all`: jobs that time nothing share the cores (worker
+    processes, PyTorch threads split between them), then each timing job runs alone in a fresh one."""
+    jobs = [Job.make("_test_pid", "d", i=0), Job.make("_test_threads", "d", i=0),
+            Job.make("_test_threads", "d", i=1), Job.make("_test_pid", "d", i=1),
+            Job.make("_test_threads", "d", i=2)]
+    out = list(execute(jobs, untimed_workers=2))
+    order = [job.measurement for job, _ in out]
+    assert order == ["_test_threads"] * 3 + ["_test_pid"] * 2  # every untimed job first
+    assert {job.key for job, _ in out} == {j.key for j in jobs}  # each job once
+    rows = {job.key: r[0] for job, r in out}
+    untimed = [rows[j.key] for j in jobs if j.measurement == "_test_threads"]
+    assert all(r["status"] == "ok" for r in rows.values())
+    assert os.getpid() not in {r["pid"] for r in untimed}
+    assert {r["torch_threads"] for r in untimed} == {max(1, (os.cpu_count() or 1) // 2)}
+    pids = [rows[j.key]["pid"] for j in jobs if j.measurement == "_test_pid"]
+    assert len(set(pids)) == 2 and not set(pids) & {r["pid"] for r in untimed}
+
+
+def test_untimed_workers_skip_finished_jobs_and_stay_in_process_when_not_isolated():
+    jobs = [Job.make("_test_echo", "d", x=1), Job.make("_test_echo", "d", x=2)]
+    CALLS.clear()
+    out = list(execute(jobs, skip_keys={jobs[0].key}, untimed_workers=2, isolate=False))
+    assert [job.key for job, _ in out] == [jobs[1].key] and CALLS == [jobs[1].key]  # ran here
+
+
 def test_not_a_run_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a run folder"):
         load_rows(tmp_path)
@@ -118,3 +151,16 @@ def test_plan_takes_the_published_checkpoints_from_the_specs():
         full = {j.get("weights") for j in jobs if j.arch == arch and j.get("split") == "all"}
         assert full == {c.name for c in published if c.reference_miou is not None}
     assert any(j.arch == "seg_matting" and j.get("weights") == "seed" and j.get("split") == "all" for j in jobs)
+
+
+def test_peers_whole_hsd_accuracy_only_in_thorough_mode():
+    """The default plan measures the peers on the headline and validation sets; the full-HSD figures
+    of the peers (not in the report) come with --thorough."""
+    from bench.plan import PlanOptions, plan_all
+
+    def peers_full_hsd(opt):
+        return {j.arch for j in plan_all(opt) if j.measurement == "accuracy" and j.get("split") == "all"}
+
+    assert peers_full_hsd(PlanOptions(arm=False)) == {"seg_matting"}  # the seed's reproduction only
+    assert {"sinet", "extremec3", "mediapipe_selfie", "pphumanseg_lite"} <= peers_full_hsd(
+        PlanOptions(arm=False, thorough=True))
