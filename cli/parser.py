@@ -32,7 +32,8 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
                      help="real ARM device for ncnn latency: adb[:SERIAL] or ssh:USER@HOST[:PORT] "
                           "(default: none, those rows say skipped)")
     run.add_argument("--workers", type=_at_least(0), default=0,
-                     help="run jobs in N processes (default 0 = in this process, as timing needs)")
+                     help="run every job in N processes (default 0: the jobs that time nothing side by side, one "
+                          "process per core, then each timing job alone, as timing needs)")
     run.add_argument("--device-model", default="rpi4", metavar="NAME",
                      help="ARM device of the report's accuracy-vs-estimated-ms plot (default rpi4; see docs/arm.md)")
     _executor_arg(run)

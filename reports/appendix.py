@@ -18,8 +18,8 @@ def run_line(meta: Mapping, df: pd.DataFrame) -> str:
     """One line for the top of the report: machine, date, commit, and where the details are."""
     m = meta.get("machine") or {}
     commit = str(meta.get("commit") or NOT_MEASURED) + (" + uncommitted changes" if meta.get("dirty") else "")
-    load = _col(df, "load_avg_1m").dropna() if df is not None and not df.empty else pd.Series(dtype=float)
-    busy = f"; load average (1 min) median {load.median():.1f}, max {load.max():.1f}" if not load.empty else ""
+    load, what = _timing_load(df)
+    busy = f"; load average (1 min) {what} median {load.median():.1f}, max {load.max():.1f}" if not load.empty else ""
     return (f"Measured on {m.get('cpu', NOT_MEASURED)} ({m.get('cores', '?')} cores), {meta.get('date', NOT_MEASURED)}, "
             f"commit `{commit}`{busy}. Protocol, libraries and plan: Appendix.")
 
@@ -34,12 +34,23 @@ def _when_measured(meta: Mapping, df: pd.DataFrame) -> list[str]:
         if resumed:
             text += "; resumed " + ", ".join(str(r.get("date")) for r in resumed)
         out.append(text)
-    if "load_avg_1m" in df.columns:
-        load = pd.to_numeric(df["load_avg_1m"], errors="coerce").dropna()
-        if not load.empty:
-            out.append(f"**Load average (1 min) at the end of each job**: median {load.median():.1f}, "
-                       f"max {load.max():.1f} on {(meta.get('machine') or {}).get('cores', '?')} cores")
+    load, what = _timing_load(df)
+    if not load.empty:
+        out.append(f"**Load average (1 min) {what}**: median {load.median():.1f}, max {load.max():.1f} on "
+                   f"{(meta.get('machine') or {}).get('cores', '?')} cores (the jobs that time nothing run side "
+                   "by side on the cores, so the load at their end is mostly the run's own)")
     return out
+
+
+def _timing_load(df: pd.DataFrame) -> tuple[pd.Series, str]:
+    """The 1-minute load averages of the timing rows (those the quiet gate judged) and the words for
+    them; of every row when the run timed nothing."""
+    if df is None or df.empty or "load_avg_1m" not in df.columns:
+        return pd.Series(dtype=float), ""
+    timed = df[_col(df, "quiet").notna()] if "quiet" in df.columns else df.iloc[:0]
+    if timed.empty:
+        return pd.to_numeric(df["load_avg_1m"], errors="coerce").dropna(), "at the end of each job"
+    return pd.to_numeric(timed["load_avg_1m"], errors="coerce").dropna(), "while timing"
 
 
 def appendix(doc: Doc, meta: Mapping, df: pd.DataFrame, size: int) -> None:

@@ -619,3 +619,20 @@ def test_plan_evaluates_every_model_on_each_set_separately():
         assert set(ACCURACY_SETS) <= sets[name], name
     assert ACCURACY_SETS[0] == ("eg1800", "test")
     assert all(Path(j.get("data_dir")).name == j.get("dataset") for j in acc)
+
+
+def test_run_line_gives_the_load_while_timing_not_the_runs_own_workers():
+    """The jobs that time nothing run side by side, so the load at their end is the run's own work;
+    the top line reports the load the timing rows were measured under."""
+    from reports.appendix import run_line
+
+    df = pd.DataFrame([
+        {"measurement": "accuracy", "load_avg_1m": 3.4},
+        {"measurement": "accuracy", "load_avg_1m": 3.8},
+        {"measurement": "latency", "load_avg_1m": 0.5, "quiet": True},
+        {"measurement": "latency", "load_avg_1m": 0.7, "quiet": False},
+    ])
+    line = run_line({"machine": {"cpu": "x", "cores": 2}}, df)
+    assert "while timing median 0.6, max 0.7" in line and "3.8" not in line
+    untimed = run_line({"machine": {"cpu": "x", "cores": 2}}, df[df.measurement == "accuracy"])
+    assert "at the end of each job median 3.6, max 3.8" in untimed
