@@ -228,3 +228,19 @@ def test_cuda_without_a_gpu_is_a_clear_error(sets, capsys):
         train(ARCH, PLAIN, *sets, steps=1, device="cuda")
     assert run_bench.main(["train", "--arch", ARCH, "--steps", "1", "--device", "cuda"]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_state_between_validations_resumes_to_the_same_weights(sets, tmp_path):
+    """A long run saves its state every ``state_every_s`` seconds between validations too; resuming
+    from such a mid-interval step ends exactly where the uninterrupted run does."""
+    states = []
+    full, rec_full, _ = _run(sets, recipe=AUG, steps=8, on_state=states.append, state_every_s=0.0)
+    assert {s.step for s in states} == set(range(1, 9))  # every step (0 s apart), the validations, the end
+    mid = next(s for s in states if s.step == 3)  # not a validation step (those are 4 and 8)
+    save_state(mid, tmp_path / "s.state.pt")
+    resumed, rec_res = train(ARCH, AUG, *sets, resume=load_state(tmp_path / "s.state.pt"), threads=1)
+    assert _same_weights(full, resumed) and rec_res.steps == 8
+    assert [c["step"] for c in rec_res.curve] == [c["step"] for c in rec_full.curve]
+    quiet = []
+    _run(sets, recipe=AUG, steps=8, on_state=quiet.append)  # default: 10 minutes apart, so only validations
+    assert [s.step for s in quiet] == [4, 8]

@@ -53,6 +53,7 @@ from ..measure.metrics import bootstrap_ci
 from ..data.samples import Sample, load_pair
 
 CALIB_STEPS = (5, 25)  # steps timed to turn a time budget into a step count
+DEFAULT_STATE_EVERY_S = 600.0  # resumable state between validations, at most this many seconds apart
 
 
 @dataclass(frozen=True)
@@ -425,6 +426,7 @@ def train(arch: str, recipe: Recipe, train_sets: Mapping[str, Sequence[Sample]],
           workers: int = 0, device: str = "cpu", cache_dir: Optional[Path] = None,
           on_progress: Optional[Callable[[TrainProgress], None]] = None,
           on_state: Optional[Callable[[TrainState], None]] = None,
+          state_every_s: float = DEFAULT_STATE_EVERY_S,
           ) -> tuple[nn.Module, TrainRecord]:
     """Train ``arch`` with ``recipe`` for ``steps``, ``epochs`` or ``minutes`` (exactly one, or a
     ``resume`` state). ``init_model`` (e.g. the seed checkpoint, named by ``init``) replaces the
@@ -433,7 +435,9 @@ def train(arch: str, recipe: Recipe, train_sets: Mapping[str, Sequence[Sample]],
     CPU copy); ``cache_dir`` keeps decoded, downscaled training images between runs. Returns the
     final model (on the CPU), rounded to fp16 precision (what its fp16 checkpoint holds) and
     validated, with its record. No early stopping: the last step's weights are the result, so the
-    validation images never choose the model."""
+    validation images never choose the model. ``on_state`` receives the resumable state at every
+    validation and, between them, every ``state_every_s`` seconds of training (a long run that is
+    stopped loses at most that much; resuming from any step ends with the same weights)."""
     if resume is None and sum(x is not None for x in (steps, epochs, minutes)) != 1:
         raise ValueError("give exactly one of steps, epochs or minutes")
     if recipe.warmup_steps < CALIB_STEPS[1]:
@@ -451,7 +455,7 @@ def train(arch: str, recipe: Recipe, train_sets: Mapping[str, Sequence[Sample]],
     cv2.setNumThreads(1)
     try:
         return _train(arch, spec, pre, recipe, train_sets, val_sets, steps, epochs, minutes,
-                      init_model, init, resume, on_progress, on_state, workers, dev, cache_dir)
+                      init_model, init, resume, on_progress, on_state, workers, dev, cache_dir, state_every_s)
     finally:
         torch.set_num_threads(old_threads)
         cv2.setNumThreads(old_cv)
@@ -469,7 +473,7 @@ def _pooled_summary(recs: Mapping[str, EvalRecord]) -> dict:
 
 
 def _train(arch, spec, pre, r: Recipe, train_sets, val_sets, steps, epochs, minutes, init_model, init,
-           resume, on_progress, on_state, workers, dev, cache_dir):
+           resume, on_progress, on_state, workers, dev, cache_dir, state_every_s=DEFAULT_STATE_EVERY_S):
     from ..weights import load_model
 
     wall0 = time.perf_counter()
@@ -535,7 +539,11 @@ def _train(arch, spec, pre, r: Recipe, train_sets, val_sets, steps, epochs, minu
                       "val_miou_by_set": {k: rec.miou for k, rec in recs.items()}})
         return recs
 
+    last_state = time.perf_counter()
+
     def snapshot(step):
+        nonlocal last_state
+        last_state = time.perf_counter()
         if on_state and total is not None:
             sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             on_state(TrainState(arch, r.to_dict(), init, step, total, sd,
@@ -584,6 +592,8 @@ def _train(arch, spec, pre, r: Recipe, train_sets, val_sets, steps, epochs, minu
                 validate(step, float(np.mean(since_eval)), lr)
                 since_eval = []
                 snapshot(step)
+        if total is not None and step < total and time.perf_counter() - last_state >= state_every_s:
+            snapshot(step)
     del loader  # stops the worker processes
     device_used, dev = str(dev), torch.device("cpu")
     model.cpu()
