@@ -24,10 +24,13 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
-from bench.sources import list_sources
-from cli.common import EXIT_USAGE
-from cli.parser import build_parser as _build_parser
-from cli.runs import cmd_all
+try:  # the imports (torch) take seconds: Ctrl-C meanwhile is an interrupted start, not a traceback
+    from bench.sources import list_sources
+    from cli.common import EXIT_INTERRUPTED, EXIT_USAGE
+    from cli.parser import build_parser as _build_parser
+    from cli.runs import cmd_all
+except KeyboardInterrupt:
+    sys.exit(130)
 
 
 def build_parser():
@@ -58,4 +61,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # before a command took charge of it (parsing, registering)
+        sys.exit(EXIT_INTERRUPTED)

@@ -161,7 +161,8 @@ def _in_pool(jobs: list[Job], workers: int, torch_threads: Optional[int] = None
     # "spawn": a forked child of a process that already ran torch on several threads can deadlock.
     pool = _worker_pool(workers, torch_threads)
     try:
-        futures = {pool.submit(_run_in_worker, job, defined_in(job)): job for job in jobs}
+        with _stop_signals_held():  # the workers start (on submit) with Ctrl-C held until they ignore it
+            futures = {pool.submit(_run_in_worker, job, defined_in(job)): job for job in jobs}
         for fut in as_completed(futures):
             try:
                 rows = fut.result()
@@ -182,10 +183,32 @@ def _worker_pool(workers: int, torch_threads: Optional[int] = None) -> ProcessPo
                                initargs=(status.worker_queue(ctx), torch_threads))
 
 
+_HELD = {signal.SIGINT}
+
+
+@contextlib.contextmanager
+def _stop_signals_held():
+    """Within the block this thread holds Ctrl-C (SIGINT) back, and so do the processes it starts
+    (they inherit the mask) until :func:`_init_worker` ignores it: a worker that took a terminal's
+    Ctrl-C while starting up (importing torch takes seconds) died with a traceback of its own. The
+    parent still gets it: another of its threads takes it, or it waits until the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
+
+
 def _init_worker(status_queue, torch_threads: Optional[int] = None) -> None:
     # A terminal's Ctrl-C reaches the whole process group. A worker that took it would die with a
-    # traceback of its own; the parent decides instead and ends its workers.
+    # traceback of its own; the parent decides instead and ends its workers. (Started with SIGINT
+    # held, see _stop_signals_held: ignore it, then let it through.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
     status.init_worker(status_queue)
     if torch_threads:
         import torch
@@ -195,6 +218,7 @@ def _init_worker(status_queue, torch_threads: Optional[int] = None) -> None:
 
 def stop_workers(pool: ProcessPoolExecutor, grace_s: float = 2.0) -> None:
     """End ``pool`` and every child process of this process at once (terminate, then kill)."""
+    manager = getattr(pool, "_executor_manager_thread", None)  # the pool's thread that talks to its workers
     pool.shutdown(wait=False, cancel_futures=True)
     children = multiprocessing.active_children()
     for p in children:
@@ -205,6 +229,10 @@ def stop_workers(pool: ProcessPoolExecutor, grace_s: float = 2.0) -> None:
         if p.is_alive():
             p.kill()
             p.join(1.0)
+    # let that thread see its workers gone and close its pipes before the interpreter exits: racing
+    # with the exit it wrote to a closed pipe ("Exception ignored ... Bad file descriptor", Python 3.11)
+    if manager is not None:
+        manager.join(grace_s)
 
 
 @contextlib.contextmanager
@@ -233,7 +261,9 @@ def run_in_fresh_process(job: Job) -> list[Row]:
     the worker at once and re-raises."""
     pool = _worker_pool(1)
     try:
-        rows = pool.submit(_run_in_worker, job, defined_in(job)).result()
+        with _stop_signals_held():
+            future = pool.submit(_run_in_worker, job, defined_in(job))
+        rows = future.result()
     except BrokenProcessPool as exc:
         rows = failed_rows(job, f"worker process died ({exc})")
     except BaseException:

@@ -50,19 +50,26 @@ def _consume(results, total: int, *sinks) -> tuple[list[str], int]:
     from bench.jobs import first_error
 
     errors, n_skip = [], 0
-    with tqdm(total=total, unit="job", dynamic_ncols=True, file=sys.stderr) as bar, \
-            job_status.listening(lambda message: bar.set_postfix_str(message[:90])):  # e.g. what the quiet gate waits for
-        for job, rows in results:
-            for sink in sinks:
-                sink(rows)
-            bad = first_error(rows)
-            if bad:
-                errors.append(f"{job.key}: {bad}")
-                tqdm.write(errors[-1], file=sys.stderr)
-            elif rows and str(rows[0].get("status", "")).startswith("skipped"):
-                n_skip += 1
-            bar.set_postfix_str(job.key[:60])
-            bar.update(1)
+    try:
+        with tqdm(total=total, unit="job", dynamic_ncols=True, file=sys.stderr) as bar, \
+                job_status.listening(lambda message: bar.set_postfix_str(message[:90])):  # e.g. what the quiet gate waits for
+            for job, rows in results:
+                for sink in sinks:
+                    sink(rows)
+                bad = first_error(rows)
+                if bad:
+                    errors.append(f"{job.key}: {bad}")
+                    tqdm.write(errors[-1], file=sys.stderr)
+                elif rows and str(rows[0].get("status", "")).startswith("skipped"):
+                    n_skip += 1
+                bar.set_postfix_str(job.key[:60])
+                bar.update(1)
+    finally:
+        # interrupted here (e.g. Ctrl-C while a row was written), the executor is told at once so that it
+        # ends its workers now; left to the garbage collector, the run waited for every queued job
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
     return errors, n_skip
 
 

@@ -43,6 +43,7 @@ class RunWriter:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.rows_path = self.run_dir / ROWS_FILE
+        self.rows_path.touch()  # a run stopped before its first row is still a run folder (0 rows)
 
     def append(self, rows: Iterable[dict]) -> None:
         with open(self.rows_path, "a") as f:

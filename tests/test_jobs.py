@@ -164,3 +164,33 @@ def test_peers_whole_hsd_accuracy_only_in_thorough_mode():
     assert peers_full_hsd(PlanOptions(arm=False)) == {"seg_matting"}  # the seed's reproduction only
     assert {"sinet", "extremec3", "mediapipe_selfie", "pphumanseg_lite"} <= peers_full_hsd(
         PlanOptions(arm=False, thorough=True))
+
+
+def test_an_interrupted_consumer_ends_the_executor_at_once():
+    """Ctrl-C while the CLI writes a row (outside the executor's generator) must still end the
+    executor's workers now, not when the garbage collector gets to it (the run then waited for
+    every queued job)."""
+    from cli.common import _consume
+
+    closed = []
+
+    def executor():
+        try:
+            for i in range(3):
+                yield Job.make("_test_echo", "d", x=i), [{"status": "ok"}]
+        finally:
+            closed.append(True)
+
+    def sink(rows):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _consume(executor(), 3, sink)
+    assert closed == [True]
+
+
+def test_a_run_folder_exists_from_the_start(tmp_path):
+    """Stopped before its first row, a run is still a run folder with no rows (its report and resume
+    work), not a missing file."""
+    writer = RunWriter(tmp_path / "run")
+    assert finished_jobs(tmp_path / "run") == set() and writer.finish().empty
