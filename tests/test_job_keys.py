@@ -8,6 +8,7 @@ weights), as the suite expects; the inputs that vary between machines are pinned
 (thread counts) and an optional fine-tuned checkpoint."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -18,6 +19,7 @@ import bench.plan as plan
 from archs import list_archs
 from bench.gate import gate_jobs
 from bench.jobs import Job
+from bench.settings import SETTINGS
 from bench.sweep import SWEEP_MEASUREMENTS, SweepMatrix, expand
 
 EXPECTED = json.loads((Path(__file__).parent / "data" / "job_keys.json").read_text())
@@ -45,3 +47,17 @@ def pinned_machine(monkeypatch, tmp_path):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_job_keys_unchanged(name):
     assert [j.key for j in planned_jobs(name)] == EXPECTED[name]
+
+
+# built from their settings (bench.plan, bench.gate, bench.sweep): the settings alone make the job
+BUILT_FROM_SETTINGS = {"arm_cost", "device_latency", "arm_estimate", "latency_repeat", "train"}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_job_round_trips_through_its_settings(name):
+    for job in planned_jobs(name):
+        cls = SETTINGS[job.measurement]
+        settings = cls.of(job)  # no unknown setting
+        assert settings.job(job.arch).key == job.key
+        if job.measurement in BUILT_FROM_SETTINGS:
+            assert cls(**dataclasses.asdict(settings)).job(job.arch).key == job.key
