@@ -8,6 +8,7 @@ from pathlib import Path
 
 from archs import get_spec
 
+from . import columns as C
 from .jobs import Job, Skip, measurement
 from .cache import cache_folder, read_entry, write_entry
 from .settings import (AccuracySettings, ArmCostSettings, ArmEstimateSettings, DeviceLatencySettings,
@@ -104,7 +105,7 @@ def speedup_job(job: Job) -> list[dict]:
         row = get_source(job.arch).speedup(settings.backend or "ncnn", settings)
     except BackendUnavailable as exc:
         raise Skip(str(exc)) from None
-    row["backend"] = row["other_backend"]  # rows of one backend are found by this column everywhere
+    row[C.BACKEND] = row[C.OTHER_BACKEND]  # rows of one backend are found by this column everywhere
     return [row]
 
 

@@ -28,6 +28,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from . import columns as C
 from .jobs import Job, measurement
 from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 from .settings import DEFAULT_RECIPE, ArmCostSettings, TrainSettings
@@ -162,11 +163,11 @@ def train_job(job: Job) -> list[dict]:
     _, rec = train(job.arch, recipe, train_sets, val_sets, steps=s.steps, threads=s.threads)
     v = rec.val
     losses = [c["train_loss"] for c in rec.curve if c.get("train_loss") is not None]
-    return [{"recipe_name": recipe.name, "train_steps": rec.steps, "train_epochs": rec.epochs,
+    return [{"recipe_name": recipe.name, C.TRAIN_STEPS: rec.steps, "train_epochs": rec.epochs,
              "train_loss_final": losses[-1] if losses else None,
-             "train_seconds": rec.train_seconds, "train_img_per_s": rec.img_per_s,
-             "val_miou": v.get("miou"), "val_miou_ci_low": v.get("miou_ci_low"),
-             "val_miou_ci_high": v.get("miou_ci_high"), "val_images": v.get("n_images")}]
+             C.TRAIN_SECONDS: rec.train_seconds, "train_img_per_s": rec.img_per_s,
+             C.VAL_MIOU: v.get(C.MIOU), C.VAL_MIOU_CI_LOW: v.get(C.MIOU_CI_LOW),
+             C.VAL_MIOU_CI_HIGH: v.get(C.MIOU_CI_HIGH), "val_images": v.get(C.N_IMAGES)}]
 
 
 def seed_spread(rows: pd.DataFrame) -> pd.DataFrame:
@@ -180,8 +181,8 @@ def seed_spread(rows: pd.DataFrame) -> pd.DataFrame:
     t = rows[(rows["measurement"] == "train") & (rows["status"] == "ok")]
     out = []
     for (arch, recipe), g in t.groupby(["arch", "recipe"], sort=True):
-        m = g["val_miou"].astype(float)
-        half = ((g["val_miou_ci_high"].astype(float) - g["val_miou_ci_low"].astype(float)) / 2).mean()
+        m = g[C.VAL_MIOU].astype(float)
+        half = ((g[C.VAL_MIOU_CI_HIGH].astype(float) - g[C.VAL_MIOU_CI_LOW].astype(float)) / 2).mean()
         out.append({"arch": arch, "recipe": recipe, "seeds": int(m.count()), "val_miou_mean": m.mean(),
                     "val_miou_sd_seeds": m.std(ddof=1) if m.count() > 1 else math.nan,
                     "val_miou_min": m.min(), "val_miou_max": m.max(), "ci_half_width_mean": half})

@@ -7,6 +7,8 @@ from typing import Mapping
 
 import pandas as pd
 
+from bench import columns as C
+
 from .doc import Doc
 from .fmt import NOT_MEASURED, _fmt
 from .rows import _col, _rows, _text
@@ -18,7 +20,7 @@ def run_line(meta: Mapping, df: pd.DataFrame) -> str:
     """One line for the top of the report: machine, date, commit, and where the details are."""
     m = meta.get("machine") or {}
     commit = str(meta.get("commit") or NOT_MEASURED) + (" + uncommitted changes" if meta.get("dirty") else "")
-    load = _col(df, "load_avg_1m").dropna() if df is not None and not df.empty else pd.Series(dtype=float)
+    load = _col(df, C.LOAD_AVG_1M).dropna() if df is not None and not df.empty else pd.Series(dtype=float)
     busy = f"; load average (1 min) median {load.median():.1f}, max {load.max():.1f}" if not load.empty else ""
     return (f"Measured on {m.get('cpu', NOT_MEASURED)} ({m.get('cores', '?')} cores), {meta.get('date', NOT_MEASURED)}, "
             f"commit `{commit}`{busy}. Protocol, libraries and plan: Appendix.")
@@ -34,8 +36,8 @@ def _when_measured(meta: Mapping, df: pd.DataFrame) -> list[str]:
         if resumed:
             text += "; resumed " + ", ".join(str(r.get("date")) for r in resumed)
         out.append(text)
-    if "load_avg_1m" in df.columns:
-        load = pd.to_numeric(df["load_avg_1m"], errors="coerce").dropna()
+    if C.LOAD_AVG_1M in df.columns:
+        load = pd.to_numeric(df[C.LOAD_AVG_1M], errors="coerce").dropna()
         if not load.empty:
             out.append(f"**Load average (1 min) at the end of each job**: median {load.median():.1f}, "
                        f"max {load.max():.1f} on {(meta.get('machine') or {}).get('cores', '?')} cores")
