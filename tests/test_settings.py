@@ -13,6 +13,14 @@ from bench.settings import (SETTINGS, ArmEstimateSettings, DeviceLatencySettings
                             LatencySettings, SpeedupSettings)
 
 
+def test_every_measurement_has_its_settings():
+    import bench.sweep  # noqa: F401  registers train
+    from bench.jobs import known_measurements
+
+    assert sorted(SETTINGS) == known_measurements()
+    assert all(cls.measurement == name for name, cls in SETTINGS.items())
+
+
 def test_defaults_live_in_the_settings():
     s = LatencySettings()
     assert (s.loops, s.warmup, s.input_size, s.weights) == (DEFAULT_LOOPS, DEFAULT_WARMUP, 256, "random")
