@@ -12,20 +12,32 @@ from typing import Union
 
 import numpy as np
 
-# every row (bench.jobs: the job and its settings)
+# every row (bench.jobs: the job and its settings, and when and under what load it ran)
 JOB, MEASUREMENT, ARCH, STATUS = "job", "measurement", "arch", "status"
 BACKEND, THREADS, INPUT_SIZE, WEIGHTS, REPEAT = "backend", "threads", "input_size", "weights", "repeat"
+LOAD_AVG_1M = "load_avg_1m"
 
 # profile (bench.measure.complexity.ComplexityRecord)
-PARAMS, MACS_G = "params", "macs_g"
+PARAMS, MACS_G, ACT_PEAK_MB = "params", "macs_g", "act_peak_mb"
+SIZE_MB_FP32, SIZE_MB_FP16, SIZE_MB_NCNN_BIN = "size_mb_fp32", "size_mb_fp16", "size_mb_ncnn_bin"
 # accuracy (bench.measure.accuracy.EvalRecord)
-MIOU = "miou"
+MIOU, MIOU_CI_LOW, MIOU_CI_HIGH = "miou", "miou_ci_low", "miou_ci_high"
+N_IMAGES, BOUNDARY_F = "n_images", "boundary_f"
 # latency (bench.measure.latency.LatencyRecord)
 LATENCY_MS_MEDIAN, LATENCY_RATIO_TO_CALIB, PARITY_OK = "latency_ms_median", "latency_ratio_to_calib", "parity_ok"
+LATENCY_MS_P10, LATENCY_MS_P90, LATENCY_CV = "latency_ms_p10", "latency_ms_p90", "latency_cv"
+ACHIEVED_GMACS_PER_S, QUIET = "achieved_gmacs_per_s", "quiet"
 # speedup (bench.measure.latency.SpeedupRecord; interleaved rounds)
 SPEEDUP, SPEEDUP_MIN, SPEEDUP_MAX = "speedup", "speedup_min", "speedup_max"
+OTHER_BACKEND = "other_backend"  # the backend timed against PyTorch (the row's backend too)
 # arm_cost (the row of bench.measurements.arm_cost_job)
 ARM_INSTRUCTIONS_M, PARITY_OK_ARM = "arm_instructions_m", "parity_ok_arm"
+# arm_estimate (the rows of bench.arm.estimate.estimate_model: estimates, never measured latency)
+ARM_EST_MS, ARM_EST_MS_LOW, ARM_EST_MS_HIGH = "arm_est_ms", "arm_est_ms_low", "arm_est_ms_high"
+DEVICE_MODEL = "device_model"
+# train (the row of bench.sweep.train_job)
+VAL_MIOU, VAL_MIOU_CI_LOW, VAL_MIOU_CI_HIGH = "val_miou", "val_miou_ci_low", "val_miou_ci_high"
+TRAIN_STEPS, TRAIN_SECONDS = "train_steps", "train_seconds"
 
 Number = Union[float, np.ndarray]
 

@@ -255,7 +255,7 @@ def gate_jobs(archs: Sequence[str], quick: bool = False, models_dir: Optional[Pa
     from archs import get_spec
 
     from .plan import _latency_weights
-    from .settings import LatencySettings
+    from .settings import ArmCostSettings, LatencySettings
     from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 
     models = str(models_dir or DEFAULT_MODELS_DIR)
@@ -266,8 +266,8 @@ def gate_jobs(archs: Sequence[str], quick: bool = False, models_dir: Optional[Pa
     jobs: list[Job] = []
     for arch in archs:
         jobs.append(Job.make("profile", arch, input_size=input_size))
-        jobs.append(Job.make("arm_cost", arch, input_size=input_size, weights=weights[arch], models_dir=models,
-                             data_dir=hsd))
+        jobs.append(ArmCostSettings(input_size=input_size, weights=weights[arch], models_dir=models,
+                                    data_dir=hsd).job(arch))
         for w in ["trained", *(c.name for c in get_spec(arch).checkpoints)]:
             jobs.append(Job.make("accuracy", arch, weights=w, input_size=input_size, dataset="hsd",
                                  data_dir=hsd, split="val", models_dir=models))

@@ -20,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from . import status
+from . import columns as C, status
 
 Row = dict[str, Any]
 MeasureFn = Callable[["Job"], list[Row]]
@@ -116,7 +116,7 @@ def run_job(job: Job) -> list[Row]:
     # when and under what load it was measured (a resumed run's parts may be hours apart)
     stamp = {"job_seconds": round(elapsed, 3),
              "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-             "load_avg_1m": round(os.getloadavg()[0], 2)}
+             C.LOAD_AVG_1M: round(os.getloadavg()[0], 2)}
     for row in out:
         row.update(stamp)
     return out

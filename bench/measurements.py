@@ -8,10 +8,11 @@ from pathlib import Path
 
 from archs import get_spec
 
+from . import columns as C
 from .jobs import Job, Skip, measurement
 from .cache import cache_folder, read_entry, write_entry
-from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
-from .settings import AccuracySettings, LatencySettings, ProfileSettings, SpeedupSettings
+from .settings import (AccuracySettings, ArmCostSettings, ArmEstimateSettings, DeviceLatencySettings,
+                       LatencyRepeatSettings, LatencySettings, ProfileSettings, SpeedupSettings)
 from .sources import get_source
 from .weights import WeightsError, load_model
 
@@ -74,13 +75,13 @@ def latency_repeat_job(job: Job) -> list[dict]:
     skipped (e.g. backend missing) is a skipped row; some failed, an error row with what the ok
     runs gave."""
     from .jobs import run_in_fresh_process
-    from .measure.latency import DEFAULT_REPEATS, summarize_repeats
+    from .measure.latency import summarize_repeats
 
-    runs = int(job.get("runs", DEFAULT_REPEATS))
-    if runs < 2:
-        raise ValueError(f"runs={runs}: repeatability needs at least 2 runs")
-    one = Job.make("latency", job.arch, **{k: v for k, v in job.settings if k != "runs"})
-    rows = [run_in_fresh_process(one)[0] for _ in range(runs)]
+    s = LatencyRepeatSettings.of(job)
+    if s.runs < 2:
+        raise ValueError(f"runs={s.runs}: repeatability needs at least 2 runs")
+    one = s.one_run().job(job.arch)
+    rows = [run_in_fresh_process(one)[0] for _ in range(s.runs)]
     if all(str(r.get("status", "")).startswith("skipped") for r in rows):
         raise Skip(str(rows[0]["status"])[len("skipped: "):])
     rec = summarize_repeats(rows)
@@ -104,7 +105,7 @@ def speedup_job(job: Job) -> list[dict]:
         row = get_source(job.arch).speedup(settings.backend or "ncnn", settings)
     except BackendUnavailable as exc:
         raise Skip(str(exc)) from None
-    row["backend"] = row["other_backend"]  # rows of one backend are found by this column everywhere
+    row[C.BACKEND] = row[C.OTHER_BACKEND]  # rows of one backend are found by this column everywhere
     return [row]
 
 
@@ -120,21 +121,18 @@ def arm_cost_job(job: Job) -> list[dict]:
     from .backends import check_parity, convert_to_ncnn
     from .measure.latency import fixed_input
 
-    toolchain = job.get("toolchain", "gnu")
-    why = arm.toolchain_status(toolchain)
+    s = ArmCostSettings.of(job)
+    why = arm.toolchain_status(s.toolchain_name)
     if why:
         raise Skip(why.removeprefix("skipped: "))
     spec = get_spec(job.arch)
-    size = int(job.get("input_size", 256))
+    size, weights = s.input_size, s.weights
     if size % spec.input_multiple:
         raise Skip(f"input side {size} is not a multiple of {spec.input_multiple}")
-    weights = job.get("weights", "random")
-    models_dir = Path(job.get("models_dir", DEFAULT_MODELS_DIR))
-    data_dir = job.get("data_dir")
-    lm = load_model(job.arch, weights, models_dir)
-    nm = convert_to_ncnn(job.arch, weights, size, models_dir=models_dir)
-    x, input_name = fixed_input(size, lm.preprocess, Path(data_dir) if data_dir else None)
-    runner = arm.build_runner(toolchain=toolchain)
+    lm = load_model(job.arch, weights, s.models_path)
+    nm = convert_to_ncnn(job.arch, weights, size, models_dir=s.models_path)
+    x, input_name = fixed_input(size, lm.preprocess, Path(s.data_dir) if s.data_dir else None)
+    runner = arm.build_runner(toolchain=s.toolchain_name)
     plugin = arm.build_plugin()
     # Everything below is deterministic in these inputs: cache the row by their content.
     key = _digest(runner, plugin, nm.param_path, nm.bin_path, x.tobytes(), arm.qemu_version(),
@@ -196,25 +194,21 @@ def device_latency_job(job: Job) -> list[dict]:
     from .arm import runner as arm
     from .backends import convert_to_ncnn
 
-    device = job.get("device") or ""
+    s = DeviceLatencySettings.of(job)
+    device = s.device
     if not device:
         raise Skip("no device (pass --device adb[:SERIAL] or ssh:user@host[:port]); emulated time "
                    "is not reported as ARM latency")
     arm.parse_device(device)  # a malformed device string is an error row, not a skip
-    size = int(job.get("input_size", 256))
-    weights = job.get("weights", "random")
-    models_dir = Path(job.get("models_dir", DEFAULT_MODELS_DIR))
-    nm = convert_to_ncnn(job.arch, weights, size, models_dir=models_dir)
-    why = arm.toolchain_status(job.get("toolchain", "gnu"), need_qemu=False)
+    size = s.input_size
+    nm = convert_to_ncnn(job.arch, s.weights, size, models_dir=s.models_path)
+    why = arm.toolchain_status(s.toolchain_name, need_qemu=False)
     if why:
         raise Skip(why.removeprefix("skipped: "))
-    rec = arm.run_on_device(device, None, nm.param_path, nm.bin_path, threads=int(job.get("threads", 1)),
-                            loops=int(job.get("loops", 20)), warmup=int(job.get("warmup", 3)),
-                            input_shape=(3, size, size), out_names=nm.out_names,
-                            powersave=int(job.get("powersave", 0)),
-                            exec_prefix=tuple(job.get("exec_prefix", ()) or ()))
+    rec = arm.run_on_device(device, None, nm.param_path, nm.bin_path, input_shape=(3, size, size),
+                            out_names=nm.out_names, **s.timing())
     row = dataclasses.asdict(rec)
-    row.update(backend="ncnn-arm", input_size=size, weights=weights)
+    row.update(backend="ncnn-arm", input_size=size, weights=s.weights)
     return [row]
 
 
@@ -231,8 +225,8 @@ def arm_estimate_job(job: Job) -> list[dict]:
     why = arm.toolchain_status("gnu")
     if why:
         raise Skip(why.removeprefix("skipped: "))
-    devices = tuple(str(job.get("device_models") or ",".join(arm_estimate.DEVICES)).split(","))
-    threads = tuple(int(t) for t in str(job.get("thread_counts") or "1,4").split(","))
+    s = ArmEstimateSettings.of(job)
+    devices = tuple(str(s.device_models).split(",")) if s.device_models else tuple(arm_estimate.DEVICES)
     source = get_source(job.arch)
     if source.spec.form == "file":
         if "ncnn" not in source.spec.backends:
@@ -240,14 +234,12 @@ def arm_estimate_job(job: Job) -> list[dict]:
         source.check_backend("ncnn")
         from .data.samples import scan_folder
         from .peers import ncnn_parity
-        samples = scan_folder(Path(job.get("data_dir", DEFAULT_DATA_DIR / "hsd")))[:4]
+        samples = scan_folder(Path(s.data_dir))[:4]
         # the conversion bench.arm.estimate counts (same cache folder)
-        pr = ncnn_parity(job.arch, samples, Path(job.get("models_dir", DEFAULT_MODELS_DIR)),
-                         cache_dir=arm.default_cache_dir())
+        pr = ncnn_parity(job.arch, samples, s.models_path, cache_dir=arm.default_cache_dir())
         if not pr.ok:
             return [{"status": f"error: ncnn conversion without parity ({pr.reason}): no estimate", "kind": "estimate"}]
-    size = job.get("input_size")
-    df = arm_estimate.estimate_model(job.arch, int(size) if size else None, devices, threads)
+    df = arm_estimate.estimate_model(job.arch, s.input_size or None, devices, s.threads)
     return df.to_dict("records")
 
 

@@ -11,7 +11,8 @@ from archs import get_spec, list_archs
 from .measure.complexity import sweep_sizes
 from .jobs import Job
 from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
-from .settings import LatencySettings
+from .settings import (ArmCostSettings, ArmEstimateSettings, DeviceLatencySettings, LatencyRepeatSettings,
+                       LatencySettings)
 from .weights import trained_checkpoint_path
 
 # the data sets every design and peer is evaluated on, each on its own (never pooled): (folder of the
@@ -147,18 +148,17 @@ def arm_jobs(archs: Sequence[str], opt: PlanOptions, sizes: dict[str, int]) -> l
     jobs = []
     for arch in archs:
         w = _latency_weights(arch, opt.models_dir)
-        jobs.append(Job.make("arm_cost", arch, input_size=sizes[arch], weights=w,
-                             models_dir=str(opt.models_dir)))
+        model = dict(input_size=sizes[arch], weights=w, models_dir=str(opt.models_dir))
+        jobs.append(ArmCostSettings(**model).job(arch))
         for t in ((1,) if opt.quick else (1, 4)):
-            jobs.append(Job.make("device_latency", arch, device=opt.device or "", threads=t,
-                                 input_size=sizes[arch], weights=w, models_dir=str(opt.models_dir)))
+            jobs.append(DeviceLatencySettings(device=opt.device or "", threads=t, **model).job(arch))
         jobs.append(arm_estimate_job(arch, sizes[arch]))
     return jobs
 
 
 def arm_estimate_job(arch: str, size: Optional[int] = None) -> Job:
     """Estimated ms on the calibrated ARM devices (bench.arm.estimate; labelled estimates)."""
-    return Job.make("arm_estimate", arch, **({"input_size": size} if size else {}))
+    return ArmEstimateSettings(input_size=size or None).job(arch)
 
 
 def model_arm_jobs(name: str, size: Optional[int] = None, models_dir: Path = DEFAULT_MODELS_DIR,
@@ -170,7 +170,7 @@ def model_arm_jobs(name: str, size: Optional[int] = None, models_dir: Path = DEF
     from .sources import get_source
 
     if get_source(name).spec.form == "file":
-        return [Job.make("arm_estimate", name, models_dir=str(models_dir), data_dir=str(data_dir))]
+        return [ArmEstimateSettings(models_dir=str(models_dir), data_dir=str(data_dir)).job(name)]
     spec = get_spec(name)
     if size is None:
         size = spec.checkpoints[0].input_size if spec.peer and spec.checkpoints else 256
@@ -215,7 +215,7 @@ def peer_jobs(opt: PlanOptions) -> list[Job]:
                                  models_dir=models))
         backends = [peer.runtime] + (["ncnn"] if peer.runtime == "onnxruntime" else [])
         if opt.arm and peer.runtime == "onnxruntime":  # converted to ncnn (parity checked first)
-            jobs.append(Job.make("arm_estimate", name, models_dir=models, data_dir=hsd_dir(opt)))
+            jobs.append(ArmEstimateSettings(models_dir=models, data_dir=hsd_dir(opt)).job(name))
         for backend in backends:
             for t in threads:
                 jobs.append(Job.make("latency", name, backend=backend, threads=t, models_dir=models,
@@ -257,8 +257,8 @@ def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
             continue
         for backend in ("torch", "ncnn"):
             for t in thread_counts:
-                jobs.append(Job.make("latency_repeat", arch, backend=backend, threads=t, input_size=opt.input_size,
-                                     runs=DEFAULT_REPEATS, **common))
+                jobs.append(LatencyRepeatSettings(backend=backend, threads=t, input_size=opt.input_size,
+                                                  runs=DEFAULT_REPEATS, **common).job(arch))
         for t in thread_counts:  # the ncnn speed-up, timed interleaved with PyTorch (drift cancels)
             jobs.append(Job.make("speedup", arch, backend="ncnn", threads=t, input_size=opt.input_size,
                                  weights=common["weights"], models_dir=common["models_dir"]))

@@ -1,10 +1,12 @@
 """Typed settings of the measurements: one frozen dataclass per measurement holds its
-settings and their defaults (in one place); :meth:`TimingSettings.of` reads a job's settings into it
-(an unknown setting is an error naming it, not silently ignored) and :meth:`TimingSettings.job`
-makes the job, whose key follows from the fields set.
+settings and their defaults (in one place); :meth:`Settings.of` reads a job's settings into it
+(an unknown setting is an error naming it, not silently ignored) and :meth:`Settings.job`
+makes the job, whose key follows from the fields set (those equal to ``None`` are left out).
+Settings read from a job make that same job back (the fields the job did not set stay out of its key).
 
-``profile``, ``accuracy``, ``latency`` and ``speedup`` are typed so far; the others (``arm_cost``,
-``device_latency``, ``arm_estimate``, ``latency_repeat``, ``train``) still read ``job.get``.
+Every measurement is typed: ``profile``, ``accuracy``, ``latency``, ``speedup``, ``latency_repeat``,
+``arm_cost``, ``device_latency``, ``arm_estimate`` and ``train`` (:data:`SETTINGS`). A default that
+would change the key of the jobs made without it is ``None`` here, with what it stands for beside it.
 """
 from __future__ import annotations
 
@@ -13,11 +15,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Optional
 
 from .jobs import Job
-from .measure.latency import (DEFAULT_LOOPS, DEFAULT_ROUND_LOOPS, DEFAULT_ROUND_WARMUP, DEFAULT_ROUNDS,
-                              DEFAULT_WARMUP)
+from .measure.latency import (DEFAULT_LOOPS, DEFAULT_REPEATS, DEFAULT_ROUND_LOOPS, DEFAULT_ROUND_WARMUP,
+                              DEFAULT_ROUNDS, DEFAULT_WARMUP)
 from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 
-_INTS = {"threads", "input_size", "loops", "warmup", "attempts", "repeat", "rounds"}
+_INTS = {"threads", "input_size", "loops", "warmup", "attempts", "repeat", "rounds", "runs", "powersave", "seed",
+         "steps"}
 _FLOATS = {"quiet_wait_s"}
 
 
@@ -26,6 +29,7 @@ class Settings:
     """A measurement's settings; subclasses declare the fields and their defaults."""
 
     measurement: ClassVar[str] = ""
+    _given: ClassVar[Optional[frozenset[str]]] = None  # read from a job: the settings it has
 
     @classmethod
     def of(cls, job: Job) -> "Settings":
@@ -35,11 +39,15 @@ class Settings:
         if unknown:
             raise ValueError(f"{job.measurement}: unknown setting(s) {', '.join(unknown)}; known: "
                              f"{', '.join(sorted(names))}")
-        return cls(**{k: _typed(k, v) for k, v in job.settings})
+        settings = cls(**{k: _typed(k, v) for k, v in job.settings})
+        object.__setattr__(settings, "_given", frozenset(k for k, _ in job.settings))
+        return settings
 
     def job(self, arch: str) -> Job:
-        """The job measuring ``arch`` with these settings (the fields set, ``None`` left out)."""
-        return Job.make(self.measurement, arch, **{k: v for k, v in asdict(self).items() if v is not None})
+        """The job measuring ``arch`` with these settings: the fields not ``None`` (read from a job:
+        those of its settings, so that the job comes back with the same key)."""
+        return Job.make(self.measurement, arch, **{k: v for k, v in asdict(self).items()
+                                                   if v is not None and (self._given is None or k in self._given)})
 
     @property
     def models_path(self) -> Path:
@@ -115,6 +123,100 @@ class SpeedupSettings(TimingSettings):
     rounds: int = DEFAULT_ROUNDS
     loops: int = DEFAULT_ROUND_LOOPS
     warmup: int = DEFAULT_ROUND_WARMUP
+
+
+@dataclass(frozen=True)
+class LatencyRepeatSettings(LatencySettings):
+    """``latency_repeat``: the ``latency`` job of the same settings run ``runs`` times, each in a fresh
+    process (its repeatability; docs/latency.md)."""
+
+    measurement: ClassVar[str] = "latency_repeat"
+    runs: int = DEFAULT_REPEATS
+
+    def one_run(self) -> LatencySettings:
+        return LatencySettings(**{f.name: getattr(self, f.name) for f in fields(LatencySettings)})
+
+
+@dataclass(frozen=True)
+class ArmSettings(Settings):
+    """What the ARM measurements share: ncnn of a torch model at ``input_size`` with ``weights``."""
+
+    input_size: int = 256
+    weights: str = "random"
+    models_dir: str = str(DEFAULT_MODELS_DIR)
+    toolchain: Optional[str] = None  # of the aarch64 runner: gnu | zig (None: gnu)
+
+    @property
+    def toolchain_name(self) -> str:
+        return self.toolchain or "gnu"
+
+
+@dataclass(frozen=True)
+class ArmCostSettings(ArmSettings):
+    """``arm_cost``: emulated aarch64 ncnn (parity and guest instructions; threads=1)."""
+
+    measurement: ClassVar[str] = "arm_cost"
+    data_dir: Optional[str] = None  # the fixed input's folder (None: shared/data/hsd)
+
+
+@dataclass(frozen=True)
+class DeviceLatencySettings(ArmSettings):
+    """``device_latency``: ncnn on a real ARM device (``""``: none, a ``skipped`` row)."""
+
+    measurement: ClassVar[str] = "device_latency"
+    device: str = ""  # adb[:SERIAL] or ssh:user@host[:port]
+    threads: int = 1
+    loops: Optional[int] = None  # None: 20
+    warmup: Optional[int] = None  # None: 3
+    powersave: Optional[int] = None  # None: 0 (see bench.arm.runner.run_on_device)
+    exec_prefix: Optional[tuple[str, ...]] = None  # a command the runner is started under
+
+    def timing(self) -> dict[str, Any]:
+        """The arguments of :func:`bench.arm.runner.run_on_device` these settings give."""
+        return dict(threads=self.threads, loops=20 if self.loops is None else self.loops,
+                    warmup=3 if self.warmup is None else self.warmup, powersave=self.powersave or 0,
+                    exec_prefix=tuple(self.exec_prefix or ()))
+
+
+@dataclass(frozen=True)
+class ArmEstimateSettings(Settings):
+    """``arm_estimate``: estimated ms on the calibrated ARM devices (bench.arm.estimate)."""
+
+    measurement: ClassVar[str] = "arm_estimate"
+    input_size: Optional[int] = None  # torch models; None: 256 for a design, a peer's checkpoint size
+    device_models: Optional[str] = None  # comma list; None: every calibrated device
+    thread_counts: Optional[str] = None  # comma list; None: 1,4
+    models_dir: str = str(DEFAULT_MODELS_DIR)  # model files
+    data_dir: str = str(DEFAULT_DATA_DIR / "hsd")  # model files: the images of the conversion's parity check
+
+    @property
+    def threads(self) -> tuple[int, ...]:
+        return tuple(int(t) for t in str(self.thread_counts or "1,4").split(","))
+
+
+DEFAULT_RECIPE = "default"  # the name of bench.train.Recipe as it is, without overrides
+
+
+@dataclass(frozen=True)
+class TrainSettings(Settings):
+    """``train`` (a sweep's): the suite's recipe with ``recipe_overrides`` and ``seed``, ``steps`` long."""
+
+    measurement: ClassVar[str] = "train"
+    seed: int = 0
+    steps: int = 300
+    recipe: str = DEFAULT_RECIPE  # the variant's name
+    recipe_overrides: tuple[tuple[str, Any], ...] = ()  # (bench.train.Recipe field, value) pairs
+    threads: int = 1  # bit-identical results need the same count
+    data_dir: str = str(DEFAULT_DATA_DIR)
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in self.recipe_overrides}
+
+
+SETTINGS: dict[str, type[Settings]] = {cls.measurement: cls for cls in (
+    ProfileSettings, AccuracySettings, LatencySettings, SpeedupSettings, LatencyRepeatSettings, ArmCostSettings,
+    DeviceLatencySettings, ArmEstimateSettings, TrainSettings)}
 
 
 def _typed(name: str, value: Any) -> Any:

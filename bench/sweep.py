@@ -28,12 +28,13 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from . import columns as C
 from .jobs import Job, measurement
 from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+from .settings import DEFAULT_RECIPE, ArmCostSettings, TrainSettings
 from .sources import get_source, list_sources
 
 SWEEP_MEASUREMENTS = ("profile", "latency", "speedup", "arm_cost", "train")
-DEFAULT_RECIPE = "default"
 
 
 class SweepError(ValueError):
@@ -126,7 +127,7 @@ def expand(m: SweepMatrix) -> list[Job]:
             if "profile" in m.measurements:
                 jobs.append(Job.make("profile", arch, input_size=size))
             if "arm_cost" in m.measurements:
-                jobs.append(Job.make("arm_cost", arch, input_size=size, weights="random", **models))
+                jobs.append(ArmCostSettings(input_size=size, weights="random", **models).job(arch))
             for t in m.threads:
                 if "latency" in m.measurements:
                     for b in m.backends:
@@ -139,9 +140,9 @@ def expand(m: SweepMatrix) -> list[Job]:
         if "train" in m.measurements:
             for recipe, over in m.recipes.items():
                 for seed in m.seeds:
-                    jobs.append(Job.make("train", arch, seed=seed, steps=m.train_steps, recipe=recipe,
-                                         recipe_overrides=tuple(sorted(over.items())),
-                                         threads=m.train_threads, data_dir=m.data_dir))
+                    jobs.append(TrainSettings(seed=seed, steps=m.train_steps, recipe=recipe,
+                                              recipe_overrides=tuple(sorted(over.items())),
+                                              threads=m.train_threads, data_dir=m.data_dir).job(arch))
     return jobs
 
 
@@ -154,20 +155,19 @@ def train_job(job: Job) -> list[dict]:
     from .data.datasets import open_dataset
     from .train.loop import Recipe, train
 
-    over = {k: tuple(v) if isinstance(v, list) else v for k, v in (job.get("recipe_overrides") or ())}
-    recipe = Recipe(**{**over, "seed": int(job.get("seed", 0))})
-    data_dir = Path(job.get("data_dir") or DEFAULT_DATA_DIR)
+    s = TrainSettings.of(job)
+    recipe = Recipe(**{**s.overrides, "seed": s.seed})
+    data_dir = Path(s.data_dir)
     train_sets = {n: open_dataset(data_dir / n, "folder", "train") for n in recipe.train_sets}
     val_sets = {n: open_dataset(data_dir / n, "folder", "val") for n in recipe.train_sets}
-    _, rec = train(job.arch, recipe, train_sets, val_sets, steps=int(job.get("steps", 300)),
-                   threads=int(job.get("threads", 1)))
+    _, rec = train(job.arch, recipe, train_sets, val_sets, steps=s.steps, threads=s.threads)
     v = rec.val
     losses = [c["train_loss"] for c in rec.curve if c.get("train_loss") is not None]
-    return [{"recipe_name": recipe.name, "train_steps": rec.steps, "train_epochs": rec.epochs,
+    return [{"recipe_name": recipe.name, C.TRAIN_STEPS: rec.steps, "train_epochs": rec.epochs,
              "train_loss_final": losses[-1] if losses else None,
-             "train_seconds": rec.train_seconds, "train_img_per_s": rec.img_per_s,
-             "val_miou": v.get("miou"), "val_miou_ci_low": v.get("miou_ci_low"),
-             "val_miou_ci_high": v.get("miou_ci_high"), "val_images": v.get("n_images")}]
+             C.TRAIN_SECONDS: rec.train_seconds, "train_img_per_s": rec.img_per_s,
+             C.VAL_MIOU: v.get(C.MIOU), C.VAL_MIOU_CI_LOW: v.get(C.MIOU_CI_LOW),
+             C.VAL_MIOU_CI_HIGH: v.get(C.MIOU_CI_HIGH), "val_images": v.get(C.N_IMAGES)}]
 
 
 def seed_spread(rows: pd.DataFrame) -> pd.DataFrame:
@@ -181,8 +181,8 @@ def seed_spread(rows: pd.DataFrame) -> pd.DataFrame:
     t = rows[(rows["measurement"] == "train") & (rows["status"] == "ok")]
     out = []
     for (arch, recipe), g in t.groupby(["arch", "recipe"], sort=True):
-        m = g["val_miou"].astype(float)
-        half = ((g["val_miou_ci_high"].astype(float) - g["val_miou_ci_low"].astype(float)) / 2).mean()
+        m = g[C.VAL_MIOU].astype(float)
+        half = ((g[C.VAL_MIOU_CI_HIGH].astype(float) - g[C.VAL_MIOU_CI_LOW].astype(float)) / 2).mean()
         out.append({"arch": arch, "recipe": recipe, "seeds": int(m.count()), "val_miou_mean": m.mean(),
                     "val_miou_sd_seeds": m.std(ddof=1) if m.count() > 1 else math.nan,
                     "val_miou_min": m.min(), "val_miou_max": m.max(), "ci_half_width_mean": half})

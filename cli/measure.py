@@ -82,16 +82,15 @@ def cmd_eval(args) -> int:
 def cmd_latency(args) -> int:
     import os
 
-    from bench.jobs import Job
-    from bench.settings import LatencySettings
+    from bench.settings import DeviceLatencySettings, LatencyRepeatSettings, LatencySettings
     threads = args.threads or os.cpu_count() or 1
     if args.layers and not _torch_model(args.arch, "--layers"):
         return EXIT_USAGE
     args.backend = args.backend or get_source(args.arch).spec.backends[0]
     if args.backend == "ncnn-arm":
-        job = Job.make("device_latency", args.arch, device=args.device or "", threads=threads,
-                       input_size=args.size, loops=args.loops, warmup=args.warmup, weights=args.weights,
-                       powersave=args.powersave, models_dir=str(args.models_dir))
+        job = DeviceLatencySettings(device=args.device or "", threads=threads, input_size=args.size, loops=args.loops,
+                                    warmup=args.warmup, weights=args.weights, powersave=args.powersave,
+                                    models_dir=str(args.models_dir)).job(args.arch)
         return _one_job(job, args.json, [
             "arch", "device", "transport", "status", "device_model", "cpu_governor", "temperature_c",
             "threads", "powersave", "cpu_mask", "input_size", "latency_ms_min", "latency_ms_median",
@@ -109,7 +108,7 @@ def cmd_latency(args) -> int:
         if args.layers:
             print("--layers goes without --repeat", file=sys.stderr)
             return EXIT_USAGE
-        return _one_job(Job.make("latency_repeat", args.arch, runs=args.repeat, **settings), args.json, [
+        return _one_job(LatencyRepeatSettings(runs=args.repeat, **settings).job(args.arch), args.json, [
             "protocol", "arch", "backend", "weights", "threads", "input_size", "status", "runs", "runs_ok",
             "runs_quiet", "run_medians_ms", "latency_ms_median_of_runs", "between_run_cv",
             "between_run_spread", "within_run_cv_median", "within_run_cv_max", "repeatable"])

@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from bench import columns as C
 from bench.plan import ACCURACY_SETS
 
 from .doc import Doc
@@ -42,7 +43,7 @@ def _candidates(df: pd.DataFrame) -> pd.DataFrame:
     acc = _rows(df, "accuracy")
     if acc.empty:
         return acc
-    return acc[_col(acc, "miou").notna() & (_text(acc, "weights") != "random")]
+    return acc[_col(acc, C.MIOU).notna() & (_text(acc, "weights") != "random")]
 
 
 def headline_set(df: pd.DataFrame) -> Optional[tuple[str, str]]:
@@ -126,7 +127,7 @@ def paired_comparisons(models: pd.DataFrame, n_boot: int = PAIRED_BOOT) -> pd.Da
     if models.empty:
         return pd.DataFrame(columns=cols)
     data = {r["name"]: (_per_image(r), str(r.get("stems_sha1") or "")) for _, r in models.iterrows()}
-    order = list(models.sort_values("miou", ascending=False)["name"])
+    order = list(models.sort_values(C.MIOU, ascending=False)["name"])
     out = []
     for i, a in enumerate(order):
         for b in order[i + 1:]:
@@ -168,7 +169,7 @@ def paired_section(doc: Doc, models: pd.DataFrame, paired: pd.DataFrame, set_nam
             doc.table(["model", "95% CIs overlap with"], [[f"`{a}`", ", ".join(f"`{b}`" for b in bs)]
                                                           for a, bs in by.items()])
         return
-    order = list(models.sort_values("miou", ascending=False)["name"])
+    order = list(models.sort_values(C.MIOU, ascending=False)["name"])
     rows = []
     for a in order:
         mine = paired[(paired["a"] == a) | (paired["b"] == a)]
@@ -231,7 +232,7 @@ def per_set_table(doc: Doc, df: pd.DataFrame, size: int, names: Sequence[str] = 
 
 
 def _first_n(t: pd.DataFrame) -> str:
-    n = _col(t, "n_images").dropna() if not t.empty else pd.Series(dtype=float)
+    n = _col(t, C.N_IMAGES).dropna() if not t.empty else pd.Series(dtype=float)
     return str(int(n.max())) if not n.empty else "?"
 
 
@@ -247,7 +248,7 @@ def literature_table(doc: Doc, df: pd.DataFrame, size: int) -> None:
                          source])
             continue
         r = hit.iloc[0]
-        d = 100 * (float(r["miou"]) - paper)
+        d = 100 * (float(r[C.MIOU]) - paper)
         rows.append([f"`{arch}`", str(r.get("input") or NOT_MEASURED), _fmt_miou(r), f"{100 * paper:.2f}",
                      f"{d:+.2f} ({'within' if abs(d) <= 1 else 'beyond'} 1 point)", source])
     doc.table(["model (official weights)", "input", "ours: mIoU [95% CI]", "paper (%)", "ours − paper (points)",
@@ -276,14 +277,14 @@ def learning_curves(archs: Sequence[str], checkpoints_dir: Optional[Path] = None
         per_step = (float(seen) / float(steps)) if _finite(steps) and _finite(seen) and float(steps) > 0 else None
         pts = [(c.get("images_seen") if _finite(c.get("images_seen")) else
                 (c["step"] * per_step if per_step and _finite(c.get("step")) else None),
-                c.get("val_miou"), c.get("val_miou_ci_low"), c.get("val_miou_ci_high")) for c in curve]
+                c.get(C.VAL_MIOU), c.get(C.VAL_MIOU_CI_LOW), c.get(C.VAL_MIOU_CI_HIGH)) for c in curve]
         pts = [p for p in pts if _finite(p[0]) and _finite(p[1])]
         if len(pts) < 2:
             missing.append(a)
             continue
         out[a] = pd.DataFrame(pts, columns=["x", "y", "lo", "hi"]).astype(float)
         val = prov.get("validation") or {}
-        n = (val.get("all") or {}).get("n_images")
+        n = (val.get("all") or {}).get(C.N_IMAGES)
         recipe = (prov.get("recipe") or {}).get("name", "?")
         sets = "+".join((prov.get("recipe") or {}).get("train_sets") or [])
         notes.add(f"recipe {recipe}: validation side of {sets or '?'} ({n or '?'} images, pooled as the recipe "

@@ -7,6 +7,8 @@ from typing import Mapping
 
 import pandas as pd
 
+from bench import columns as C
+
 from .doc import Doc
 from .fmt import NOT_MEASURED, _fmt
 from .rows import _col, _rows, _text
@@ -45,12 +47,12 @@ def _when_measured(meta: Mapping, df: pd.DataFrame) -> list[str]:
 def _timing_load(df: pd.DataFrame) -> tuple[pd.Series, str]:
     """The 1-minute load averages of the timing rows (those the quiet gate judged) and the words for
     them; of every row when the run timed nothing."""
-    if df is None or df.empty or "load_avg_1m" not in df.columns:
+    if df is None or df.empty or C.LOAD_AVG_1M not in df.columns:
         return pd.Series(dtype=float), ""
-    timed = df[_col(df, "quiet").notna()] if "quiet" in df.columns else df.iloc[:0]
+    timed = df[_col(df, C.QUIET).notna()] if C.QUIET in df.columns else df.iloc[:0]
     if timed.empty:
-        return pd.to_numeric(df["load_avg_1m"], errors="coerce").dropna(), "at the end of each job"
-    return pd.to_numeric(timed["load_avg_1m"], errors="coerce").dropna(), "while timing"
+        return pd.to_numeric(df[C.LOAD_AVG_1M], errors="coerce").dropna(), "at the end of each job"
+    return pd.to_numeric(timed[C.LOAD_AVG_1M], errors="coerce").dropna(), "while timing"
 
 
 def appendix(doc: Doc, meta: Mapping, df: pd.DataFrame, size: int) -> None:

@@ -10,6 +10,8 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
+from bench import columns as C
+
 COUNT_COLUMNS_FIRST = ("model", "cpu_model", "input_whc", "status", "insn_m", "insn_m_layer_pass", "macs_m",
                        "traffic_mb", "act_elems_m", "weights_m", "layers")
 
@@ -48,12 +50,12 @@ def loo_markdown(fits: pd.DataFrame, forms: Sequence[str]) -> str:
 def estimates_markdown(est: pd.DataFrame, threads: int = 1) -> str:
     """Designs x devices: ``arm_est_ms`` [80% band] (all estimates)."""
     e = est[est.threads == threads]
-    devices = list(dict.fromkeys(e.device_model))
+    devices = list(dict.fromkeys(e[C.DEVICE_MODEL]))
     lines = ["| model | " + " | ".join(devices) + " | outside calibration range |",
              "| --- | " + " | ".join("---" for _ in devices) + " | --- |"]
     for model, g in e.groupby("model", sort=False):
-        g = g.set_index("device_model")
-        cells = [f"{g.at[d, 'arm_est_ms']:.1f} [{g.at[d, 'arm_est_ms_low']:.0f}-{g.at[d, 'arm_est_ms_high']:.0f}]"
+        g = g.set_index(C.DEVICE_MODEL)
+        cells = [f"{g.at[d, C.ARM_EST_MS]:.1f} [{g.at[d, C.ARM_EST_MS_LOW]:.0f}-{g.at[d, C.ARM_EST_MS_HIGH]:.0f}]"
                  if d in g.index else "" for d in devices]
         why = g.out_of_range_why.iloc[0] if g.out_of_range.any() else ""
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {why} |")
@@ -79,20 +81,21 @@ def arm_section(doc, df: pd.DataFrame, summary: pd.DataFrame, run_dir: Path, col
         return None, "accuracy vs estimated ARM ms: no arm_estimate rows"
     doc.h(2, "On ARM devices (estimated)")
     one = est[est["threads"] == 1]
-    devices = list(dict.fromkeys(one["device_model"]))
+    devices = list(dict.fromkeys(one[C.DEVICE_MODEL]))
     rows = []
     for arch, g in one.groupby("arch", sort=True):
-        g = g.set_index("device_model")
-        four = est[(est["arch"] == arch) & (est["threads"] == 4) & (est["device_model"] == device_model)]
-        cells = [f"{g.at[d, 'arm_est_ms']:.0f} ({g.at[d, 'arm_est_ms_low']:.0f}-{g.at[d, 'arm_est_ms_high']:.0f})"
+        g = g.set_index(C.DEVICE_MODEL)
+        four = est[(est["arch"] == arch) & (est["threads"] == 4) & (est[C.DEVICE_MODEL] == device_model)]
+        cells = [f"{g.at[d, C.ARM_EST_MS]:.0f} ({g.at[d, C.ARM_EST_MS_LOW]:.0f}-{g.at[d, C.ARM_EST_MS_HIGH]:.0f})"
                  if d in g.index else "" for d in devices]
-        cells.append(f"{four.arm_est_ms.iloc[0]:.0f} ({four.arm_est_ms_low.iloc[0]:.0f}-{four.arm_est_ms_high.iloc[0]:.0f})"
-                     if len(four) else "")
+        at4 = four.iloc[0] if len(four) else None
+        cells.append(f"{at4[C.ARM_EST_MS]:.0f} ({at4[C.ARM_EST_MS_LOW]:.0f}-{at4[C.ARM_EST_MS_HIGH]:.0f})"
+                     if at4 is not None else "")
         flags = "; ".join(sorted({w for w in g["out_of_range_why"].astype(str) if w and w != "nan"}))
         rows.append([f"`{arch}`", str(g["input_whc"].iloc[0])] + cells + [flags or "no"])
     doc.table(["model", "input"] + [f"{d} 1T" for d in devices] + [f"{device_model} 4T", "outside calibration range"],
               rows)
-    fits = est.drop_duplicates(["device_model", "threads"]).set_index(["device_model", "threads"])
+    fits = est.drop_duplicates([C.DEVICE_MODEL, "threads"]).set_index([C.DEVICE_MODEL, "threads"])
     err = ", ".join(f"{d} {_pct(fits.at[(d, 1), 'est_loo_err_median'])} / {_pct(fits.at[(d, 1), 'est_loo_err_p90'])}"
                     for d in devices if (d, 1) in fits.index)
     doc.p("Estimates, not measurements: ms = per-device rates x guest instructions of the model's ncnn "
@@ -107,16 +110,16 @@ def arm_section(doc, df: pd.DataFrame, summary: pd.DataFrame, run_dir: Path, col
         doc.p(claim)
     calibration_figure(doc, est, Path(run_dir))
     device_comparison(doc, df, device_model)
-    sel = one[one["device_model"] == device_model].set_index("arch")
-    ok = summary[summary["arch"].isin(sel.index) & summary["miou"].notna()] if "miou" in summary else summary.iloc[0:0]
+    sel = one[one[C.DEVICE_MODEL] == device_model].set_index("arch")
+    ok = summary[summary["arch"].isin(sel.index) & summary[C.MIOU].notna()] if C.MIOU in summary else summary.iloc[0:0]
     if ok.empty:
         return None, "accuracy vs estimated ARM ms: needs accuracy rows and estimates"
     pts = pd.DataFrame({"arch": ok["arch"], "kind": ok.get("kind", "design"),
-                        "x": sel.loc[ok["arch"], "arm_est_ms"].to_numpy(float),
-                        "x_lo": sel.loc[ok["arch"], "arm_est_ms_low"].to_numpy(float),
-                        "x_hi": sel.loc[ok["arch"], "arm_est_ms_high"].to_numpy(float),
-                        "y": ok["miou"].to_numpy(float), "y_lo": ok["miou_ci_low"].to_numpy(float),
-                        "y_hi": ok["miou_ci_high"].to_numpy(float)}).reset_index(drop=True)
+                        "x": sel.loc[ok["arch"], C.ARM_EST_MS].to_numpy(float),
+                        "x_lo": sel.loc[ok["arch"], C.ARM_EST_MS_LOW].to_numpy(float),
+                        "x_hi": sel.loc[ok["arch"], C.ARM_EST_MS_HIGH].to_numpy(float),
+                        "y": ok[C.MIOU].to_numpy(float), "y_lo": ok[C.MIOU_CI_LOW].to_numpy(float),
+                        "y_hi": ok[C.MIOU_CI_HIGH].to_numpy(float)}).reset_index(drop=True)
     front = plots.pareto_front(list(zip(pts["x"], pts["y"])))
     pts["on_front"] = [i in front for i in range(len(pts))]
     panel = {"title": f"{device_model}, 1 thread (ESTIMATED)", "points": pts,
@@ -128,11 +131,11 @@ def arm_section(doc, df: pd.DataFrame, summary: pd.DataFrame, run_dir: Path, col
 def seed_claim(est: pd.DataFrame) -> Optional[str]:
     """The seed's headline (seg_matting at about 40 ms on a Galaxy S8+ CPU with ncnn) beside
     seg_matting's sd835 estimates at 1 and 4 threads, or None when the run has neither."""
-    e = est[(est["arch"] == "seg_matting") & (est["device_model"] == "sd835")].drop_duplicates("threads")
+    e = est[(est["arch"] == "seg_matting") & (est[C.DEVICE_MODEL] == "sd835")].drop_duplicates("threads")
     e = e.set_index("threads")
     if e.empty:
         return None
-    parts = [f"{e.at[t, 'arm_est_ms']:.0f} ms ({e.at[t, 'arm_est_ms_low']:.0f}-{e.at[t, 'arm_est_ms_high']:.0f}) "
+    parts = [f"{e.at[t, C.ARM_EST_MS]:.0f} ms ({e.at[t, C.ARM_EST_MS_LOW]:.0f}-{e.at[t, C.ARM_EST_MS_HIGH]:.0f}) "
              f"at {t} thread{'s' if t > 1 else ''}" for t in (1, 4) if t in e.index]
     return ("The seed's claim as a check: seg_matting at about 40 ms on a Galaxy S8+ (ncnn, CPU). ESTIMATED for "
             f"sd835 (Snapdragon 835, the Galaxy S8 generation, big cores) at {e['input_whc'].iloc[0]}: "
@@ -152,7 +155,7 @@ def calibration_figure(doc, est: pd.DataFrame, run_dir: Path) -> Optional[Path]:
     try:
         counts, tables = ae.load_calibration(), ae.load_device_tables()
         fits = [ae.fit_device(counts, tables, ae.DEVICES[d], 1, str(form))
-                for d, form in one.drop_duplicates("device_model")[["device_model", "form"]].itertuples(index=False)]
+                for d, form in one.drop_duplicates(C.DEVICE_MODEL)[[C.DEVICE_MODEL, "form"]].itertuples(index=False)]
     except (FileNotFoundError, ValueError, KeyError) as exc:
         doc.p(f"Calibration-quality plot not drawn: {exc}")
         return None
@@ -248,9 +251,10 @@ def device_comparison(doc, df: pd.DataFrame, device_model: str) -> pd.DataFrame:
     doc.h(3, f"Measured on the device against the {device_model} estimate")
     rows = []
     for _, r in cmp.sort_values(["arch", "threads"]).iterrows():
-        has_est = pd.notna(r["arm_est_ms"])
-        rows.append([f"`{r['arch']}`", str(r["threads"]), f"{r['latency_ms_median']:.1f}",
-                     f"{r['arm_est_ms']:.1f} ({r['arm_est_ms_low']:.0f}-{r['arm_est_ms_high']:.0f})" if has_est else "-",
+        has_est = pd.notna(r[C.ARM_EST_MS])
+        rows.append([f"`{r['arch']}`", str(r["threads"]), f"{r[C.LATENCY_MS_MEDIAN]:.1f}",
+                     (f"{r[C.ARM_EST_MS]:.1f} ({r[C.ARM_EST_MS_LOW]:.0f}-{r[C.ARM_EST_MS_HIGH]:.0f})"
+                      if has_est else "-"),
                      f"{100 * r['est_err_vs_measured']:+.1f}%" if has_est else "-",
                      ("yes" if r["in_band"] else "no") if has_est else "-",
                      f"{_pct(r['est_loo_err_median'])} / {_pct(r['est_loo_err_p90'])}" if has_est else "-",

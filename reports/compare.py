@@ -7,12 +7,14 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from bench import columns as C
+
 from .fmt import _finite, _fmt, _fmt_pct, _fmt_signed
 from .rows import main_input_size
 from .summary import cis_overlap, summary_table
 
 # direction of each summary metric: +1 higher is better, -1 lower is better, 0 neither
-_HIGHER_BETTER = ("miou", "boundary_f", "ncnn_speedup", "gmacs_per_s")
+_HIGHER_BETTER = ("miou", "boundary_f", "ncnn_speedup", "gmacs_per_s")  # name prefixes
 _LOWER_BETTER = ("latency_ms", "params", "macs_g", "size_mb", "act_peak_mb", "arm_instructions_m")
 
 
@@ -24,8 +26,8 @@ def _metric_direction(metric: str) -> int:
     return 0
 
 
-COMPARED_METRICS = ("params", "macs_g", "size_mb_fp32", "size_mb_fp16", "size_mb_ncnn_bin", "act_peak_mb",
-                    "miou", "boundary_f", "n_images", "arm_instructions_m", "ncnn_speedup")
+COMPARED_METRICS = (C.PARAMS, C.MACS_G, C.SIZE_MB_FP32, C.SIZE_MB_FP16, C.SIZE_MB_NCNN_BIN, C.ACT_PEAK_MB,
+                    C.MIOU, C.BOUNDARY_F, C.N_IMAGES, C.ARM_INSTRUCTIONS_M, "ncnn_speedup")
 
 
 def compare_runs(df_a: pd.DataFrame, df_b: pd.DataFrame, input_size: Optional[int] = None,
@@ -60,9 +62,9 @@ def compare_runs(df_a: pd.DataFrame, df_b: pd.DataFrame, input_size: Optional[in
                     continue
                 d = _metric_direction(m)
                 verdict = "changed" if d == 0 else ("better" if change * d > 0 else "worse")
-                if m == "miou" and all(_finite(x) for x in (sa.at[a, "miou_ci_low"], sb.at[a, "miou_ci_low"])) \
-                        and cis_overlap((sa.at[a, "miou_ci_low"], sa.at[a, "miou_ci_high"]),
-                                        (sb.at[a, "miou_ci_low"], sb.at[a, "miou_ci_high"])):
+                if m == C.MIOU and all(_finite(x) for x in (sa.at[a, C.MIOU_CI_LOW], sb.at[a, C.MIOU_CI_LOW])) \
+                        and cis_overlap((sa.at[a, C.MIOU_CI_LOW], sa.at[a, C.MIOU_CI_HIGH]),
+                                        (sb.at[a, C.MIOU_CI_LOW], sb.at[a, C.MIOU_CI_HIGH])):
                     verdict = "within CI"
                 lo, hi = f"{m}_p10", f"{m}_p90"
                 if m.startswith("latency_ms_") and all(

@@ -6,6 +6,8 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from bench import columns as C
+
 NOT_MEASURED = "—"
 DISTURBED_MARK = "†"  # a timing measured while other work used the CPU (see reports.latency_view)
 
@@ -69,11 +71,11 @@ def _fmt_flag(v: Any) -> str:
 
 
 def _fmt_miou(r: Mapping) -> str:
-    if not _finite(r.get("miou")):
+    if not _finite(r.get(C.MIOU)):
         return "not measured"
-    ci = (f" [{_fmt(r['miou_ci_low'], 3)}, {_fmt(r['miou_ci_high'], 3)}]"
-          if _finite(r.get("miou_ci_low")) and _finite(r.get("miou_ci_high")) else "")
-    return f"{_fmt(r['miou'], 3)}{ci}"
+    ci = (f" [{_fmt(r[C.MIOU_CI_LOW], 3)}, {_fmt(r[C.MIOU_CI_HIGH], 3)}]"
+          if _finite(r.get(C.MIOU_CI_LOW)) and _finite(r.get(C.MIOU_CI_HIGH)) else "")
+    return f"{_fmt(r[C.MIOU], 3)}{ci}"
 
 
 

@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 import pandas as pd
 
+from bench import columns as C
 from bench.backends.table import backend_label
 
 from .doc import Doc
@@ -33,7 +34,7 @@ def is_disturbed(row: Any) -> bool:
     flag = _flag(row.get("disturbed"))
     if flag is not None:
         return flag
-    return _flag(row.get("quiet")) is False
+    return _flag(row.get(C.QUIET)) is False
 
 
 def _norm(v: Any) -> Any:
@@ -78,18 +79,18 @@ def latency_rows(df: pd.DataFrame, machine_kind: Optional[str] = None) -> pd.Dat
             reps[measurement_key(r)] = r
     for i, r in lat.iterrows():
         hit = reps.get(measurement_key(r))
-        single = r.get("latency_ms_median")
+        single = r.get(C.LATENCY_MS_MEDIAN)
         if hit is None or not _finite(single) or single <= 0:
             continue
         rep_disturbed = _repeat_disturbed(hit)
         if rep_disturbed and not r["disturbed"]:
             continue
         f = float(hit["latency_ms_median_of_runs"]) / float(single)
-        for c in ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "latency_ms_mean"):
+        for c in (C.LATENCY_MS_MEDIAN, C.LATENCY_MS_P10, C.LATENCY_MS_P90, "latency_ms_mean"):
             if c in lat.columns and _finite(r.get(c)):
                 lat.at[i, c] = float(r[c]) * f
-        if "achieved_gmacs_per_s" in lat.columns and _finite(r.get("achieved_gmacs_per_s")):
-            lat.at[i, "achieved_gmacs_per_s"] = float(r["achieved_gmacs_per_s"]) / f
+        if C.ACHIEVED_GMACS_PER_S in lat.columns and _finite(r.get(C.ACHIEVED_GMACS_PER_S)):
+            lat.at[i, C.ACHIEVED_GMACS_PER_S] = float(r[C.ACHIEVED_GMACS_PER_S]) / f
         lat.at[i, "latency_runs"] = int(hit["runs_ok"])
         lat.at[i, "disturbed"] = rep_disturbed
     if lat.empty:
@@ -132,7 +133,7 @@ def disturbed_footnote(rows: pd.DataFrame) -> Optional[str]:
     bad = rows[rows["disturbed"].astype(bool)] if "disturbed" in rows.columns and not rows.empty else rows.iloc[0:0]
     if bad.empty:
         return None
-    load = _col(bad, "load_avg_1m").dropna()
+    load = _col(bad, C.LOAD_AVG_1M).dropna()
     seen = (f"1-minute load average {load.min():.1f}" + (f" to {load.max():.1f}" if load.max() > load.min() else "")
             + " at the end of those jobs") if not load.empty else "load not recorded"
     return (f"{DISTURBED_MARK} disturbed: other work used the CPU while timing ({seen}) and no quiet measurement "
@@ -146,13 +147,13 @@ def timing_quality(df: pd.DataFrame) -> Optional[str]:
     if lat.empty:
         return None
     disturbed = sum(is_disturbed(r) for _, r in lat.iterrows())
-    cv = _col(lat, "latency_cv").dropna()
+    cv = _col(lat, C.LATENCY_CV).dropna()
     noisy = int((cv > NOISY_CV).sum())
     if not disturbed and not noisy:
         return None
     kept = latency_rows(df)
     shown = int(kept["disturbed"].astype(bool).sum()) if not kept.empty else 0
-    load = _col(lat, "load_avg_1m").dropna()
+    load = _col(lat, C.LOAD_AVG_1M).dropna()
     cores = _col(lat, "cpu_count").dropna()
     busy = ""
     if not load.empty:
@@ -208,13 +209,13 @@ def latency_tables(doc: Doc, df: pd.DataFrame, size: int) -> None:
         doc.h(3, f"Latency (every backend and thread count; designs at {size}x{size}, peers at their own input)")
         rows = []
         for _, r in _sort(lat).iterrows():
-            parity = r.get("parity_ok")
+            parity = r.get(C.PARITY_OK)
             cells = [f"`{r['arch']}`", _input_cell(r, size), backend_label(str(r.get("backend", ""))),
-                     _fmt(r.get("threads")), _fmt(r.get("latency_ms_median"), 2)
+                     _fmt(r.get("threads")), _fmt(r.get(C.LATENCY_MS_MEDIAN), 2)
                      + (DISTURBED_MARK if is_disturbed(r) else ""),
-                     _fmt(r.get("latency_ms_p10"), 2), _fmt(r.get("latency_ms_p90"), 2), _fmt(r.get("latency_cv"), 3),
-                     "no" if is_disturbed(r) else ("yes" if _flag(r.get("quiet")) else NOT_MEASURED),
-                     _fmt(r.get("load_avg_1m"), 1), _fmt(r.get("achieved_gmacs_per_s"), 1),
+                     _fmt(r.get(C.LATENCY_MS_P10), 2), _fmt(r.get(C.LATENCY_MS_P90), 2), _fmt(r.get(C.LATENCY_CV), 3),
+                     "no" if is_disturbed(r) else ("yes" if _flag(r.get(C.QUIET)) else NOT_MEASURED),
+                     _fmt(r.get(C.LOAD_AVG_1M), 1), _fmt(r.get(C.ACHIEVED_GMACS_PER_S), 1),
                      NOT_MEASURED if parity is None or (isinstance(parity, float) and math.isnan(parity))
                      else str(parity), _fmt(r.get("parity_max_abs_diff"))]
             rows.append(([str(r.get("machine_kind", ""))] if many else []) + cells)
@@ -247,11 +248,11 @@ def latency_tables(doc: Doc, df: pd.DataFrame, size: int) -> None:
         for _, r in _sort(inter).iterrows():
             rows.append([f"`{r['arch']}`", backend_label(str(r.get("backend", ""))), _fmt(r.get("threads")),
                          _fmt(r.get("base_ms_median"), 2), _fmt(r.get("other_ms_median"), 2),
-                         f"{_fmt(r.get('speedup'), 2)}x" if _finite(r.get("speedup")) else NOT_MEASURED,
-                         f"{_fmt(r.get('speedup_min'), 2)}-{_fmt(r.get('speedup_max'), 2)}",
+                         f"{_fmt(r.get(C.SPEEDUP), 2)}x" if _finite(r.get(C.SPEEDUP)) else NOT_MEASURED,
+                         f"{_fmt(r.get(C.SPEEDUP_MIN), 2)}-{_fmt(r.get(C.SPEEDUP_MAX), 2)}",
                          _fmt_share(r.get("speedup_cv")),
                          f"{_fmt_share(r.get('base_round_cv'))} / {_fmt_share(r.get('other_round_cv'))}",
-                         _fmt_flag(r.get("quiet")), str(r.get("status", ""))[:80]])
+                         _fmt_flag(r.get(C.QUIET)), str(r.get("status", ""))[:80]])
         doc.table(["design", "backend", "threads", "PyTorch ms", "backend ms", "speed-up", "range over rounds",
                    "CV of round ratios", "drift (CV of round medians, PyTorch / backend)", "quiet", "status"], rows)
         doc.p("Both backends are loaded in one process and timed in turns (each round: warm-up, then the timed "
@@ -285,8 +286,8 @@ def curve_panels(df: pd.DataFrame, x_col: str, size: int, threads_fixed: bool) -
                 note = f", designs at {size}x{size}{peers}"
             series = {}
             for a, g in sel.groupby(_text(sel, "arch")):
-                d = pd.DataFrame({"x": _col(g, x_col), "y": _col(g, "latency_ms_median"),
-                                  "lo": _col(g, "latency_ms_p10"), "hi": _col(g, "latency_ms_p90"),
+                d = pd.DataFrame({"x": _col(g, x_col), "y": _col(g, C.LATENCY_MS_MEDIAN),
+                                  "lo": _col(g, C.LATENCY_MS_P10), "hi": _col(g, C.LATENCY_MS_P90),
                                   "disturbed": g["disturbed"].astype(float)}).dropna(subset=["x", "y"])
                 d = d.groupby("x", as_index=False).mean().sort_values("x")
                 d["disturbed"] = d["disturbed"] > 0

@@ -25,6 +25,7 @@ from typing import Callable, Mapping, Optional
 import numpy as np
 import pandas as pd
 
+from bench import columns as C
 from bench.backends.table import backend_column as _bk
 from bench.backends.table import backend_label
 
@@ -52,11 +53,11 @@ def point_frame(summary: pd.DataFrame, cost_col: str, lo_col: Optional[str] = No
                 hi_col: Optional[str] = None, disturbed_col: Optional[str] = None) -> pd.DataFrame:
     """arch (the model's name), kind, x, x_lo, x_hi, y, y_lo, y_hi, disturbed, on_front for the
     models with both cost and mIoU; the Pareto front is over the undisturbed points only."""
-    ok = summary[_col(summary, cost_col).notna() & _col(summary, "miou").notna()]
+    ok = summary[_col(summary, cost_col).notna() & _col(summary, C.MIOU).notna()]
     names = ok["name"] if "name" in ok.columns else ok["arch"]
     pts = pd.DataFrame({"arch": names, "kind": ok.get("kind", "design"), "x": _col(ok, cost_col),
                         "x_lo": _col(ok, lo_col) if lo_col else np.nan, "x_hi": _col(ok, hi_col) if hi_col else np.nan,
-                        "y": _col(ok, "miou"), "y_lo": _col(ok, "miou_ci_low"), "y_hi": _col(ok, "miou_ci_high"),
+                        "y": _col(ok, C.MIOU), "y_lo": _col(ok, C.MIOU_CI_LOW), "y_hi": _col(ok, C.MIOU_CI_HIGH),
                         "disturbed": ok[disturbed_col].astype(bool) if disturbed_col in ok.columns else False})
     pts = pts.reset_index(drop=True)
     quiet = pts[~pts["disturbed"]]
@@ -90,18 +91,18 @@ def plot_points(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
 # ----------------------------------------------------------------------------- sections
 
 def _accuracy_notes(summary: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
-    acc = summary[_col(summary, "miou").notna()]
+    acc = summary[_col(summary, C.MIOU).notna()]
     if acc.empty:
         return ["Accuracy was not measured in this run (no trained weights or no data): models can only be "
                 "compared on cost."]
     notes = []
-    half = ((_col(acc, "miou_ci_high") - _col(acc, "miou_ci_low")) / 2).dropna()
-    n = _col(acc, "n_images").dropna()
+    half = ((_col(acc, C.MIOU_CI_HIGH) - _col(acc, C.MIOU_CI_LOW)) / 2).dropna()
+    n = _col(acc, C.N_IMAGES).dropna()
     if not half.empty:
         notes.append(f"mIoU 95% CIs (bootstrap over images) are about ±{half.median():.3f}"
                      + (f" with {int(n.median())} images" if not n.empty else "")
                      + "; models are told apart by a paired comparison on the same images where the run has one.")
-    best = acc.loc[_col(acc, "miou").idxmax()]
+    best = acc.loc[_col(acc, C.MIOU).idxmax()]
     ties = [r["name"] for _, r in acc.iterrows()
             if r["name"] != best["name"] and cannot_tell_apart(best, r, paired)[0]]
     if ties:
@@ -121,7 +122,7 @@ def _accuracy_rows_table(doc: Doc, df: pd.DataFrame) -> None:
     if acc.empty:
         return
     doc.h(3, "Accuracy (every weights and data set)")
-    cols = ["weights", "dataset", "split", "n_images"]
+    cols = ["weights", "dataset", "split", C.N_IMAGES]
     rows = []
     for _, r in acc.sort_values(["arch"]).iterrows():
         inp = r.get("native_input") if isinstance(r.get("native_input"), str) else (
@@ -129,7 +130,7 @@ def _accuracy_rows_table(doc: Doc, df: pd.DataFrame) -> None:
         rows.append([f"`{r['arch']}`", inp, *[_fmt(r.get(c)) if not isinstance(r.get(c), str) else r.get(c)
                                               for c in cols],
                      _fmt_miou(r) if str(r.get("status")) == "ok" else NOT_MEASURED,
-                     _fmt(r.get("boundary_f"), 3), str(r.get("status", ""))[:80]])
+                     _fmt(r.get(C.BOUNDARY_F), 3), str(r.get("status", ""))[:80]])
     doc.table(["model", "input", *cols, "mIoU [95% CI]", "boundary F", "status"], rows)
 
 
@@ -142,7 +143,7 @@ def _cost_by_size(doc: Doc, df: pd.DataFrame) -> None:
     rows = []
     for a, g in prof.groupby(_text(prof, "arch")):
         by = {int(s): r for s, (_, r) in zip(_col(g, "input_size"), g.iterrows()) if _finite(s)}
-        rows.append([f"`{a}`"] + [f"{_fmt(by[s].get('macs_g'), 3)} / {_fmt(by[s].get('act_peak_mb'), 1)}"
+        rows.append([f"`{a}`"] + [f"{_fmt(by[s].get(C.MACS_G), 3)} / {_fmt(by[s].get(C.ACT_PEAK_MB), 1)}"
                                   if s in by else NOT_MEASURED for s in sizes])
     doc.table(["design"] + [f"{s}x{s}: GMACs / peak act. MB" for s in sizes], rows)
 
@@ -293,7 +294,7 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
     arm_plot, arm_why = arm_section(doc, df, main, run_dir, colors, device_model)
 
     say("plots: cost and latency")
-    pts = point_frame(summary, "macs_g")
+    pts = point_frame(summary, C.MACS_G)
     macs_panel = {"title": f"designs at {size}x{size}, peers at their own input", "points": pts,
                   "xlabel": "GMACs per frame (log scale)", "ylabel": f"mIoU on {set_name} (95% CI)"}
     figures = [(plots.plot_accuracy_vs_cost([macs_panel] if not pts.empty else [],

@@ -51,7 +51,7 @@ def _status_summary(rows: pd.DataFrame) -> str:
         label = f"{w}: {kind}" if not (w.startswith("accuracy") and wt) else f"{w}/{wt}: {kind}"
         if label not in problems:
             problems.append(label)
-    parity = rows[_text(rows, "parity_ok").str.lower().isin(["false", "0", "0.0"])]
+    parity = rows[_text(rows, C.PARITY_OK).str.lower().isin(["false", "0", "0.0"])]
     for _, r in parity.iterrows():
         label = f"{r.get('backend', '?')} parity fails"
         if label not in problems:
@@ -63,8 +63,8 @@ def _model_rows(df: pd.DataFrame, size: int, dataset: Optional[str], split: Opti
     """name, arch, weights, rank and the accuracy columns: one row per (arch, weights) measured on
     the set, and one (without accuracy) per arch measured otherwise."""
     acc = accuracy_by_model(df, size, dataset, split)
-    keep = ["name", "arch", "weights", "rank", "dataset", "split", "n_images", "miou", "miou_ci_low",
-            "miou_ci_high", "boundary_f", "stems_sha1"]
+    keep = ["name", "arch", "weights", "rank", "dataset", "split", C.N_IMAGES, C.MIOU, C.MIOU_CI_LOW,
+            C.MIOU_CI_HIGH, C.BOUNDARY_F, "stems_sha1"]
     acc = acc.reindex(columns=keep) if not acc.empty else pd.DataFrame(columns=keep)
     rest = [a for a in _archs(df) if a not in set(acc["arch"])]
     extra = pd.DataFrame({"name": rest, "arch": rest, "weights": "", "rank": 0})
@@ -98,9 +98,9 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
 
     prof = _rows(df, "profile")
     at = _at_size(prof, size)
-    for c in ("params", "size_mb_fp32", "size_mb_fp16", "size_mb_ncnn_bin"):  # do not depend on size
+    for c in (C.PARAMS, C.SIZE_MB_FP32, C.SIZE_MB_FP16, C.SIZE_MB_NCNN_BIN):  # do not depend on size
         out[c] = [_first(_col(prof[prof["arch"] == a], c)) for a in archs]
-    for c in ("macs_g", "act_peak_mb"):
+    for c in (C.MACS_G, C.ACT_PEAK_MB):
         out[c] = [_first(_col(at[at["arch"] == a], c)) for a in archs]
 
     kind = machine_kind if machine_kind is not None else main_machine_kind(df)
@@ -112,21 +112,21 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
         grp = {a: g for a, g in sel.groupby(_text(sel, "arch"))}
         empty = sel.iloc[0:0]
         k = _bk(b)
-        for col, src, how in (("latency_ms_", "latency_ms_median", "mean"), ("threads_", "threads", "max"),
-                              ("latency_cv_", "latency_cv", "max"), ("latency_runs_", "latency_runs", "max"),
-                              ("load_", "load_avg_1m", "max")):
+        for col, src, how in (("latency_ms_", C.LATENCY_MS_MEDIAN, "mean"), ("threads_", "threads", "max"),
+                              ("latency_cv_", C.LATENCY_CV, "max"), ("latency_runs_", "latency_runs", "max"),
+                              ("load_", C.LOAD_AVG_1M, "max")):
             out[f"{col}{k}"] = [getattr(_col(grp.get(a, empty), src), how)() for a in archs]
-        out[f"latency_ms_{k}_p10"] = [_col(grp.get(a, empty), "latency_ms_p10").mean() for a in archs]
-        out[f"latency_ms_{k}_p90"] = [_col(grp.get(a, empty), "latency_ms_p90").mean() for a in archs]
+        out[f"latency_ms_{k}_p10"] = [_col(grp.get(a, empty), C.LATENCY_MS_P10).mean() for a in archs]
+        out[f"latency_ms_{k}_p90"] = [_col(grp.get(a, empty), C.LATENCY_MS_P90).mean() for a in archs]
         out[f"disturbed_{k}"] = [bool(grp[a]["disturbed"].astype(bool).any()) if a in grp else False for a in archs]
-        gm = [_col(grp.get(a, empty), "achieved_gmacs_per_s").mean() for a in archs]
+        gm = [_col(grp.get(a, empty), C.ACHIEVED_GMACS_PER_S).mean() for a in archs]
         out[f"gmacs_per_s_{k}"] = [g if _finite(g) else (m / (t / 1e3) if _finite(m) and _finite(t) and t > 0
                                                           else np.nan)
-                                   for g, m, t in zip(gm, out["macs_g"], out[f"latency_ms_{k}"])]
+                                   for g, m, t in zip(gm, out[C.MACS_G], out[f"latency_ms_{k}"])]
     _best_backend(out, backends)
 
     arm_at = _at_size(_rows(df, "arm_cost"), size)
-    out["arm_instructions_m"] = [_first(_col(arm_at[arm_at["arch"] == a], "arm_instructions_m")) for a in archs]
+    out[C.ARM_INSTRUCTIONS_M] = [_first(_col(arm_at[arm_at["arch"] == a], C.ARM_INSTRUCTIONS_M)) for a in archs]
     inter = _at_size(_rows(df, "speedup"), size)
     if not inter.empty:
         inter = inter[_text(inter, "backend") == "ncnn"]
@@ -174,11 +174,11 @@ def _speedup(ra: pd.DataFrame, ia: pd.DataFrame, threads: Optional[int]) -> tupl
     if common:
         t = max(common)
         a, b = t_torch[_col(t_torch, "threads") == t], t_ncnn[_col(t_ncnn, "threads") == t]
-        num, den = _col(a, "latency_ms_median").mean(), _col(b, "latency_ms_median").mean()
+        num, den = _col(a, C.LATENCY_MS_MEDIAN).mean(), _col(b, C.LATENCY_MS_MEDIAN).mean()
         ratio = speedup_of(num, den)
         ratio_disturbed = bool(a["disturbed"].astype(bool).any() or b["disturbed"].astype(bool).any())
     elif _col(t_torch, "threads").isna().all() and _col(t_ncnn, "threads").isna().all() and len(t_torch) and len(t_ncnn):
-        num, den = _col(t_torch, "latency_ms_median").mean(), _col(t_ncnn, "latency_ms_median").mean()
+        num, den = _col(t_torch, C.LATENCY_MS_MEDIAN).mean(), _col(t_ncnn, C.LATENCY_MS_MEDIAN).mean()
         ratio = speedup_of(num, den)
     hit = ia[_col(ia, "threads") == max(common)] if common and not ia.empty else ia.iloc[0:0]
     if not hit.empty and _finite(_first(_col(hit, C.SPEEDUP))):
@@ -198,12 +198,12 @@ def cis_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 
 def _ci(r) -> tuple[float, float]:
-    return float(r.get("miou_ci_low", np.nan)), float(r.get("miou_ci_high", np.nan))
+    return float(r.get(C.MIOU_CI_LOW, np.nan)), float(r.get(C.MIOU_CI_HIGH, np.nan))
 
 
 def indistinguishable(summary: pd.DataFrame) -> list[tuple[str, str]]:
     """Pairs of models (by name, sorted by mIoU, best first) whose 95% mIoU CIs overlap."""
-    acc = summary[_col(summary, "miou").notna()].sort_values("miou", ascending=False) if not summary.empty else summary
+    acc = summary[_col(summary, C.MIOU).notna()].sort_values(C.MIOU, ascending=False) if not summary.empty else summary
     rows = [(r["name"], _ci(r)) for _, r in acc.iterrows() if all(map(_finite, _ci(r)))]
     return [(a, b) for i, (a, ca) in enumerate(rows) for b, cb in rows[i + 1:] if cis_overlap(ca, cb)]
 
@@ -220,7 +220,7 @@ def cannot_tell_apart(best, r, paired: Optional[pd.DataFrame]) -> tuple[bool, st
     (bl, bh), (rl, rh) = _ci(best), _ci(r)
     if not all(map(_finite, (bl, bh, rl, rh))):
         return False, "no CI"
-    return bool(bl <= r["miou"] <= bh and rl <= best["miou"] <= rh), "CIs"
+    return bool(bl <= r[C.MIOU] <= bh and rl <= best[C.MIOU] <= rh), "CIs"
 
 
 @dataclass(frozen=True)
@@ -248,8 +248,8 @@ def cost_axes(summary: pd.DataFrame) -> list[CostAxis]:
             th = _col(summary, f"threads_{k}").dropna()
             threads = f", {int(th.max())} thread{'s' if th.max() != 1 else ''}" if not th.empty else ""
             axes.append(CostAxis(c, backend_label(_backend_of(k)) + threads, "ms", f"disturbed_{k}"))
-    if _col(summary, "arm_instructions_m").notna().any():
-        axes.append(CostAxis("arm_instructions_m", "ncnn ARM (instruction count)", "M instructions"))
+    if _col(summary, C.ARM_INSTRUCTIONS_M).notna().any():
+        axes.append(CostAxis(C.ARM_INSTRUCTIONS_M, "ncnn ARM (instruction count)", "M instructions"))
     return axes
 
 
@@ -261,7 +261,7 @@ def _recommend(summary: pd.DataFrame, column: str, label: str, unit: str, distur
                paired: Optional[pd.DataFrame], set_name: str, where=None) -> Optional[str]:
     cost = _col(summary, column)
     quiet = ~summary[disturbed].astype(bool) if disturbed and disturbed in summary.columns else True
-    has_acc = _col(summary, "miou").notna()
+    has_acc = _col(summary, C.MIOU).notna()
     ok = summary[has_acc & cost.notna() & quiet]
     if ok.empty:
         if not cost.notna().any():
@@ -273,7 +273,7 @@ def _recommend(summary: pd.DataFrame, column: str, label: str, unit: str, distur
         return (f"{_fmt_cost(r[column], unit)} {unit}" + (f" on {where(r)}" if where else "")
                 + f", {r.get('input') or '?'} input")
 
-    best = ok.loc[_col(ok, "miou").idxmax()]
+    best = ok.loc[_col(ok, C.MIOU).idxmax()]
     ties = [(r, how) for _, r in ok.iterrows() for tie, how in [cannot_tell_apart(best, r, paired)] if tie]
     pick = min(ties, key=lambda t: float(t[0][column]))[0]
     verb = "ship" if len(ok) > 1 else "only candidate with both measurements:"
@@ -283,13 +283,13 @@ def _recommend(summary: pd.DataFrame, column: str, label: str, unit: str, distur
         ratio = best[column] / pick[column] if pick[column] > 0 else float("nan")
         basis = ("paired comparison on the same images" if how == "paired"
                  else "each mIoU inside the other's 95% CI; no paired comparison in this run")
-        text += (f"; the most accurate, `{best['name']}` (mIoU {_fmt(best['miou'], 3)}), cannot be told apart from it "
+        text += (f"; the most accurate, `{best['name']}` (mIoU {_fmt(best[C.MIOU], 3)}), cannot be told apart from it "
                  f"({basis}) and costs {_fmt(ratio, 2)}x as much")
-    front = ok.iloc[pareto_front(list(zip(_col(ok, column), _col(ok, "miou"))))]
+    front = ok.iloc[pareto_front(list(zip(_col(ok, column), _col(ok, C.MIOU))))]
     cheaper = front[(_col(front, column) < pick[column]) & (front["name"] != pick["name"])]
     if not cheaper.empty:
         text += "; cheaper but measurably less accurate: " + ", ".join(
-            f"`{r['name']}` ({_fmt_cost(r[column], unit)} {unit}, mIoU {_fmt(r['miou'], 3)})"
+            f"`{r['name']}` ({_fmt_cost(r[column], unit)} {unit}, mIoU {_fmt(r[C.MIOU], 3)})"
             for _, r in cheaper.iterrows())
     skipped = summary[cost.notna() & ~has_acc]["name"]
     if len(skipped):
@@ -324,7 +324,7 @@ def recommendations(summary: pd.DataFrame, paired: Optional[pd.DataFrame] = None
 
 
 def _set_name(summary: pd.DataFrame) -> str:
-    acc = summary[_col(summary, "miou").notna()]
+    acc = summary[_col(summary, C.MIOU).notna()]
     if acc.empty or "dataset" not in acc.columns:
         return ""
     return set_label(str(acc["dataset"].iloc[0]), str(acc["split"].iloc[0]) if "split" in acc.columns
@@ -333,10 +333,10 @@ def _set_name(summary: pd.DataFrame) -> str:
 
 def vs_best(summary: pd.DataFrame, paired: Optional[pd.DataFrame] = None) -> dict[str, str]:
     """Per model: "best", "≈ best" (cannot be told apart, see :func:`cannot_tell_apart`) or "below"."""
-    acc = summary[_col(summary, "miou").notna()]
+    acc = summary[_col(summary, C.MIOU).notna()]
     if acc.empty:
         return {}
-    best = acc.loc[_col(acc, "miou").idxmax()]
+    best = acc.loc[_col(acc, C.MIOU).idxmax()]
     out = {}
     for _, r in acc.iterrows():
         tie, how = cannot_tell_apart(best, r, paired)
@@ -379,8 +379,8 @@ def summary_display(summary: pd.DataFrame, paired: Optional[pd.DataFrame] = None
     rows = []
     for _, r in summary.iterrows():
         name = f"`{r['name']}`" + (" (peer)" if r.get("kind") == "peer" else "")
-        w = (r.get("weights") or NOT_MEASURED) if _finite(r.get("miou")) else NOT_MEASURED
-        rows.append([name, w, str(r.get("input") or NOT_MEASURED), _fmt_miou(r) if _finite(r.get("miou"))
+        w = (r.get("weights") or NOT_MEASURED) if _finite(r.get(C.MIOU)) else NOT_MEASURED
+        rows.append([name, w, str(r.get("input") or NOT_MEASURED), _fmt_miou(r) if _finite(r.get(C.MIOU))
                      else NOT_MEASURED, vs.get(r["name"], NOT_MEASURED)]
                     + [_lat_cell(r, c[len("latency_ms_"):]) for c in lat_cols])
     return heads, rows
@@ -395,21 +395,21 @@ def cost_display(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     has = {c: _col(summary, c).notna().any() for c in summary.columns}
     gm_cols = [f"gmacs_per_s_{_bk(b)}" for b in ALWAYS_SHOWN_BACKENDS if f"gmacs_per_s_{_bk(b)}" in summary.columns]
     heads = ["model", "input", "params (M)", "GMACs", "size fp32 (MB)"] + (
-        ["ncnn .bin (MB)"] if has.get("size_mb_ncnn_bin") else []) + ["peak act. (MB)"] + (
-        ["boundary F"] if has.get("boundary_f") else []) + ["ARM (M instr.)", "ncnn speed-up"] + [
+        ["ncnn .bin (MB)"] if has.get(C.SIZE_MB_NCNN_BIN) else []) + ["peak act. (MB)"] + (
+        ["boundary F"] if has.get(C.BOUNDARY_F) else []) + ["ARM (M instr.)", "ncnn speed-up"] + [
         f"GMAC/s {backend_label(c[len('gmacs_per_s_'):])}" for c in gm_cols] + ["status"]
     rows = []
     for _, r in summary.iterrows():
         cells = [f"`{r['name']}`", str(r.get("input") or size or NOT_MEASURED),
-                 _fmt(r["params"] / 1e6 if _finite(r.get("params")) else np.nan, 3), _fmt(r.get("macs_g"), 3),
-                 _fmt(r.get("size_mb_fp32"), 2)]
-        if has.get("size_mb_ncnn_bin"):
-            cells.append(_fmt(r.get("size_mb_ncnn_bin"), 2))
-        cells.append(_fmt(r.get("act_peak_mb"), 1))
-        if has.get("boundary_f"):
-            cells.append(_fmt(r.get("boundary_f"), 3))
+                 _fmt(r[C.PARAMS] / 1e6 if _finite(r.get(C.PARAMS)) else np.nan, 3), _fmt(r.get(C.MACS_G), 3),
+                 _fmt(r.get(C.SIZE_MB_FP32), 2)]
+        if has.get(C.SIZE_MB_NCNN_BIN):
+            cells.append(_fmt(r.get(C.SIZE_MB_NCNN_BIN), 2))
+        cells.append(_fmt(r.get(C.ACT_PEAK_MB), 1))
+        if has.get(C.BOUNDARY_F):
+            cells.append(_fmt(r.get(C.BOUNDARY_F), 3))
         sp = _fmt_speedup(r)
-        cells += [_fmt(r.get("arm_instructions_m"), 1),
+        cells += [_fmt(r.get(C.ARM_INSTRUCTIONS_M), 1),
                   sp + (DISTURBED_MARK if sp != NOT_MEASURED and bool(r.get("ncnn_speedup_disturbed")) else "")]
         cells += [_fmt(r.get(c), 1) for c in gm_cols]
         cells.append(str(r.get("status", "")))

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from bench import columns as C
 from bench.sweep import seed_spread
 
 from .report import Doc
@@ -16,7 +17,7 @@ from .report import Doc
 SWEEP_MD = "report.md"
 
 
-INT_COLUMNS = {"input_size", "params", "threads", "seed", "train_steps", "seeds"}
+INT_COLUMNS = {"input_size", C.PARAMS, "threads", "seed", C.TRAIN_STEPS, "seeds"}
 
 
 def _fmt(v: Any, digits: int = 3, column: str = "") -> str:
@@ -54,7 +55,7 @@ def sweep_doc(df: pd.DataFrame) -> Doc:
     if "profile" in by:
         doc.h(2, "Cost")
         _table(doc, by["profile"].sort_values(["arch", "input_size"]),
-               ["arch", "input_size", "params", "macs_g", "size_mb_fp32", "act_peak_mb", "status"])
+               ["arch", "input_size", C.PARAMS, C.MACS_G, C.SIZE_MB_FP32, C.ACT_PEAK_MB, "status"])
     for name, title in (("latency", "Latency"), ("speedup", "Speed-ups (timed interleaved)")):
         if name not in by:
             continue
@@ -64,16 +65,16 @@ def sweep_doc(df: pd.DataFrame) -> Doc:
             doc.h(2, f"{title} on {machine}")
             if name == "latency":
                 _table(doc, part.sort_values(["arch", "input_size", "threads", "backend"]),
-                       ["arch", "input_size", "threads", "backend", "latency_ms_median", "latency_cv", "quiet",
+                       ["arch", "input_size", "threads", "backend", C.LATENCY_MS_MEDIAN, C.LATENCY_CV, C.QUIET,
                         "status"])
             else:
                 _table(doc, part.sort_values(["arch", "input_size", "threads"]),
-                       ["arch", "input_size", "threads", "other_backend", "speedup", "speedup_min", "speedup_max",
-                        "quiet", "status"])
+                       ["arch", "input_size", "threads", C.OTHER_BACKEND, C.SPEEDUP, C.SPEEDUP_MIN, C.SPEEDUP_MAX,
+                        C.QUIET, "status"])
     if "arm_cost" in by:
         doc.h(2, "ARM instructions (qemu, deterministic)")
         _table(doc, by["arm_cost"].sort_values(["arch", "input_size"]),
-               ["arch", "input_size", "arm_instructions_m", "status"], 1)
+               ["arch", "input_size", C.ARM_INSTRUCTIONS_M, "status"], 1)
     if "train" in by:
         doc.h(2, "Training: seed-to-seed spread")
         doc.p("Validation mIoU of the same design and recipe trained with different seeds. `sd over seeds` "
@@ -86,8 +87,8 @@ def sweep_doc(df: pd.DataFrame) -> Doc:
                     _fmt(r.val_miou_min), _fmt(r.val_miou_max), _fmt(r.ci_half_width_mean)]
                    for r in spread.itertuples()])
         _table(doc, by["train"].sort_values(["arch", "recipe", "seed"]),
-               ["arch", "recipe", "seed", "train_steps", "train_seconds", "val_miou", "val_miou_ci_low",
-                "val_miou_ci_high", "status"])
+               ["arch", "recipe", "seed", C.TRAIN_STEPS, C.TRAIN_SECONDS, C.VAL_MIOU, C.VAL_MIOU_CI_LOW,
+                C.VAL_MIOU_CI_HIGH, "status"])
     failed = df[status.str.startswith("error")]
     if not failed.empty:
         doc.h(2, "Failed jobs")

@@ -9,15 +9,17 @@ import numpy as np
 import pytest
 
 from bench import columns as C
+from bench.jobs import Job, run_job
 from bench.measure.accuracy import EvalRecord
 from bench.measure.complexity import ComplexityRecord
 from bench.measure.latency import LatencyRecord, SpeedupRecord, compare_rounds, speedups, summarize
 
 WRITTEN_BY = {
-    ComplexityRecord: (C.PARAMS, C.MACS_G),
-    EvalRecord: (C.MIOU,),
-    LatencyRecord: (C.LATENCY_MS_MEDIAN, C.LATENCY_RATIO_TO_CALIB, C.PARITY_OK, C.BACKEND, C.THREADS, C.INPUT_SIZE),
-    SpeedupRecord: (C.SPEEDUP, C.SPEEDUP_MIN, C.SPEEDUP_MAX, C.PARITY_OK),
+    ComplexityRecord: (C.PARAMS, C.MACS_G, C.ACT_PEAK_MB, C.SIZE_MB_FP32, C.SIZE_MB_FP16, C.SIZE_MB_NCNN_BIN),
+    EvalRecord: (C.MIOU, C.MIOU_CI_LOW, C.MIOU_CI_HIGH, C.N_IMAGES, C.BOUNDARY_F),
+    LatencyRecord: (C.LATENCY_MS_MEDIAN, C.LATENCY_RATIO_TO_CALIB, C.PARITY_OK, C.BACKEND, C.THREADS, C.INPUT_SIZE,
+                    C.LATENCY_MS_P10, C.LATENCY_MS_P90, C.LATENCY_CV, C.ACHIEVED_GMACS_PER_S, C.QUIET),
+    SpeedupRecord: (C.SPEEDUP, C.SPEEDUP_MIN, C.SPEEDUP_MAX, C.PARITY_OK, C.OTHER_BACKEND, C.QUIET),
 }
 
 
@@ -26,6 +28,11 @@ def test_column_names_are_fields_of_their_records(record):
     names = {f.name for f in fields(record)}
     missing = [c for c in WRITTEN_BY[record] if c not in names]
     assert not missing, f"{record.__name__} has no field {missing}"
+
+
+def test_every_row_has_the_job_columns_and_its_load():
+    row = run_job(Job("no_such_measurement", "x"))[0]
+    assert {C.JOB, C.MEASUREMENT, C.ARCH, C.STATUS, C.LOAD_AVG_1M} <= set(row)
 
 
 def test_speedup_is_base_over_other_and_nan_when_undefined():

@@ -5,15 +5,21 @@ from __future__ import annotations
 import pytest
 
 import bench.measurements  # noqa: F401  registers the measurements
-from archs import list_archs
 from bench.gate import gate_jobs
 from bench.jobs import Job, run_job
 from bench.measure.latency import DEFAULT_LOOPS, DEFAULT_ROUND_LOOPS, DEFAULT_WARMUP
 from bench.plan import PlanOptions, plan_all
-from bench.settings import AccuracySettings, LatencySettings, ProfileSettings, SpeedupSettings
+from bench.settings import (SETTINGS, ArmEstimateSettings, DeviceLatencySettings, LatencyRepeatSettings,
+                            LatencySettings, SpeedupSettings)
 
-TYPED = {"latency": LatencySettings, "speedup": SpeedupSettings, "profile": ProfileSettings,
-         "accuracy": AccuracySettings}
+
+def test_every_measurement_has_its_settings():
+    import bench.sweep  # noqa: F401  registers train
+    from bench.jobs import known_measurements
+
+    # (tests register their own measurements, named with a leading underscore)
+    assert sorted(SETTINGS) == [m for m in known_measurements() if not m.startswith("_")]
+    assert all(cls.measurement == name for name, cls in SETTINGS.items())
 
 
 def test_defaults_live_in_the_settings():
@@ -21,6 +27,22 @@ def test_defaults_live_in_the_settings():
     assert (s.loops, s.warmup, s.input_size, s.weights) == (DEFAULT_LOOPS, DEFAULT_WARMUP, 256, "random")
     assert SpeedupSettings().loops == DEFAULT_ROUND_LOOPS
     assert (s.threads_for("torch"), s.threads_for("file"), LatencySettings(threads=4).threads_for("file")) == (1, 2, 4)
+    # None: a default left out of the key (the jobs made before these settings did not name it)
+    assert DeviceLatencySettings().timing() == dict(threads=1, loops=20, warmup=3, powersave=0, exec_prefix=())
+    assert DeviceLatencySettings().toolchain_name == "gnu" and ArmEstimateSettings().threads == (1, 4)
+
+
+def test_latency_repeat_runs_the_latency_job_of_its_settings():
+    s = LatencyRepeatSettings(backend="ncnn", threads=2, loops=12, runs=3)
+    assert s.one_run() == LatencySettings(backend="ncnn", threads=2, loops=12)
+    assert s.job("seg_matting").key == ("latency_repeat/seg_matting/backend=ncnn,input_size=256,loops=12,runs=3,"
+                                        "threads=2,warmup=10,weights=random")
+
+
+def test_settings_read_from_a_job_make_that_job():
+    job = Job.make("latency", "pphumanseg_lite", backend="onnxruntime", threads=2)  # no input size: a model file
+    assert LatencySettings.of(job).job(job.arch) == job
+    assert LatencySettings.of(job) == LatencySettings(backend="onnxruntime", threads=2)  # equal values
 
 
 def test_job_round_trip_and_key():
@@ -44,11 +66,7 @@ def test_unknown_setting_is_an_error_row_naming_it():
                                   gate_jobs(["seg_matting"]), gate_jobs(["esp_dense_seg"], quick=True)],
                          ids=["plan", "plan-quick", "gate", "gate-quick"])
 def test_every_planned_job_reads_into_its_settings(jobs):
-    timed = [j for j in jobs if j.measurement in TYPED]
-    assert timed
-    assert {j.measurement for j in timed} >= {"latency", "profile", "accuracy"}
-    for j in timed:
-        s = TYPED[j.measurement].of(j)  # no unknown setting
-        if j.measurement == "latency" and j.arch in list_archs(peers=True):  # torch models' jobs are
-            # made from their settings: the same key back (model files' still by hand: no input size)
-            assert s.job(j.arch).key == j.key
+    assert {j.measurement for j in jobs} >= {"latency", "profile", "accuracy"}
+    for j in jobs:
+        s = SETTINGS[j.measurement].of(j)  # no unknown setting
+        assert s.job(j.arch).key == j.key  # the same job back (tests/test_job_keys.py: every plan)

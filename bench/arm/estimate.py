@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
 
+from .. import columns as C
 from . import counts as arm_counts
 
 CALIBRATION_TABLE = Path(__file__).resolve().parent / "calibration_counts.csv"
@@ -285,11 +286,11 @@ def estimate_rows(model_rows: pd.DataFrame, counts: pd.DataFrame, fits: Sequence
             est = float(f.predict(FORMS[form](pd.DataFrame([r]))[0]))
             why = out_of_range(r, ranges[f.cpu_model])
             rows.append({
-                "model": r["model"], "input_whc": r["input_whc"], "kind": "estimate", "device_model": device,
+                "model": r["model"], "input_whc": r["input_whc"], "kind": "estimate", C.DEVICE_MODEL: device,
                 "device_title": DEVICES[device].title, "isa": f.isa, "threads": threads, "powersave": f.powersave,
-                "cpu_model_counts": f.cpu_model, "form": form, "arm_est_ms": est,
+                "cpu_model_counts": f.cpu_model, "form": form, C.ARM_EST_MS: est,
                 # prediction / truth - 1 lies in [q10, q90] for 80% of the LOO models, so the truth in:
-                "arm_est_ms_low": est / (1 + f.loo_err_q90_signed), "arm_est_ms_high": est / (1 + f.loo_err_q10_signed),
+                C.ARM_EST_MS_LOW: est / (1 + f.loo_err_q90_signed), C.ARM_EST_MS_HIGH: est / (1 + f.loo_err_q10_signed),
                 "est_loo_err_median": f.loo_err_median, "est_loo_err_p90": f.loo_err_p90,
                 "insn_m": r["insn_m"], "macs_m": r["macs_m"], "out_of_range": bool(why), "out_of_range_why": "; ".join(why),
                 "calibration_table_date": f.table_date, "status": "ok"})
@@ -468,7 +469,7 @@ def measured_vs_estimated(rows: pd.DataFrame, device_model: str) -> pd.DataFrame
     if "exec_prefix" in meas.columns:
         meas = meas[~meas["exec_prefix"].map(_emulated)]
     est = rows[(rows["measurement"] == "arm_estimate") & (status == "ok")]
-    est = est[est["device_model"] == device.name] if "device_model" in est.columns else est.iloc[0:0]
+    est = est[est[C.DEVICE_MODEL] == device.name] if C.DEVICE_MODEL in est.columns else est.iloc[0:0]
     out = []
     for _, m in meas.iterrows():
         threads, size = int(m["threads"]), int(m["input_size"])
@@ -480,23 +481,23 @@ def measured_vs_estimated(rows: pd.DataFrame, device_model: str) -> pd.DataFrame
         elif same_size.empty:
             notes.append(f"estimate at another input size ({cand['input_whc'].iloc[0]})")
         e = same_size.iloc[0] if len(same_size) else None
-        measured = float(m["latency_ms_median"])
+        measured = float(m[C.LATENCY_MS_MEDIAN])
         ps_meas = int(m["powersave"]) if pd.notna(m.get("powersave")) else None
         if e is not None and ps_meas is not None and ps_meas != int(e["powersave"]):
             notes.append(f"measured with powersave {ps_meas}, the {device.name} calibration rows used {int(e['powersave'])}")
-        reported = str(m.get("device_model") or "")
+        reported = str(m.get(C.DEVICE_MODEL) or "")
         probed = probed_device_model(reported)
         if probed and probed != device.name:
             notes.append(f"the device reports {reported!r}, which looks like {probed}, not {device.name}")
         elif not probed and reported:
             notes.append(f"the device reports {reported!r}, not recognisably {device.name}")
-        est_ms = float(e["arm_est_ms"]) if e is not None else np.nan
-        low = float(e["arm_est_ms_low"]) if e is not None else np.nan
-        high = float(e["arm_est_ms_high"]) if e is not None else np.nan
+        est_ms = float(e[C.ARM_EST_MS]) if e is not None else np.nan
+        low = float(e[C.ARM_EST_MS_LOW]) if e is not None else np.nan
+        high = float(e[C.ARM_EST_MS_HIGH]) if e is not None else np.nan
         out.append({
             "arch": m["arch"], "threads": threads, "input_size": size, "device": m.get("device", ""),
-            "device_reported": reported, "powersave": ps_meas, "latency_ms_median": measured,
-            "device_model": device.name, "arm_est_ms": est_ms, "arm_est_ms_low": low, "arm_est_ms_high": high,
+            "device_reported": reported, "powersave": ps_meas, C.LATENCY_MS_MEDIAN: measured,
+            C.DEVICE_MODEL: device.name, C.ARM_EST_MS: est_ms, C.ARM_EST_MS_LOW: low, C.ARM_EST_MS_HIGH: high,
             "est_err_vs_measured": est_ms / measured - 1 if measured > 0 else np.nan,
             "in_band": bool(low <= measured <= high) if e is not None else None,
             "est_loo_err_median": float(e["est_loo_err_median"]) if e is not None else np.nan,

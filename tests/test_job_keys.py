@@ -1,0 +1,64 @@
+"""Job keys are what ``--resume`` matches a run folder's finished rows by: a change to how jobs are
+built must not change them. ``tests/data/job_keys.json`` holds, in order, the keys of the default,
+quick and thorough plans, the gate's jobs and a sweep, as the code at e96fb8a made them (before the
+jobs were built from typed settings), less the 5 peers' full-HSD accuracy jobs that c87bb50 moved from
+the default and quick plans to --thorough (the only change to the file since, checked when merging). Changing that file on purpose means old runs no longer resume.
+
+The plans follow what is on disk (a published checkpoint in ../shared/models is timed with its
+weights), as the suite expects; the inputs that vary between machines are pinned: the core count
+(thread counts) and an optional fine-tuned checkpoint."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import bench.plan as plan
+from archs import list_archs
+from bench.gate import gate_jobs
+from bench.jobs import Job
+from bench.settings import SETTINGS
+from bench.sweep import SWEEP_MEASUREMENTS, SweepMatrix, expand
+
+EXPECTED = json.loads((Path(__file__).parent / "data" / "job_keys.json").read_text())
+SWEEP = SweepMatrix(archs=("seg_matting", "sinet"), measurements=SWEEP_MEASUREMENTS, seeds=(0, 1),
+                    recipes={"default": {}, "crop160": {"train_size": 160}})
+
+
+def planned_jobs(name: str) -> list[Job]:
+    return {
+        "plan": lambda: plan.plan_all(plan.PlanOptions()),
+        "plan-quick": lambda: plan.plan_all(plan.PlanOptions(quick=True)),
+        "plan-thorough": lambda: plan.plan_all(plan.PlanOptions(thorough=True)),
+        "gate": lambda: gate_jobs(list_archs()),
+        "gate-quick": lambda: gate_jobs(list_archs(), quick=True),
+        "sweep": lambda: expand(SWEEP),
+    }[name]()
+
+
+@pytest.fixture(autouse=True)
+def pinned_machine(monkeypatch, tmp_path):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(plan, "trained_checkpoint_path", lambda name, *a, **k: tmp_path / f"{name}.pt")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_job_keys_unchanged(name):
+    assert [j.key for j in planned_jobs(name)] == EXPECTED[name]
+
+
+# built from their settings (bench.plan, bench.gate, bench.sweep): the settings alone make the job
+BUILT_FROM_SETTINGS = {"arm_cost", "device_latency", "arm_estimate", "latency_repeat", "train"}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_job_round_trips_through_its_settings(name):
+    for job in planned_jobs(name):
+        cls = SETTINGS[job.measurement]
+        settings = cls.of(job)  # no unknown setting
+        assert settings.job(job.arch).key == job.key
+        if job.measurement in BUILT_FROM_SETTINGS:
+            assert cls(**dataclasses.asdict(settings)).job(job.arch).key == job.key
