@@ -12,7 +12,8 @@ from . import columns as C
 from .jobs import Job, Skip, measurement
 from .cache import cache_folder, read_entry, write_entry
 from .settings import (AccuracySettings, ArmCostSettings, ArmEstimateSettings, DeviceLatencySettings,
-                       LatencyRepeatSettings, LatencySettings, ProfileSettings, SpeedupSettings)
+                       ExamplesSettings, LatencyRepeatSettings, LatencySettings, LayersSettings, ProfileSettings,
+                       SpeedupSettings)
 from .sources import get_source
 from .weights import WeightsError, load_model
 
@@ -48,6 +49,34 @@ def accuracy_job(job: Job) -> list[dict]:
         row = source.accuracy(samples, s.input_size, s.weights, s.models_path, 1)
     row.update(dataset=data_dir.name, layout=layout, split=split)
     return [row]
+
+
+@measurement("layers")
+def layers_job(job: Job) -> list[dict]:
+    """Per-layer MACs and parameters of a torch model (``bench.measure.complexity.layer_rows``): one
+    row per layer, for the report's MAC-share plot and ``layers/<design>_<size>.csv``."""
+    from .measure.complexity import layer_rows
+
+    s = LayersSettings.of(job)
+    if get_source(job.arch).spec.form != "torch":
+        raise Skip("per-layer tables need a PyTorch model")
+    return layer_rows(load_model(job.arch, "random").model, s.input_size)
+
+
+@measurement("examples")
+def examples_job(job: Job) -> list[dict]:
+    """A model's predictions on a few fixed photos of ``data_dir`` (``bench.measure.examples``): one row
+    per photo with its probability map, for the report's strip of examples."""
+    from .measure.examples import EXAMPLE_IMAGES, example_rows
+
+    s = ExamplesSettings.of(job)
+    source = get_source(job.arch)
+    source.check_weights(s.weights)
+    if source.spec.form != "torch":
+        raise Skip("example predictions are drawn for the PyTorch models")
+    lm = load_model(job.arch, s.weights, s.models_path)
+    return example_rows(lm.model, lm.preprocess, lm.spec.output_kind, Path(s.data_dir), s.input_size,
+                        s.n_images or EXAMPLE_IMAGES)
 
 
 @measurement("latency", fresh_process=True)

@@ -11,8 +11,8 @@ from archs import get_spec, list_archs
 from .measure.complexity import sweep_sizes
 from .jobs import Job
 from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
-from .settings import (ArmCostSettings, ArmEstimateSettings, DeviceLatencySettings, LatencyRepeatSettings,
-                       LatencySettings)
+from .settings import (ArmCostSettings, ArmEstimateSettings, DeviceLatencySettings, ExamplesSettings,
+                       LatencyRepeatSettings, LatencySettings, LayersSettings)
 from .weights import trained_checkpoint_path
 
 # the data sets every design and peer is evaluated on, each on its own (never pooled): (folder of the
@@ -123,9 +123,32 @@ def plan_all(opt: PlanOptions) -> list[Job]:
                                      models_dir=str(opt.models_dir)))
     if opt.arm:
         jobs.extend(arm_jobs(archs, opt, {a: opt.input_size for a in archs}))
+    jobs.extend(report_jobs(archs, opt))
     if opt.peers and not opt.archs:
         jobs.extend(peer_jobs(opt))
     return jobs
+
+
+def report_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
+    """What the report draws besides the tables, measured as jobs (the report loads no model): per
+    design its per-layer MACs at the run's size, and its predictions on a few HSD validation photos
+    with the weights the summary shows (ours where trained, else its first published checkpoint; a
+    design with neither gets no example job and an "untrained" cell)."""
+    jobs = []
+    for arch in archs:
+        jobs.append(LayersSettings(input_size=opt.input_size).job(arch))
+        weights = _example_weights(arch, opt.models_dir)
+        if weights:
+            jobs.append(ExamplesSettings(weights=weights, input_size=opt.input_size, data_dir=hsd_dir(opt),
+                                         models_dir=str(opt.models_dir)).job(arch))
+    return jobs
+
+
+def _example_weights(arch: str, models_dir: Path) -> Optional[str]:
+    if trained_checkpoint_path(arch).is_file():
+        return "trained"
+    published = _latency_weights(arch, models_dir)
+    return None if published == "random" else published
 
 
 def accuracy_jobs(arch: str, opt: PlanOptions, **settings: Any) -> list[Job]:

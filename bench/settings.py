@@ -5,7 +5,7 @@ makes the job, whose key follows from the fields set (those equal to ``None`` ar
 Settings read from a job make that same job back (the fields the job did not set stay out of its key).
 
 Every measurement is typed: ``profile``, ``accuracy``, ``latency``, ``speedup``, ``latency_repeat``,
-``arm_cost``, ``device_latency``, ``arm_estimate`` and ``train`` (:data:`SETTINGS`). A default that
+``arm_cost``, ``device_latency``, ``arm_estimate``, ``train``, ``layers`` and ``examples`` (:data:`SETTINGS`). A default that
 would change the key of the jobs made without it is ``None`` here, with what it stands for beside it.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .measure.latency import (DEFAULT_LOOPS, DEFAULT_REPEATS, DEFAULT_ROUND_LOOP
 from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 
 _INTS = {"threads", "input_size", "loops", "warmup", "attempts", "repeat", "rounds", "runs", "powersave", "seed",
-         "steps"}
+         "steps", "n_images"}
 _FLOATS = {"quiet_wait_s"}
 
 
@@ -194,6 +194,26 @@ class ArmEstimateSettings(Settings):
         return tuple(int(t) for t in str(self.thread_counts or "1,4").split(","))
 
 
+@dataclass(frozen=True)
+class LayersSettings(Settings):
+    """``layers``: the per-layer MACs and parameters of a torch model at ``input_size`` (one row per layer)."""
+
+    measurement: ClassVar[str] = "layers"
+    input_size: int = 256
+
+
+@dataclass(frozen=True)
+class ExamplesSettings(Settings):
+    """``examples``: a model's predictions on ``n_images`` fixed photos of ``data_dir`` (one row each)."""
+
+    measurement: ClassVar[str] = "examples"
+    weights: str = "random"
+    input_size: int = 256
+    data_dir: str = str(DEFAULT_DATA_DIR / "hsd")
+    models_dir: str = str(DEFAULT_MODELS_DIR)
+    n_images: Optional[int] = None  # None: bench.measure.examples.EXAMPLE_IMAGES (4)
+
+
 DEFAULT_RECIPE = "default"  # the name of bench.train.Recipe as it is, without overrides
 
 
@@ -216,7 +236,7 @@ class TrainSettings(Settings):
 
 SETTINGS: dict[str, type[Settings]] = {cls.measurement: cls for cls in (
     ProfileSettings, AccuracySettings, LatencySettings, SpeedupSettings, LatencyRepeatSettings, ArmCostSettings,
-    DeviceLatencySettings, ArmEstimateSettings, TrainSettings)}
+    DeviceLatencySettings, ArmEstimateSettings, TrainSettings, LayersSettings, ExamplesSettings)}
 
 
 def _typed(name: str, value: Any) -> Any:

@@ -189,7 +189,8 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
 
     s = sub.add_parser("report", help="re-render the report of a saved run (no measuring)")
     s.add_argument("run_dir", metavar="RUN_DIR", help="run folder (reports/runs/<run>)")
-    s.add_argument("--data", metavar="DIR", help="also redo the example predictions on this data folder")
+    s.add_argument("--data", metavar="DIR", help="read the example photos from this folder (default: the one the "
+                                                 "run's example rows name, e.g. after moving the data)")
     s.add_argument("--no-layers", action="store_true", help="skip the per-layer MAC share plot")
     s.set_defaults(func=cmd_report)
 

@@ -90,9 +90,8 @@ def cmd_all(args) -> int:
     for name in ("results.csv", "results.json"):
         print(f"  {run_dir / name}")
     try:
-        with stop_on_signals():  # interrupted: no example strip or per-layer tables (they compute)
-            report = _render_report(run_dir, df, meta, None if interrupted else Path(opts.data_dir) / "hsd",
-                                    list(opts.archs or []), opts.input_size, layers=not interrupted)
+        with stop_on_signals():  # (the example strip and per-layer plot come from rows: a partial run has some)
+            report = _render_report(run_dir, df, meta, None, list(opts.archs or []))
         print(f"  {report.with_name('report.md')}\n  {report}")
     except KeyboardInterrupt:
         print(f"interrupted while writing the report; every row is saved: redo it with "
@@ -235,24 +234,24 @@ def cmd_check(args) -> int:
     return EXIT_OK if result.passed else EXIT_FAIL
 
 
-def _render_report(run_dir: Path, df, meta: dict, data_dir: Optional[Path], archs, size: int,
+def _render_report(run_dir: Path, df, meta: dict, data_dir: Optional[Path], archs,
                    layers: bool = True) -> Path:
-    """Example strip (when ``data_dir`` is given) and report of a run; progress on stderr."""
+    """Example strip and report of a run, from its rows (``data_dir``: where to read the example
+    photos, default the folder the rows name); progress on stderr."""
     from reports.report import write_examples, write_report
 
     def say(msg: str) -> None:
         print(f"report: {msg}", file=sys.stderr, flush=True)
 
-    if data_dir is not None:
-        say(f"example predictions on {data_dir}")
-        info = write_examples(run_dir, data_dir, archs=archs or None, input_size=size)
-        if info.get("note"):
-            say(info["note"])
+    say("example predictions")
+    info = write_examples(run_dir, df, archs=archs or None, data_dir=data_dir)
+    if info.get("note"):
+        say(info["note"])
     return write_report(run_dir, df, meta, layer_tables=layers, progress=say)
 
 
 def cmd_report(args) -> int:
-    from reports.report import load_meta, load_results, main_input_size
+    from reports.report import load_meta, load_results
 
     run_dir = Path(args.run_dir)
     try:
@@ -261,10 +260,9 @@ def cmd_report(args) -> int:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
     meta = load_meta(run_dir)
-    size = main_input_size(df, meta)
     archs = sorted(set(df["arch"].dropna())) if "arch" in df.columns else None
     try:
-        path = _render_report(run_dir, df, meta, Path(args.data) if args.data else None, archs, size,
+        path = _render_report(run_dir, df, meta, Path(args.data) if args.data else None, archs,
                               layers=not args.no_layers)
     except OSError as exc:
         print(f"report: cannot write into {run_dir}: {exc.strerror or exc} ({exc.filename or run_dir})",

@@ -1,13 +1,20 @@
-"""Per-layer MAC shares and the strip of example predictions: the two parts of the report that load
-models (they compute while rendering; the per-layer tables are saved in the run folder and reused)."""
+"""Per-layer MAC shares and the strip of example predictions, drawn from the run's ``layers`` and
+``examples`` rows (measured by jobs, :mod:`bench.measure.complexity` / :mod:`bench.measure.examples`;
+the report loads no model)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+
+from .rows import _text
+
+# the per-layer fields of a ``layers`` row, in the order of the written tables
+LAYER_FIELDS = ("layer_type", "layer_macs", "layer_macs_pct", "layer_params", "layer_elementwise_ops",
+                "layer_calls", "layer_output_shape", "layer_ops")
 
 EXAMPLES_PNG, EXAMPLES_JSON = "examples.png", "examples.json"
 
@@ -16,40 +23,27 @@ def layer_csv(run_dir: Path, arch: str, size: int) -> Path:
     return Path(run_dir) / "layers" / f"{arch}_{size}.csv"
 
 
-def layer_shares(archs: Sequence[str], size: int, run_dir: Optional[Path] = None,
-                 progress: Optional[Callable[[str], None]] = None) -> tuple[dict[str, pd.DataFrame], str]:
-    """Per design, its per-layer MACs (columns layer, type, macs, share, then the rest of
-    ``bench.measure.complexity.layer_table``) and a note ('' when all went well). Tables already saved in
-    ``run_dir/layers/`` are reused; new ones are saved there."""
-    out, problems, todo = {}, [], []
+def layer_shares(df: pd.DataFrame, archs: Sequence[str], size: int, run_dir: Optional[Path] = None
+                 ) -> tuple[dict[str, pd.DataFrame], str]:
+    """Per design, its per-layer MACs from the run's ``layers`` rows (columns layer, type, macs, share,
+    then the rest) and a note naming the designs without such rows ('' when none lacks them). With
+    ``run_dir``, each table is also written to ``layers/<design>_<size>.csv``."""
+    rows = df[(_text(df, "measurement") == "layers") & (_text(df, "status") == "ok")] if len(df) else df
+    out, missing = {}, []
     for a in archs:
-        cached = layer_csv(run_dir, a, size) if run_dir else None
-        if cached is not None and cached.is_file():
-            try:
-                out[a] = pd.read_csv(cached, keep_default_na=False).pipe(
-                    lambda t: t.assign(macs=pd.to_numeric(t["macs"]), share=pd.to_numeric(t["share"])))
-                continue
-            except (OSError, KeyError, ValueError, pd.errors.ParserError):
-                pass
-        todo.append(a)
-    if todo:
-        try:
-            from bench.measure.complexity import layer_table
-            from bench.weights import load_model
-        except ImportError as exc:
-            return out, f"per-layer tables not available ({exc})"
-    for a in todo:
-        if progress:
-            progress(f"per-layer MACs of {a}")
-        try:
-            out[a] = normalise_layer_table(layer_table(load_model(a, "random").model, size))
-        except Exception as exc:  # one design failing must not lose the others
-            problems.append(f"{a}: {type(exc).__name__}: {exc}")
+        t = rows[(_text(rows, "arch") == a) & (pd.to_numeric(rows.get("input_size"), errors="coerce") == size)] \
+            if len(rows) else rows
+        if t.empty or "layer_macs" not in t.columns:
+            missing.append(a)
             continue
+        t = t[["layer", *[c for c in LAYER_FIELDS if c in t.columns]]]  # (a profile row's "macs" is the model's)
+        t = t.rename(columns={c: c[len("layer_"):] for c in LAYER_FIELDS})
+        out[a] = normalise_layer_table(t.reset_index(drop=True))
         if run_dir is not None:
             layer_csv(run_dir, a, size).parent.mkdir(parents=True, exist_ok=True)
             out[a].to_csv(layer_csv(run_dir, a, size), index=False)
-    return out, "; ".join(problems)
+    note = f"no per-layer rows (`layers` jobs) for {', '.join(missing)} at {size}" if missing else ""
+    return out, note
 
 
 def normalise_layer_table(table: Any) -> pd.DataFrame:
@@ -75,80 +69,45 @@ def normalise_layer_table(table: Any) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- examples
 
-def _pick_stems(data_dir: Path, n: int) -> tuple[list[str], str]:
-    """``n`` evenly spaced stems of the validation split (``splits/<name>_val.txt``) if there is
-    one, else of the whole folder; and which of the two ("val" / "all")."""
-    stems: list[str] = []
-    split = "val"
-    try:
-        from bench.data.datasets import split_stems
-        stems = split_stems(Path(data_dir).name, "val")
-    except Exception:
-        pass
-    if not stems:
-        from bench.data.samples import scan_folder
-        stems, split = [s.stem for s in scan_folder(data_dir)], "all"
-    if len(stems) > n:
-        idx = np.linspace(0, len(stems) - 1, n).round().astype(int)
-        stems = [stems[i] for i in idx]
-    return list(stems), split
+def write_examples(run_dir: Path, df: pd.DataFrame, archs: Optional[Sequence[str]] = None,
+                   data_dir: Optional[Path] = None) -> dict:
+    """Strip of example predictions (photo, label, each design's mask) -> ``examples.png``, drawn from
+    the run's ``examples`` rows (probability maps measured by the jobs; the photos and labels are read
+    from the folder the rows name, or ``data_dir``). A design without rows gets an "untrained" cell.
+    Writes ``examples.json`` (stems, weights per design, note) and returns it."""
+    from bench.data.samples import load_pair, scan_folder
+    from bench.measure.examples import decode_prob
 
-
-def write_examples(run_dir: Path, data_dir: Optional[Path], archs: Optional[Sequence[str]] = None,
-                   input_size: int = 256, n_images: int = 4, models_dir: Optional[Path] = None,
-                   checkpoints_dir: Optional[Path] = None, stems: Optional[Sequence[str]] = None) -> dict:
-    """Strip of example predictions (image, label, each design's mask) -> ``examples.png``.
-
-    Weights: ``trained`` where ``checkpoints/<arch>.pt`` exists, else a published checkpoint
-    (seg_matting's ``seed``), as in the summary; other designs are shown as "untrained" (no prediction). Writes ``examples.json`` (stems, weights per
-    design, note) and returns it; without data the note says why and no image is written.
-    """
     run_dir = Path(run_dir)
-    info: dict[str, Any] = {"image": None, "stems": [], "weights": {}, "note": "", "input_size": input_size}
-    try:
-        if data_dir is None or not Path(data_dir).is_dir():
-            raise FileNotFoundError(f"data folder {data_dir} not found")
-        from archs import get_spec, list_archs
-        from bench.measure.accuracy import predict_prob
-        from bench.data.samples import scan_folder, load_pair
-        from bench.paths import CHECKPOINTS_DIR, DEFAULT_MODELS_DIR
-        from bench.weights import load_model, trained_checkpoint_path
+    info: dict[str, Any] = {"image": None, "stems": [], "weights": {}, "note": "", "input_size": None}
+    rows = df[(_text(df, "measurement") == "examples") & (_text(df, "status") == "ok")] if len(df) else df
+    from archs import list_archs
 
-        archs = [a for a in archs if a in list_archs()] if archs else list_archs()  # peers have no model here
-        stems, info["split"] = (list(stems), "given") if stems else _pick_stems(Path(data_dir), n_images)
-        samples = scan_folder(data_dir, stems)
-        models = {}
+    archs = [a for a in (archs or list_archs()) if a in list_archs()]  # the designs (peers: no strip column)
+    try:
+        if rows.empty:
+            raise LookupError("no example rows in this run (`examples` jobs)")
+        stems = list(dict.fromkeys(_text(rows, "stem")))
+        folder = Path(data_dir) if data_dir else Path(str(rows["example_data"].iloc[0]))
+        samples = scan_folder(folder, stems)
+        preds: dict[str, dict[str, np.ndarray]] = {}
         for a in archs:
-            names = {c.name for c in get_spec(a).checkpoints}
-            ck_dir = Path(checkpoints_dir) if checkpoints_dir else CHECKPOINTS_DIR
-            if trained_checkpoint_path(a, ck_dir).is_file():
-                w = "trained"
-            elif "seed" in names:
-                w = "seed"
-            else:
-                info["weights"][a] = "untrained"
-                continue
-            try:
-                models[a] = load_model(a, w, Path(models_dir) if models_dir else DEFAULT_MODELS_DIR, ck_dir)
-                info["weights"][a] = w
-            except Exception as exc:
-                info["weights"][a] = f"not loaded ({type(exc).__name__})"
+            mine = rows[_text(rows, "arch") == a]
+            info["weights"][a] = str(mine["weights"].iloc[0]) if len(mine) else "untrained"
+            preds[a] = {str(r["stem"]): r for _, r in mine.iterrows()}
         grid = []
         for s in samples:
             img, lab = load_pair(s)
-            preds = {}
-            for a in archs:
-                lm = models.get(a)
-                preds[a] = (predict_prob(lm.model, img, input_size, lm.preprocess, lm.spec.output_kind)
-                            if lm is not None else None)
-            grid.append({"stem": s.stem, "image": img, "label": lab, "preds": preds})
+            grid.append({"stem": s.stem, "image": img, "label": lab,
+                         "preds": {a: (decode_prob(preds[a][s.stem]["prob_png_b64"], lab.shape[:2])
+                                       if s.stem in preds[a] else None) for a in archs}})
+        size = int(pd.to_numeric(rows["input_size"], errors="coerce").dropna().iloc[0])
         from .plots import plot_examples
-        path = plot_examples(grid, archs, info["weights"], run_dir / EXAMPLES_PNG, input_size)
-        info.update(image=path.name, stems=[s.stem for s in samples],
-                    data=str(data_dir))
+        path = plot_examples(grid, archs, info["weights"], run_dir / EXAMPLES_PNG, size)
+        info.update(image=path.name if path else None, stems=stems, data=str(folder), input_size=size,
+                    split=str(rows["example_split"].iloc[0]))
     except Exception as exc:  # the strip is optional: say why it is missing
         info["note"] = f"example predictions skipped: {type(exc).__name__}: {exc}"
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / EXAMPLES_JSON).write_text(json.dumps(info, indent=2) + "\n")
     return info
-

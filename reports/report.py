@@ -318,7 +318,7 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
                     "hollow: disturbed, no quiet measurement)", "thread scaling: needs latency at 2+ thread counts"))
     if layer_tables and designs:
         say("plots: per-layer MAC share")
-        shares, note = layer_shares(list(dict.fromkeys(designs)), size, run_dir, say)
+        shares, note = layer_shares(df, list(dict.fromkeys(designs)), size, run_dir)
         figures.append((plots.plot_layer_shares(shares, run_dir / "plot_layer_mac_share.png", colors),
                         f"Share of MACs per layer at {size}x{size} (largest layers; full tables in "
                         f"layers/<design>_{size}.csv)" + (f"; {note}" if note and shares else ""),

@@ -2,7 +2,8 @@
 built must not change them. ``tests/data/job_keys.json`` holds, in order, the keys of the default,
 quick and thorough plans, the gate's jobs and a sweep, as the code at e96fb8a made them (before the
 jobs were built from typed settings), less the 5 peers' full-HSD accuracy jobs that c87bb50 moved from
-the default and quick plans to --thorough (the only change to the file since, checked when merging). Changing that file on purpose means old runs no longer resume.
+the default and quick plans to --thorough, plus the report's `layers` and `examples` jobs (added: the
+per-layer tables and example predictions became jobs); nothing else changed (checked when each was made). Changing that file on purpose means old runs no longer resume.
 
 The plans follow what is on disk (a published checkpoint in ../shared/models is timed with its
 weights), as the suite expects; the inputs that vary between machines are pinned: the core count

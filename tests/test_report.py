@@ -267,29 +267,47 @@ def test_write_report_with_almost_nothing(tmp_path):
     assert html_path.read_text().count("<img") == 0
 
 
-def test_examples_strip_without_data_says_why(tmp_path):
+def test_examples_strip_without_rows_says_why(tmp_path):
     run = tmp_path / "run"
-    info = write_examples(run, tmp_path / "nope", archs=["esp_dense_seg"])
-    assert info["image"] is None and "not found" in info["note"]
+    info = write_examples(run, fake_rows(), archs=["esp_dense_seg"])
+    assert info["image"] is None and "no example rows" in info["note"]
     _write(tmp_path, fake_rows())  # the report picks the note up
     assert "example predictions skipped" in (run / "report.md").read_text()
 
 
-def test_examples_strip_with_untrained_design(tmp_path):
+def test_examples_and_layer_shares_come_from_job_rows(tmp_path):
+    """The strip and the per-layer plot are drawn from rows that jobs measured (the report loads no
+    model): a design with example rows gets its masks, one without an "untrained" cell; the per-layer
+    table is written from the `layers` rows and sums to the profile's MACs."""
     import cv2
-    data = tmp_path / "data"
+
+    import bench.measurements  # noqa: F401  registers the measurements
+    from bench.jobs import run_job
+    from bench.settings import ExamplesSettings, LayersSettings, ProfileSettings
+    from reports.report import layer_shares
+
+    data = tmp_path / "data" / "photos"
     (data / "images").mkdir(parents=True)
     (data / "masks").mkdir()
     rng = np.random.default_rng(0)
     for i in range(2):
         cv2.imwrite(str(data / "images" / f"s{i}.jpg"), rng.integers(0, 255, (48, 40, 3), dtype=np.uint8))
         cv2.imwrite(str(data / "masks" / f"s{i}.png"), (rng.random((48, 40)) > 0.5).astype(np.uint8) * 255)
+    jobs = [ExamplesSettings(weights="seed", input_size=64, data_dir=str(data), n_images=2).job("seg_matting"),
+            LayersSettings(input_size=64).job("esp_dense_seg"), ProfileSettings(input_size=64).job("esp_dense_seg")]
+    df = pd.DataFrame([r for j in jobs for r in run_job(j)])
+    assert set(df["status"]) == {"ok"}
     run = tmp_path / "run"
-    info = write_examples(run, data, archs=["esp_dense_seg"], input_size=64, n_images=2,
-                          checkpoints_dir=tmp_path / "no_checkpoints")
-    assert info["weights"] == {"esp_dense_seg": "untrained"} and info["stems"] == ["s0", "s1"]
-    assert (run / "examples.png").is_file()
-    write_report(run, fake_rows(), META, layer_tables=False)
+    info = write_examples(run, df, archs=["esp_dense_seg", "seg_matting"])
+    assert info["weights"] == {"esp_dense_seg": "untrained", "seg_matting": "seed"}
+    assert info["stems"] == ["s0", "s1"] and (run / "examples.png").is_file() and not info["note"]
+    shares, note = layer_shares(df, ["esp_dense_seg", "seg_matting"], 64, run)
+    assert list(shares) == ["esp_dense_seg"] and "seg_matting" in note
+    profile = df[df["measurement"] == "profile"].iloc[0]
+    assert shares["esp_dense_seg"]["macs"].sum() == profile["macs"]
+    assert shares["esp_dense_seg"]["share"].sum() == pytest.approx(1.0)
+    assert (run / "layers" / "esp_dense_seg_64.csv").is_file()
+    write_report(run, pd.concat([fake_rows(), df], ignore_index=True), META)
     assert "examples.png" in (run / "report.md").read_text()
 
 

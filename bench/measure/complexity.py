@@ -524,6 +524,15 @@ def layer_table(model: nn.Module, input_size: InputSize = 256, in_channels: int 
     return df.reset_index(drop=True)
 
 
+def layer_rows(model: nn.Module, input_size: InputSize = 256) -> list[dict]:
+    """:func:`layer_table` as result rows, one per layer in execution order: ``layer`` (the module's
+    name, "(model)" for the model itself) and every other column prefixed ``layer_`` (``layer_macs``,
+    ``layer_macs_pct``, ``layer_params``...), so they never mix with a profile row's model totals."""
+    table = layer_table(model, input_size)
+    return [{"layer": r["module"] or "(model)", **{f"layer_{k}": v for k, v in r.items() if k != "module"}}
+            for r in table.to_dict("records")]
+
+
 # --------------------------------------------------------------------------------------------
 # fvcore vs thop, op kind by op kind
 # --------------------------------------------------------------------------------------------
@@ -612,6 +621,6 @@ __all__ = [
     "ActivationRecord", "ComplexityRecord", "ELEMENTWISE_CONVENTIONS", "ELEMENTWISE_HANDLES",
     "ELEMENTWISE_OPS", "FvcoreCount", "LAYER_COLUMNS", "THOP_RULES", "ThopCount", "compare_counters",
     "count_macs_fvcore", "count_macs_thop", "count_params", "fvcore_analysis", "input_hw",
-    "is_elementwise", "layer_table", "make_input", "measure_activations", "ncnn_bin_size_mb",
+    "is_elementwise", "layer_rows", "layer_table", "make_input", "measure_activations", "ncnn_bin_size_mb",
     "profile_model", "profile_sweep", "SWEEP_SIZES", "sweep_sizes",
 ]
