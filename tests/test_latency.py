@@ -3,9 +3,6 @@
 Deterministic: nothing here asserts on a measured time. The timing loop is driven by a fake clock;
 measure_latency is run with stand-in runners, calibration and timing where the point is the
 record's arithmetic. Real pnnx / ncnn conversions use tiny modules (a few seconds in all).
-
-(About 900 lines: one test file per module under test, and bench/measure/latency.py's protocol has
-many parts, each with its own tests; split, they would share most of their fixtures.)
 Latency itself is measured by ``run_bench.py latency`` and tests/benchmarks (docs/latency.md).
 (Over 600 lines: one test module per measurement module, and bench/measure/latency.py holds the
 whole protocol; its sections follow that module's.)
