@@ -194,3 +194,31 @@ def test_a_run_folder_exists_from_the_start(tmp_path):
     work), not a missing file."""
     writer = RunWriter(tmp_path / "run")
     assert finished_jobs(tmp_path / "run") == set() and writer.finish().empty
+
+
+@measurement("_test_sleep")
+def _sleep(job: Job) -> list[dict]:
+    import time
+
+    time.sleep(float(job.get("s", 0)))
+    return [{"slept_s": job.get("s")}]
+
+
+def test_ctrl_c_taken_by_another_thread_stops_the_wait_at_once():
+    """The kernel may hand a terminal's Ctrl-C to any thread of the process (the status relay, tqdm's
+    monitor); Python acts on it only in the main thread. Waiting on its workers, the main thread must
+    still stop within a moment, not when the next job ends (here 30 s away)."""
+    import signal
+    import threading
+    import time
+
+    def ctrl_c_in_this_thread():
+        time.sleep(4.0)  # the workers have started (spawned, torch imported) and sleep
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+    jobs = [Job.make("_test_sleep", "d", s=30, i=i) for i in range(2)]
+    threading.Thread(target=ctrl_c_in_this_thread, daemon=True).start()
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        list(execute(jobs, untimed_workers=2))
+    assert time.monotonic() - t0 < 12
