@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .rows import _text
+from .rows import _col, _text
 
 # the per-layer fields of a ``layers`` row, in the order of the written tables
 LAYER_FIELDS = ("layer_type", "layer_macs", "layer_macs_pct", "layer_params", "layer_elementwise_ops",
@@ -31,8 +31,7 @@ def layer_shares(df: pd.DataFrame, archs: Sequence[str], size: int, run_dir: Opt
     rows = df[(_text(df, "measurement") == "layers") & (_text(df, "status") == "ok")] if len(df) else df
     out, missing = {}, []
     for a in archs:
-        t = rows[(_text(rows, "arch") == a) & (pd.to_numeric(rows.get("input_size"), errors="coerce") == size)] \
-            if len(rows) else rows
+        t = rows[(_text(rows, "arch") == a) & (_col(rows, "input_size") == size)] if len(rows) else rows
         if t.empty or "layer_macs" not in t.columns:
             missing.append(a)
             continue
