@@ -28,12 +28,20 @@ def _cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
+def _as_from_a_terminal() -> None:
+    """In the child before it starts: Ctrl-C with its default meaning, as a command typed in a terminal
+    has it. A test run started in the background by a shell without job control (``cmd &`` in a
+    script, as CI runners may) inherits SIGINT *ignored*, and Python keeps an ignored SIGINT ignored:
+    the run would rightly not stop, and the test would say nothing about Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt_after_two_jobs(args: list[str], run_dir: Path, sig: int) -> str:
     """Start ``run_bench.py args`` in its own process group, send ``sig`` to the group (as a terminal
     signals the foreground job, workers included) once two jobs have rows in ``run_dir``, and check
     it stops within 15 s with exit 130 and no traceback. Returns its stderr."""
     proc = subprocess.Popen([sys.executable, "run_bench.py", *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_as_from_a_terminal)
     deadline = time.time() + 300
     while time.time() < deadline and len(_rows(run_dir)) < 2 and proc.poll() is None:
         time.sleep(0.2)
