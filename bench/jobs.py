@@ -271,17 +271,7 @@ def run_in_fresh_process(job: Job) -> list[Row]:
     it. For measurements whose result depends on process state (memory layout, thread pools); a
     worker that dies (e.g. a crash in a native library) gives an error row. Interrupted, it ends
     the worker at once and re-raises."""
-    pool = _worker_pool(1)
-    try:
-        with _stop_signals_held():
-            future = pool.submit(_run_in_worker, job, defined_in(job))
-        rows = next(_as_completed([future])).result()
-    except BrokenProcessPool as exc:
-        rows = failed_rows(job, f"worker process died ({exc})")
-    except BaseException:
-        stop_workers(pool)
-        raise
-    pool.shutdown()
+    [(_, rows)] = _in_pool([job], 1)  # (unpacking runs the pool to its end: shut down)
     return rows
 
 
