@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .rows import _col, _text
+from .rows import _col, _rows, _text
 
 # the per-layer fields of a ``layers`` row, in the order of the written tables
 LAYER_FIELDS = ("layer_type", "layer_macs", "layer_macs_pct", "layer_params", "layer_elementwise_ops",
@@ -28,10 +28,10 @@ def layer_shares(df: pd.DataFrame, archs: Sequence[str], size: int, run_dir: Opt
     """Per design, its per-layer MACs from the run's ``layers`` rows (columns layer, type, macs, share,
     then the rest) and a note naming the designs without such rows ('' when none lacks them). With
     ``run_dir``, each table is also written to ``layers/<design>_<size>.csv``."""
-    rows = df[(_text(df, "measurement") == "layers") & (_text(df, "status") == "ok")] if len(df) else df
+    rows = _rows(df, "layers")
     out, missing = {}, []
     for a in archs:
-        t = rows[(_text(rows, "arch") == a) & (_col(rows, "input_size") == size)] if len(rows) else rows
+        t = rows[(_text(rows, "arch") == a) & (_col(rows, "input_size") == size)]
         if t.empty or "layer_macs" not in t.columns:
             missing.append(a)
             continue
@@ -74,14 +74,13 @@ def write_examples(run_dir: Path, df: pd.DataFrame, archs: Optional[Sequence[str
     the run's ``examples`` rows (probability maps measured by the jobs; the photos and labels are read
     from the folder the rows name, or ``data_dir``). A design without rows gets an "untrained" cell.
     Writes ``examples.json`` (stems, weights per design, note) and returns it."""
+    from archs import list_archs
     from bench.data.samples import load_pair, scan_folder
     from bench.measure.examples import decode_prob
 
     run_dir = Path(run_dir)
     info: dict[str, Any] = {"image": None, "stems": [], "weights": {}, "note": "", "input_size": None}
-    rows = df[(_text(df, "measurement") == "examples") & (_text(df, "status") == "ok")] if len(df) else df
-    from archs import list_archs
-
+    rows = _rows(df, "examples")
     archs = [a for a in (archs or list_archs()) if a in list_archs()]  # the designs (peers: no strip column)
     try:
         if rows.empty:
