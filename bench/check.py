@@ -12,9 +12,9 @@ from typing import Any, Iterable, Mapping, Optional
 
 from archs import list_archs
 
-from .gate import (DEFAULT_RULES, Baseline, Comparison, compare, figures_from_rows, gate_jobs, gate_settings,
-                   load_baseline, machine_mismatch, make_strict, merge_figures, new_baseline, only_jobs,
-                   settings_mismatch)
+from .gate import (DEFAULT_RULES, Baseline, Comparison, accuracy_mismatch, compare, figures_from_rows, gate_jobs,
+                   gate_settings, load_baseline, machine_mismatch, make_strict, merge_figures, new_baseline,
+                   only_jobs, rebaselined_figures, settings_mismatch)
 from .jobs import Job
 from .runinfo import run_meta
 
@@ -53,6 +53,7 @@ class CheckPlan:
     jobs: list[Job]
     meta: dict[str, Any]  # where this check runs (bench.runinfo.run_meta)
     note: Optional[str]  # why the time ratios are not compared (other machine kind or settings)
+    accuracy_note: Optional[str] = None  # why the accuracy floors are not compared (other images)
 
 
 def plan_check(req: CheckRequest, meta: Optional[dict[str, Any]] = None) -> CheckPlan:
@@ -65,10 +66,11 @@ def plan_check(req: CheckRequest, meta: Optional[dict[str, Any]] = None) -> Chec
     if req.only:
         jobs = only_jobs(jobs, req.only)
     settings = gate_settings(req.quick)
-    note = None
+    note = accuracy_note = None
     if baseline is not None:
         note = machine_mismatch(baseline.machine, meta["machine"]) or settings_mismatch(baseline.settings, settings)
-    return CheckPlan(req, baseline, archs, settings, jobs, meta, note)
+        accuracy_note = accuracy_mismatch(baseline.settings, settings)
+    return CheckPlan(req, baseline, archs, settings, jobs, meta, note, accuracy_note)
 
 
 @dataclass
@@ -89,17 +91,22 @@ def conclude(plan: CheckPlan, rows: Iterable[Mapping[str, Any]], errors: list[st
     req, meta = plan.request, plan.meta
     current = figures_from_rows(rows)
     if not req.update:
-        comparisons = compare(current, plan.baseline.metrics, DEFAULT_RULES, same_machine=plan.note is None)
+        comparisons = compare(current, plan.baseline.metrics, DEFAULT_RULES, same_machine=plan.note is None,
+                              accuracy_note=plan.accuracy_note)
         return CheckResult(make_strict(comparisons) if req.strict else comparisons, None, errors, current)
     if errors:
         return CheckResult([], None, errors, current)
     commit = meta.get("commit", "") + ("-dirty" if meta.get("dirty") else "")
     if req.only:  # the other figures, the machine and the settings stay the baseline's
-        old = plan.baseline
-        current = merge_figures(old.metrics, current, req.only)
+        old, figures = plan.baseline, rebaselined_figures(req.only)
+        kept, settings = old.metrics, dict(old.settings)
+        if any(f.startswith("miou_") for f in figures):  # the floors now come from this check's images only
+            kept = {a: {k: v for k, v in m.items() if not k.startswith("miou_")} for a, m in kept.items()}
+            settings["accuracy_set"] = plan.settings["accuracy_set"]
+        current = merge_figures(kept, current, figures)
         b = new_baseline(current, old.machine, old.versions,
-                         f"{old.reason} | {commit}: {', '.join(req.only)} re-measured: {req.reason}",
-                         old.commit, old.settings)
+                         f"{old.reason} | {commit}: {', '.join(figures)} re-measured: {req.reason}",
+                         old.commit, settings)
     else:
         b = new_baseline(current, meta["machine"], meta["versions"], req.reason, commit, plan.settings)
     return CheckResult([], b, errors, current)

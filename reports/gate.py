@@ -103,7 +103,8 @@ def plan_lines(plan: CheckPlan) -> list[str]:
     s = plan.settings
     lines = [f"gate: {len(plan.archs)} designs at {s['input_size']}px; latency torch + ncnn at "
              f"{s['threads']} thread(s), {s['repeats']} rounds of {s['loops']} timed + {s['warmup']} warm-up loops, "
-             f"then ncnn vs torch interleaved ({s['speedup_rounds']} rounds of {s['speedup_loops']})"
+             f"then ncnn vs torch interleaved ({s['speedup_rounds']} rounds of {s['speedup_loops']}); "
+             f"accuracy on {s.get('accuracy_set', '?')}"
              f"{' (quick)' if s['quick'] else ''}; this machine: {machine_kind(plan.meta['machine'])}"]
     b = plan.baseline
     if b is not None:
@@ -111,4 +112,6 @@ def plan_lines(plan: CheckPlan) -> list[str]:
                      f"reason: {b.reason}); machine: {machine_kind(b.machine)}")
         if plan.note:
             lines.append(f"gate: {plan.note}")
+        if plan.accuracy_note:
+            lines.append(f"gate: accuracy floors not compared: {plan.accuracy_note}")
     return lines

@@ -39,7 +39,7 @@ from reports.gate import write_baseline
 
 BASE = "residualdense_bisenet"
 SLOWDOWN = 4  # the slowed backend runs each inference this many times (tolerance: docs/gate.md)
-N_IMAGES = 6  # validation images for the accuracy test
+N_IMAGES = 6  # eg1800 test images for the accuracy test
 ARM = arm.toolchain_status() is None or bool(os.environ.get("CI"))  # in CI a missing toolchain fails
 
 
@@ -211,33 +211,35 @@ def _damaged_seg_matting() -> nn.Module:
 
 
 @pytest.fixture
-def few_val_images(tmp_path, data_dir) -> Path:
-    """The first validation images of hsd (splits/hsd_val.txt) in a data root of their own."""
+def few_test_images(tmp_path, data_dir) -> Path:
+    """The first images of the gate's accuracy set (eg1800 test, splits/eg1800_test.txt) in a data
+    root of their own."""
     from bench.data.datasets import split_stems
-    src, root = data_dir / "hsd", tmp_path / "data"
-    stems = split_stems("hsd", "val")[:N_IMAGES]
+    name, split = gate.GATE_ACCURACY_SET
+    src, root = data_dir / name, tmp_path / "data"
+    stems = split_stems(name, split)[:N_IMAGES]
     for sub in ("images", "masks"):
-        (root / "hsd" / sub).mkdir(parents=True)
+        (root / name / sub).mkdir(parents=True)
         for s in stems:
             f = next((src / sub).glob(f"{s}.*"))
-            (root / "hsd" / sub / f.name).symlink_to(f)
+            (root / name / sub / f.name).symlink_to(f)
     return root
 
 
 def _seed_accuracy(arch: str, models_dir: Path, root: Path) -> dict:
-    # the gate's own accuracy job on the few images ("all" of the small folder: the val stems)
+    # the gate's own accuracy job on the few images ("all" of the small folder: the test stems)
     jobs = [Job.make("accuracy", arch, **{**dict(j.settings), "split": "all"})
             for j in _jobs(arch, models_dir, root, "accuracy") if j.get("weights") == "seed"]
     assert len(jobs) == 1
     return figures_from_rows(_rows(jobs))
 
 
-def test_accuracy_drop_is_caught(models_dir, few_val_images):
-    base = _seed_accuracy("seg_matting", models_dir, few_val_images)
+def test_accuracy_drop_is_caught(models_dir, few_test_images):
+    base = _seed_accuracy("seg_matting", models_dir, few_test_images)
     assert base["seg_matting"]["miou_seed"] > 0.7
     assert check(base, base) == []
     with registered("gate_test_damaged_seg_matting", "seg_matting", _damaged_seg_matting) as name:
-        variant = _renamed(_seed_accuracy(name, models_dir, few_val_images), name, "seg_matting")
+        variant = _renamed(_seed_accuracy(name, models_dir, few_test_images), name, "seg_matting")
     assert [v.metric for v in check(variant, base)] == ["miou_seed"]
 
 

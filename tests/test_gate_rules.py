@@ -81,3 +81,35 @@ def test_baseline_roundtrip_and_errors(tmp_path):
         parse_baseline(json.dumps({"metrics": {}, "machine": {}, "version": 99}))
     with pytest.raises(ValueError, match="reason"):
         new_baseline(BASE, {}, {}, " ")
+
+
+def test_accuracy_floors_are_not_compared_with_a_baseline_measured_on_other_images():
+    """A baseline from before the floors moved to eg1800 test (no ``accuracy_set``: hsd val) must not
+    have its hsd figures compared with eg1800-test ones, in either direction."""
+    from bench.gate import accuracy_mismatch, gate_settings
+    now = gate_settings(quick=True)
+    assert now["accuracy_set"] == "eg1800/test"
+    assert accuracy_mismatch(now, now) is None
+    note = accuracy_mismatch({"input_size": 256}, now)
+    assert note and "hsd/val" in note and "eg1800/test" in note
+    res = {c.metric: c.verdict for c in compare(_with(miou_trained=0.5), BASE, accuracy_note=note)}
+    assert res["miou_trained"].startswith("skipped: baseline accuracy measured on hsd/val")
+    assert res["params"] == "ok"
+    assert [c.metric for c in make_strict(compare(_with(miou_trained=0.5), BASE))
+            if c.failed] == ["miou_trained"]  # same images: the drop fails
+
+
+def test_partial_rebaseline_of_accuracy_replaces_every_floor_and_records_the_images(tmp_path):
+    """``--update-baseline --only miou_trained`` re-measures the floors together: a design's old
+    figure from the other images is dropped, not kept beside the new ones."""
+    from bench.check import CheckPlan, CheckRequest, conclude
+    from bench.gate import Baseline, gate_settings
+    old = Baseline({"a": {"params": 3, "miou_trained": 0.70, "miou_seed": 0.86}, "b": {"miou_trained": 0.72}},
+                   {"cpu": "x"}, settings={"input_size": 256})
+    req = CheckRequest(tmp_path / "b.json", update=True, reason="floors on eg1800 test", only=("miou_trained",))
+    plan = CheckPlan(req, old, ["a", "b"], gate_settings(quick=True), [], {"commit": "c", "machine": {}}, None)
+    rows = [{"arch": "a", "measurement": "accuracy", "status": "ok", "weights": "trained", "miou": 0.9}]
+    new = conclude(plan, rows, []).new_baseline
+    assert new.metrics == {"a": {"params": 3, "miou_trained": 0.9}, "b": {}}
+    assert new.settings == {"input_size": 256, "accuracy_set": "eg1800/test"}
+    assert "miou_trained, miou_seed re-measured" in new.reason

@@ -3,7 +3,7 @@ built must not change them. ``tests/data/job_keys.json`` holds, in order, the ke
 quick and thorough plans, the gate's jobs and a sweep, as the code at e96fb8a made them (before the
 jobs were built from typed settings), less the 5 peers' full-HSD accuracy jobs that c87bb50 moved from
 the default and quick plans to --thorough, plus the report's `layers` and `examples` jobs (added: the
-per-layer tables and example predictions became jobs); nothing else changed (checked when each was made). Changing that file on purpose means old runs no longer resume.
+per-layer tables and example predictions became jobs), and the gate's 6 accuracy jobs moved from hsd val to eg1800 test (session 8, issue 16); nothing else changed (checked when each was made). Changing that file on purpose means old runs no longer resume.
 
 The plans follow what is on disk (a published checkpoint in ../shared/models is timed with its
 weights), as the suite expects; the inputs that vary between machines are pinned: the core count
