@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence
+from typing import Callable, Optional, Sequence
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
@@ -23,7 +23,8 @@ def _print_row(row: dict, keys: Sequence[str]) -> None:
             print(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
 
 
-def _one_job(job, as_json: bool, keys: Sequence[str]) -> int:
+def _one_job(job, as_json: bool, keys: Sequence[str], on_ok: Optional[Callable[[list], None]] = None) -> int:
+    """Run ``job`` here, print its rows; ``on_ok(rows)`` first when it succeeded."""
     from bench.jobs import run_job, status_of
     rows = run_job(job)
     status = status_of(rows)
@@ -32,6 +33,8 @@ def _one_job(job, as_json: bool, keys: Sequence[str]) -> int:
         return EXIT_FAIL
     if status != "ok":
         print(f"{job.key}: {status}", file=sys.stderr)
+    elif on_ok is not None:
+        on_ok(rows)
     if as_json:
         _print_json(rows[0] if len(rows) == 1 else rows)
     else:

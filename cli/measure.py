@@ -73,10 +73,25 @@ def cmd_eval(args) -> int:
     extra = {k: v for k, v in (("split", args.split), ("layout", args.layout)) if v and v != "auto"}
     job = Job.make("accuracy", args.arch, weights=args.weights, input_size=args.size,
                    data_dir=str(Path(args.data).resolve()), models_dir=str(args.models_dir), **extra)
+    on_ok = None
+    if args.record:
+        from bench.train.checkpoints import add_test_result, provenance_of
+        prov = provenance_of(args.arch, args.weights)
+        if prov is None or not prov.is_file() or args.split != "test":
+            print(f"--record keeps a test figure (--split test) in the provenance JSON beside the weights "
+                  f"(--weights trained or a path to a .pt with its .json); here: weights {args.weights!r}, "
+                  f"split {args.split!r}{f', {prov} does not exist' if prov is not None and not prov.is_file() else ''}",
+                  file=sys.stderr)
+            return EXIT_USAGE
+
+        def on_ok(rows):
+            row = rows[0]
+            add_test_result(prov, f"{row['dataset']}/{row['split']}", row)
+            print(f"recorded in {prov} under test/{row['dataset']}/{row['split']}", file=sys.stderr)
     return _one_job(job, args.json, ["arch", "weights", "dataset", "layout", "split", "input_size",
                                      "n_images", "miou", "miou_ci_low", "miou_ci_high", "iou_dataset",
                                      "boundary_f", "boundary_f_ci_low", "boundary_f_ci_high", "n_alpha",
-                                     "sad_k", "mse_x1e3", "grad_k"])
+                                     "sad_k", "mse_x1e3", "grad_k"], on_ok)
 
 
 def cmd_latency(args) -> int:

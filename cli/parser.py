@@ -80,6 +80,9 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
                    choices=["auto", "folder", "eg1800", "aisegment", "ppm100", "p3m10k"],
                    help="data layout (default: detected from the folders)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.add_argument("--record", action="store_true",
+                   help="with --split test: keep the figure in the provenance JSON beside the weights "
+                        "(trained: checkpoints/<design>.json), under test/<set>/test, after training")
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("latency", help="latency of one design on one backend (protocol: docs/latency.md)")

@@ -97,3 +97,45 @@ def test_eval_on_eg1800_test_reproduces_the_recorded_figure(arch, data_dir, caps
     assert got["n_images"] == want["n_images"] == 264
     assert got["miou"] == pytest.approx(want["miou"], abs=1e-9)
     assert got["miou_ci_low"] == pytest.approx(want["miou_ci_low"], abs=1e-9)
+
+
+@pytest.mark.parametrize("arch", list_archs())
+def test_recorded_eg1800_test_figure_is_precise_enough_to_rank(arch):
+    """Issue 16: the half-width of the eg1800-test 95 % interval is at most 0.01 for every design
+    trained with recipe v2 (264 images), so designs 0.02 apart can be told apart."""
+    prov = _provenance(arch)
+    if "eg1800/test" not in prov.get("test", {}):
+        pytest.skip(f"{arch}: no eg1800 test figure recorded (recipe {prov['recipe']['name']})")
+    t = prov["test"]["eg1800/test"]
+    assert t["miou_ci_low"] <= t["miou"] <= t["miou_ci_high"]
+    half = (t["miou_ci_high"] - t["miou_ci_low"]) / 2
+    if prov["recipe"]["name"] == "portrait-v1":  # measured, not retrained yet: 0.009-0.014 (docs/training.md)
+        pytest.skip(f"{arch}: v1 checkpoint, half-width {half:.4f}; the bound is issue 16's for the retrained ones")
+    assert half <= 0.01
+
+
+def test_eval_record_keeps_the_test_figure_beside_the_weights(tmp_path, data_dir, capsys):
+    """`eval --weights X.pt --split test --record` writes the figure it printed into X.json under
+    test/<set>/test (what the eg1800-test reproduction test reads); any other split or weights
+    without a provenance file is a usage error that writes nothing."""
+    arch = "residualdense_bisenet"
+    pt, js = tmp_path / f"{arch}.pt", tmp_path / f"{arch}.json"
+    pt.write_bytes((CHECKPOINTS_DIR / f"{arch}.pt").read_bytes())
+    js.write_text((CHECKPOINTS_DIR / f"{arch}.json").read_text())
+    eg = data_dir / "eg1800"
+    before = js.read_text()
+    assert run_bench.main(["eval", "--arch", arch, "--weights", str(pt), "--data", str(eg),
+                           "--split", "train", "--record"]) == 2
+    assert "--record" in capsys.readouterr().err and js.read_text() == before
+    assert run_bench.main(["eval", "--arch", arch, "--weights", "random", "--data", str(eg),
+                           "--split", "test", "--record"]) == 2
+    capsys.readouterr()
+    code = run_bench.main(["eval", "--arch", arch, "--weights", str(pt), "--data", str(eg),
+                           "--split", "test", "--record", "--json"])
+    out = capsys.readouterr()
+    assert code == 0 and "recorded in" in out.err
+    printed = json.loads(out.out)
+    kept = json.loads(js.read_text())["test"]["eg1800/test"]
+    assert kept["n_images"] == printed["n_images"] == 264
+    assert kept["miou"] == printed["miou"] and kept["input_size"] == 256
+    assert not any(isinstance(v, list) for k, v in kept.items() if k != "input_size")

@@ -27,7 +27,7 @@ import torch.nn as nn
 from ..data.datasets import split_files_sha256
 from ..runinfo import run_meta
 from .loop import TrainRecord, TrainState, fits_fp16
-from ..weights import sha256_file
+from ..weights import sha256_file, trained_checkpoint_path
 
 
 def _clean(obj):
@@ -112,6 +112,16 @@ def load_state(path: Path) -> TrainState:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no training state to resume")
     return TrainState.from_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def provenance_of(arch: str, weights: str) -> Optional[Path]:
+    """The provenance JSON of trained weights: ``checkpoints/<arch>.json`` for ``trained``, the .json
+    beside a .pt path; None for other weights (random, a published checkpoint)."""
+    if weights == "trained":
+        return trained_checkpoint_path(arch).with_suffix(".json")
+    if weights.endswith(".pt"):
+        return Path(weights).with_suffix(".json")
+    return None
 
 
 def add_test_result(js: Path, key: str, row: dict) -> None:
