@@ -262,7 +262,8 @@ def literature_table(doc: Doc, df: pd.DataFrame, size: int) -> None:
 
 def learning_curves(archs: Sequence[str], checkpoints_dir: Optional[Path] = None) -> tuple[dict[str, pd.DataFrame], str]:
     """Per design with a committed checkpoint, its validation mIoU during training against images
-    seen (from the provenance JSON's ``curve``), and a note on what the curve was measured on."""
+    seen (from the provenance JSON's ``curve``; columns ``x``, ``y``, ``lo``, ``hi``, ``recipe``), and
+    a note on what the curve was measured on."""
     if checkpoints_dir is None:
         from bench.paths import CHECKPOINTS_DIR as checkpoints_dir
     out, notes, missing = {}, set(), []
@@ -282,10 +283,10 @@ def learning_curves(archs: Sequence[str], checkpoints_dir: Optional[Path] = None
         if len(pts) < 2:
             missing.append(a)
             continue
-        out[a] = pd.DataFrame(pts, columns=["x", "y", "lo", "hi"]).astype(float)
+        recipe = (prov.get("recipe") or {}).get("name", "?")
+        out[a] = pd.DataFrame(pts, columns=["x", "y", "lo", "hi"]).astype(float).assign(recipe=recipe)
         val = prov.get("validation") or {}
         n = (val.get("all") or {}).get(C.N_IMAGES)
-        recipe = (prov.get("recipe") or {}).get("name", "?")
         sets = "+".join((prov.get("recipe") or {}).get("train_sets") or [])
         notes.add(f"recipe {recipe}: validation side of {sets or '?'} ({n or '?'} images, pooled as the recipe "
                   f"validates), at {val.get('input_size', '?')} px")

@@ -283,6 +283,14 @@ def _text_or(v: Any, default: str) -> str:
     return v if isinstance(v, str) and v else default
 
 
+def curve_labels(curves: Mapping[str, pd.DataFrame]) -> dict[str, str]:
+    """Legend text per design: its name, plus its recipe (``recipe`` column) when the curves come
+    from more than one (they then validate on different images)."""
+    recipes = {str(d["recipe"].iat[0]) for d in curves.values() if "recipe" in d}
+    return {a: f"{a} ({d['recipe'].iat[0]})" if len(recipes) > 1 and "recipe" in d else a
+            for a, d in curves.items()}
+
+
 def plot_learning_curves(curves: Mapping[str, pd.DataFrame], path: Path, colors: Mapping[str, Any],
                          title: str) -> Optional[Path]:
     """Validation mIoU against images seen, one line per design (``x``, ``y``, ``lo``, ``hi``; the CI shaded)."""
@@ -290,9 +298,10 @@ def plot_learning_curves(curves: Mapping[str, pd.DataFrame], path: Path, colors:
     if not curves:
         return None
     fig, (ax,) = _figure(1, width=8.0, height=4.8)
+    labels = curve_labels(curves)
     for arch, d in sorted(curves.items()):
         c = _color(colors, arch)
-        ax.plot(d["x"], d["y"], "o-", color=c, ms=4, label=arch)
+        ax.plot(d["x"], d["y"], "o-", color=c, ms=4, label=labels[arch])
         ok = np.isfinite(d["lo"]) & np.isfinite(d["hi"])
         if ok.any():
             ax.fill_between(d["x"][ok], d["lo"][ok], d["hi"][ok], color=c, alpha=0.12, lw=0)

@@ -626,6 +626,21 @@ def test_learning_curves_from_checkpoint_provenance(tmp_path):
     assert list(curves) == ["esp_dense_seg"]
     assert list(curves["esp_dense_seg"]["x"]) == [0.0, 800.0, 1600.0]
     assert "portrait-v2" in note and "52 images" in note and "no curve in the provenance of seg_matting" in note
+    assert list(curves["esp_dense_seg"]["recipe"]) == ["portrait-v2"] * 3
+
+
+def test_learning_curve_labels_name_the_recipe_when_designs_differ(tmp_path):
+    """While the designs are retrained one by one, the plot holds v1 and v2 curves (other validation
+    images): each line then says its recipe; with one recipe the legend stays the design names."""
+    import pandas as pd
+    from reports.plots import curve_labels, plot_learning_curves
+    d = pd.DataFrame({"x": [1.0, 2.0], "y": [0.5, 0.6], "lo": [0.4, 0.5], "hi": [0.6, 0.7]})
+    mixed = {"esp_dense_seg": d.assign(recipe="portrait-v1"), "seg_matting": d.assign(recipe="portrait-v2")}
+    assert curve_labels(mixed) == {"esp_dense_seg": "esp_dense_seg (portrait-v1)",
+                                   "seg_matting": "seg_matting (portrait-v2)"}
+    same = {a: d.assign(recipe="portrait-v2") for a in ("esp_dense_seg", "seg_matting")}
+    assert curve_labels(same) == {"esp_dense_seg": "esp_dense_seg", "seg_matting": "seg_matting"}
+    assert plot_learning_curves(mixed, tmp_path / "curves.png", {}, "t").is_file()
 
 
 def test_plan_evaluates_every_model_on_each_set_separately():
