@@ -77,11 +77,11 @@ def cmd_eval(args) -> int:
     if args.record:
         from bench.train.checkpoints import add_test_result, provenance_of
         prov = provenance_of(args.arch, args.weights)
-        if prov is None or not prov.is_file() or args.split != "test":
-            print(f"--record keeps a test figure (--split test) in the provenance JSON beside the weights "
-                  f"(--weights trained or a path to a .pt with its .json); here: weights {args.weights!r}, "
-                  f"split {args.split!r}{f', {prov} does not exist' if prov is not None and not prov.is_file() else ''}",
-                  file=sys.stderr)
+        why = (f"split {args.split!r}: it keeps only a test figure (--split test)" if args.split != "test" else
+               f"weights {args.weights!r} have no provenance JSON (--weights trained or a .pt path)" if prov is None
+               else f"{prov} does not exist" if not prov.is_file() else None)
+        if why:
+            print(f"--record: {why}", file=sys.stderr)
             return EXIT_USAGE
 
         def on_ok(rows):

@@ -28,6 +28,14 @@ def _provenance(arch: str) -> dict:
     return json.loads(js.read_text())
 
 
+def _eg1800_test(arch: str) -> tuple[dict, dict]:
+    """The provenance and its recorded eg1800-test figure (``eval --record``); skips when none is."""
+    prov = _provenance(arch)
+    if "eg1800/test" not in prov.get("test", {}):
+        pytest.skip(f"{arch}: no eg1800 test figure recorded (recipe {prov['recipe']['name']})")
+    return prov, prov["test"]["eg1800/test"]
+
+
 @pytest.mark.parametrize("arch", list_archs())
 def test_checkpoint_file_matches_its_provenance(arch):
     prov = _provenance(arch)
@@ -84,11 +92,8 @@ def test_a_recipe_v2_checkpoint_is_complete_and_trained_on_no_evaluation_image(a
 @pytest.mark.parametrize("arch", list_archs())
 def test_eval_on_eg1800_test_reproduces_the_recorded_figure(arch, data_dir, capsys):
     """`eval --weights trained --data ../shared/data/eg1800 --split test` gives exactly the eg1800-test
-    figure recorded in a recipe-v2 provenance (headline accuracy of issue 16)."""
-    prov = _provenance(arch)
-    if "eg1800/test" not in prov.get("test", {}):
-        pytest.skip(f"{arch}: no eg1800 test figure recorded (recipe {prov['recipe']['name']})")
-    want = prov["test"]["eg1800/test"]
+    figure recorded in the provenance (`eval --record`; headline accuracy of issue 16)."""
+    _, want = _eg1800_test(arch)
     code = run_bench.main(["eval", "--arch", arch, "--weights", "trained", "--data", str(data_dir / "eg1800"),
                            "--split", "test", "--size", str(want["input_size"]), "--json"])
     assert code == 0
@@ -103,10 +108,7 @@ def test_eval_on_eg1800_test_reproduces_the_recorded_figure(arch, data_dir, caps
 def test_recorded_eg1800_test_figure_is_precise_enough_to_rank(arch):
     """Issue 16: the half-width of the eg1800-test 95 % interval is at most 0.01 for every design
     trained with recipe v2 (264 images), so designs 0.02 apart can be told apart."""
-    prov = _provenance(arch)
-    if "eg1800/test" not in prov.get("test", {}):
-        pytest.skip(f"{arch}: no eg1800 test figure recorded (recipe {prov['recipe']['name']})")
-    t = prov["test"]["eg1800/test"]
+    prov, t = _eg1800_test(arch)
     assert t["miou_ci_low"] <= t["miou"] <= t["miou_ci_high"]
     half = (t["miou_ci_high"] - t["miou_ci_low"]) / 2
     if prov["recipe"]["name"] == "portrait-v1":  # measured, not retrained yet: 0.009-0.014 (docs/training.md)
