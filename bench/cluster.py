@@ -18,6 +18,10 @@ Placement (docs/cluster.md):
   :func:`device_resource` of that device, declared by the node it is attached to, one unit: one job
   per device at a time, so a device farm is a Ray cluster.
 
+What a job says on the progress line (:func:`bench.status.say`, e.g. what the quiet gate waits for)
+reaches the driver's listeners through a Ray queue that the driver drains while it waits for results,
+as a fresh local worker process's messages do (best effort, like them).
+
 Ray is imported only when a Ray executor is used; the rest of the suite does not need it.
 """
 from __future__ import annotations
@@ -26,6 +30,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+from . import status
 from .jobs import Job, Row, defined_in, execute, failed_rows, is_timing, run_job
 from .paths import REPO_ROOT
 
@@ -36,6 +41,7 @@ DEVICE_PREFIX = "arm_device:"
 # interface unless told it is not a cluster node; this switch (Ray's own, meant for laptops) makes it
 # use 127.0.0.1 for the GCS, the raylet and the workers. It must be set before Ray is imported.
 LOCAL_ONLY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+RELAY_INTERVAL_S = 0.5  # how often the driver passes the jobs' progress messages on while it waits
 
 
 def device_resource(device: str) -> str:
@@ -76,10 +82,11 @@ def make_executor(spec: ExecutorSpec, workers: int = 0, devices: Iterable[str] =
                                                   num_cpus=workers or None, devices=devices)
 
 
-def _run_remote(job: Job, module: Optional[str], cwd: str) -> list[Row]:
+def _run_remote(job: Job, module: Optional[str], cwd: str, messages: Any = None) -> list[Row]:
     """Body of every Ray task: run the job as the local executor would, from the repo's folder
     (relative data/model paths in the settings mean the same on every node), and stamp the rows
-    with the node that measured them."""
+    with the node that measured them. ``messages``: the driver's queue for what the job says on the
+    progress line."""
     import importlib
     import sys
 
@@ -93,6 +100,7 @@ def _run_remote(job: Job, module: Optional[str], cwd: str) -> list[Row]:
         importlib.import_module(module)
     from .runinfo import machine
 
+    status.init_worker(messages)  # a reused worker process: this task's queue, not a former one's
     rows = run_job(job)
     node = {"node_id": ray.get_runtime_context().get_node_id(), "node_machine": machine()}
     for row in rows:
@@ -141,6 +149,7 @@ def execute_ray(jobs: Iterable[Job], skip_keys: Iterable[str] = (), address: Opt
     generator (Ctrl-C) cancels what is still queued or running; finished rows were already yielded.
     """
     import ray
+    from ray.util.queue import Queue
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     skip = set(skip_keys)
@@ -149,6 +158,7 @@ def execute_ray(jobs: Iterable[Job], skip_keys: Iterable[str] = (), address: Opt
     task = ray.remote(_run_remote)
     fresh_task = ray.remote(max_calls=1)(_run_remote)  # its worker process exits after one job
     cwd = str(REPO_ROOT)
+    messages = Queue(actor_options={"num_cpus": 0})  # what the jobs say, for this process's progress line
     pending: dict[Any, tuple[Job, Optional[str]]] = {}  # object ref -> (job, timing node or None)
     timing_queue = [j for j in todo if is_timing(j) and not j.get("device")]
     timing_keys = {j.key for j in timing_queue}
@@ -158,9 +168,9 @@ def execute_ray(jobs: Iterable[Job], skip_keys: Iterable[str] = (), address: Opt
                 continue
             if job.get("device"):
                 ref = fresh_task.options(num_cpus=1, max_retries=retries, resources={
-                    device_resource(str(job.get("device"))): 1.0}).remote(job, defined_in(job), cwd)
+                    device_resource(str(job.get("device"))): 1.0}).remote(job, defined_in(job), cwd, messages)
             else:
-                ref = task.options(num_cpus=1, max_retries=retries).remote(job, defined_in(job), cwd)
+                ref = task.options(num_cpus=1, max_retries=retries).remote(job, defined_in(job), cwd, messages)
             pending[ref] = (job, None)
         busy: set[str] = set()
 
@@ -171,13 +181,16 @@ def execute_ray(jobs: Iterable[Job], skip_keys: Iterable[str] = (), address: Opt
                     strategy = NodeAffinitySchedulingStrategy(node_id, soft=False)
                     ref = fresh_task.options(num_cpus=cpus, resources={TIMING_RESOURCE: 1.0},
                                              max_retries=retries, scheduling_strategy=strategy
-                                             ).remote(job, defined_in(job), cwd)
+                                             ).remote(job, defined_in(job), cwd, messages)
                     pending[ref] = (job, node_id)
                     busy.add(node_id)
 
         dispatch()
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=RELAY_INTERVAL_S)
+            _relay(messages)
+            if not done:
+                continue
             ref = done[0]
             job, node_id = pending.pop(ref)
             try:
@@ -194,8 +207,20 @@ def execute_ray(jobs: Iterable[Job], skip_keys: Iterable[str] = (), address: Opt
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)
+        messages.shutdown(force=True)
         if started:
             ray.shutdown()
+
+
+def _relay(messages: Any) -> None:
+    """Pass what the jobs said since the last call on to this process's progress-line listeners."""
+    try:
+        waiting = messages.qsize()
+        said = messages.get_nowait_batch(waiting) if waiting else []
+    except Exception:  # best effort: a message lost costs a stale progress line, never a result
+        return
+    for message in said:
+        status.say(message)
 
 
 __all__ = ["ExecutorSpec", "parse_executor", "make_executor", "execute_ray", "connect", "device_resource",

@@ -133,3 +133,14 @@ def test_timing_jobs_have_their_node_to_themselves(ray_cluster):
         for key, (b0, b1, other_node, _) in spans.items():
             if key != tj.key and other_node == node:
                 assert a1 <= b0 or b1 <= a0, f"{key} ran on {node} while timing job {tj.key} did"
+
+
+def test_what_a_job_says_reaches_the_drivers_progress_line(ray_cluster):
+    """A job's progress message (e.g. what the quiet gate waits for) is relayed from its Ray worker to
+    the driver's listeners before the job's rows are yielded, as from a fresh local process."""
+    from bench import status
+    said = []
+    with status.listening(said.append):
+        [(job, rows)] = list(cluster.execute_ray([Job.make("_status_talker", "esp_dense_seg")]))
+    assert rows[0]["status"] == "ok" and rows[0]["pid"] != os.getpid()
+    assert said == [f"talking from {rows[0]['pid']}"]
