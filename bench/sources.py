@@ -45,6 +45,8 @@ class SourceSpec:
     native_input: Optional[tuple[int, int]]  # file: the one (height, width) it takes
     default_size: Optional[int]  # torch: the side it is measured at unless told otherwise
     description: str
+    # what ``eval`` scores unless told otherwise: a design's committed checkpoint, a peer's published one
+    default_weights: str = "random"
 
 
 class ModelSource(ABC):
@@ -104,10 +106,11 @@ class TorchSource(ModelSource):
         a = get_spec(name)
         from .backends.table import BACKENDS
         size = a.checkpoints[0].input_size if a.peer and a.checkpoints else 256
+        weights = "trained" if not a.peer else a.checkpoints[0].name if a.checkpoints else "random"
         self.arch = a
         self.spec = SourceSpec(name=name, kind="peer" if a.peer else "design", form="torch", backends=BACKENDS,
                                input_multiple=a.input_multiple, native_input=None, default_size=size,
-                               description=a.description)
+                               description=a.description, default_weights=weights)
 
     def _size(self, input_size: Optional[int]) -> int:
         size = int(input_size or self.spec.default_size)
@@ -187,7 +190,7 @@ class FileSource(ModelSource):
         self.spec = SourceSpec(name=name, kind="peer", form="file",
                                backends=(p.runtime, *(("ncnn",) if p.runtime == "onnxruntime" else ())),
                                input_multiple=None, native_input=tuple(p.input_hw), default_size=None,
-                               description=p.source)
+                               description=p.source, default_weights="official")
 
     def _native(self) -> str:
         h, w = self.peer.input_hw

@@ -70,6 +70,8 @@ def cmd_profile(args) -> int:
 
 def cmd_eval(args) -> int:
     from bench.jobs import Job
+    spec = get_source(args.arch).spec
+    args.weights, args.size = args.weights or spec.default_weights, args.size or spec.default_size
     extra = {k: v for k, v in (("split", args.split), ("layout", args.layout)) if v and v != "auto"}
     job = Job.make("accuracy", args.arch, weights=args.weights, input_size=args.size,
                    data_dir=str(Path(args.data).resolve()), models_dir=str(args.models_dir), **extra)

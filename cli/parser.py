@@ -65,12 +65,14 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
 
     s = sub.add_parser("eval", help="accuracy (mean per-image IoU) of one design on a data folder")
     _arch_arg(s)
-    s.add_argument("--weights", default="random",
-                   help="random, seed (the published seg_matting checkpoint), trained, or a path")
+    s.add_argument("--weights", default=None,
+                   help="random, seed (the published seg_matting checkpoint), trained, official (a peer's), or "
+                        "a path (default: trained for a design, the published weights for a peer)")
     s.add_argument("--data", required=True, metavar="DIR",
                    help="folder with images/ and masks/ or alpha/ (or an EG1800, AISegment, PPM-100, "
                         "P3M-10k folder, see --layout)")
-    s.add_argument("--size", type=int, default=256, help="network input side (default 256)")
+    s.add_argument("--size", type=int, default=None,
+                   help="network input side (default: 256 for a design, the size a peer was published at)")
     s.add_argument("--split", default=None,
                    help="part of the data: all, train, val or test (stems in splits/<folder>_<split>.txt; "
                         "eg1800 has test, the authors' list) for the shared format; test/train (EG1800's "

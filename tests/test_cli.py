@@ -55,6 +55,17 @@ def test_eval_takes_any_registered_name(name, small_folder, capsys):
     assert row["arch"] == name and row["n_images"] == 3 and 0.0 <= row["miou"] <= 1.0
 
 
+@pytest.mark.parametrize("name, weights, size", [("esp_dense_seg", "trained", 256), ("sinet", "official", 224),
+                                                ("mediapipe_selfie", "official", None)])
+def test_eval_scores_what_a_user_means_without_weights_or_size(name, weights, size, small_folder, capsys):
+    """Without --weights / --size, eval scores a design's committed checkpoint at 256 and a peer's
+    published weights at the size it was published for (not random weights at 256: SINet scored so
+    0.61 instead of 0.95 on eg1800 test)."""
+    assert run_bench.main(["eval", "--arch", name, "--data", str(small_folder), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert (row["weights"], row["input_size"]) == (weights, size)
+
+
 @pytest.mark.parametrize("name", list_archs())
 def test_profile_json_params(name, capsys):
     assert run_bench.main(["profile", "--arch", name, "--size", "128", "--json"]) == 0
