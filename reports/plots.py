@@ -65,6 +65,7 @@ def plot_accuracy_vs_cost(panels: Sequence[Mapping], path: Path, colors: Mapping
     fig, axes = _figure(len(panels), width=9.5 if any(p.get("legend_outside") for p in panels) else 6.4, ncols=ncols)
     for ax, panel in zip(axes, panels):
         pts = panel["points"]
+        labels = []
         for _, r in pts.iterrows():
             yerr = ([[max(r.y - r.y_lo, 0)], [max(r.y_hi - r.y, 0)]]
                     if np.isfinite(r.y_lo) and np.isfinite(r.y_hi) else None)
@@ -77,8 +78,7 @@ def plot_accuracy_vs_cost(panels: Sequence[Mapping], path: Path, colors: Mapping
             ax.errorbar([r.x], [r.y], yerr=yerr, xerr=xerr, fmt=marker, color=c, ms=8, capsize=4, elinewidth=1.3,
                         label=label + (" †" if disturbed else ""), markerfacecolor="none" if disturbed else c,
                         markeredgecolor="black" if r.on_front else c, zorder=3)
-            ax.annotate(r.arch + ("†" if disturbed else ""), (r.x, r.y), textcoords="offset points", xytext=(7, 5),
-                        fontsize=8)
+            labels.append(ax.text(r.x, r.y, r.arch + ("†" if disturbed else ""), fontsize=8))
         x = pts[["x", "x_lo", "x_hi"]].to_numpy(float)
         xlim = (np.nanmin(x) / 1.3, np.nanmax(x) * 1.6)
         front = pts[pts["on_front"]].sort_values("x")
@@ -97,8 +97,22 @@ def plot_accuracy_vs_cost(panels: Sequence[Mapping], path: Path, colors: Mapping
         if panel.get("legend_outside"):
             ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         else:
-            ax.legend(fontsize=8, loc="lower right")
+            ax.legend(fontsize=8, loc="best")  # where it hides the fewest points
+        _place_labels(ax, labels, pts["x"].to_numpy(float), pts["y"].to_numpy(float))
     return _save(fig, path)
+
+
+def _place_labels(ax, labels: list, x: np.ndarray, y: np.ndarray) -> None:
+    """Move the point labels apart and off the markers at ``x``, ``y`` (adjustText), with a thin line
+    back to its point when one had to move far: models close in accuracy and speed are the
+    interesting ones, and their labels would otherwise print over each other."""
+    from adjustText import adjust_text
+
+    if labels:
+        ax.figure.draw_without_rendering()  # the layout the labels are placed in
+        legend = [ax.get_legend()] if ax.get_legend() is not None else []
+        adjust_text(labels, x=x, y=y, objects=legend, ax=ax, expand=(1.3, 1.6), min_arrow_len=8,
+                    arrowprops=dict(arrowstyle="-", color="0.5", lw=0.6))
 
 
 def _log_axis(axis) -> None:
