@@ -110,7 +110,7 @@ def _place_labels(ax, labels: list, x: np.ndarray, y: np.ndarray) -> None:
 
     if labels:
         ax.figure.draw_without_rendering()  # the layout the labels are placed in
-        legend = [ax.get_legend()] if ax.get_legend() is not None else []
+        legend = [ax.get_legend()] if ax.get_legend() is not None else None  # adjustText fails on []
         adjust_text(labels, x=x, y=y, objects=legend, ax=ax, expand=(1.3, 1.6), min_arrow_len=8,
                     arrowprops=dict(arrowstyle="-", color="0.5", lw=0.6))
 

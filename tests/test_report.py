@@ -672,3 +672,30 @@ def test_run_line_gives_the_load_while_timing_not_the_runs_own_workers():
     assert "while timing median 0.6, max 0.7" in line and "3.8" not in line
     untimed = run_line({"machine": {"cpu": "x", "cores": 2}}, df[df.measurement == "accuracy"])
     assert "at the end of each job median 3.6, max 3.8" in untimed
+
+
+def test_point_labels_of_close_models_do_not_print_over_each_other():
+    """Two models at almost the same accuracy and speed (mediapipe_selfie and its landscape variant,
+    residualdense_bisenet and shuffle_seg_skipnet in the headline plot): after placement their labels'
+    boxes are disjoint and neither covers a marker's centre."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from reports.plots import _place_labels
+    fig = Figure(figsize=(6.4, 4.6), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    x, y = np.array([5.0, 5.2, 20.0]), np.array([0.891, 0.893, 0.95])
+    ax.plot(x, y, "o")
+    ax.set_xscale("log")
+    ax.set_xlim(2, 100)
+    ax.set_ylim(0.85, 0.97)
+    labels = [ax.text(a, b, name, fontsize=8) for a, b, name in
+              zip(x, y, ["shuffle_seg_skipnet", "residualdense_bisenet", "sinet"])]
+    renderer = fig.canvas.get_renderer()
+    before = [t.get_window_extent(renderer) for t in labels]
+    assert before[0].overlaps(before[1])  # the case: as first drawn they collide
+    _place_labels(ax, labels, x, y)
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    assert not any(boxes[i].overlaps(boxes[j]) for i in range(3) for j in range(i + 1, 3))
+    centres = ax.transData.transform(np.c_[x, y])
+    assert not any(b.contains(*c) for b in boxes for c in centres)
