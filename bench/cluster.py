@@ -26,6 +26,7 @@ Ray is imported only when a Ray executor is used; the rest of the suite does not
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional
@@ -207,7 +208,8 @@ def execute_ray(jobs: Iterable[Job], skip_keys: Iterable[str] = (), address: Opt
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)
-        messages.shutdown(force=True)
+        with contextlib.suppress(Exception):  # the queue's actor may have gone with its node
+            messages.shutdown(force=True)
         if started:
             ray.shutdown()
 
