@@ -100,8 +100,10 @@ def test_eval_on_eg1800_test_reproduces_the_recorded_figure(arch, data_dir, caps
     got = json.loads(capsys.readouterr().out)
     got = got[0] if isinstance(got, list) else got
     assert got["n_images"] == want["n_images"] == 264
-    assert got["miou"] == pytest.approx(want["miou"], abs=1e-9)
-    assert got["miou_ci_low"] == pytest.approx(want["miou_ci_low"], abs=1e-9)
+    # to 1e-6 (as the validation figure above), not bit for bit: PyTorch's thread count changes the
+    # order of float sums; recorded at 2 threads, shuffle_seg_skipnet's figure moves by 2.7e-8 at 1
+    assert got["miou"] == pytest.approx(want["miou"], abs=1e-6)
+    assert got["miou_ci_low"] == pytest.approx(want["miou_ci_low"], abs=1e-6)
 
 
 @pytest.mark.parametrize("arch", list_archs())
