@@ -13,7 +13,7 @@ from .jobs import Job
 from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 from .settings import (ArmCostSettings, ArmEstimateSettings, DeviceLatencySettings, ExamplesSettings,
                        LatencyRepeatSettings, LatencySettings, LayersSettings)
-from .weights import trained_checkpoint_path
+from .weights import own_checkpoint_path, trained_checkpoint_path
 
 # the data sets every design and peer is evaluated on, each on its own (never pooled): (folder of the
 # data dir, split). eg1800 test (the authors' 264 test images) is the headline; the others are the
@@ -107,9 +107,8 @@ def plan_all(opt: PlanOptions) -> list[Job]:
     # accuracy: eg1800 test (headline) and the validation sides of hsd, ccp-person and aisegment-40, each its own set
     for arch in archs:
         weights = [c.name for c in get_spec(arch).checkpoints] + ["trained"]  # published ones, ours
-        finetuned = trained_checkpoint_path(f"{arch}-finetuned")  # optional: the seed fine-tuned
-        if finetuned.is_file():
-            weights.append(str(finetuned))
+        if own_checkpoint_path(arch, "finetuned").is_file():  # optional: the seed fine-tuned
+            weights.append("finetuned")  # a name, not a path: the job key is the same in every clone
         for w in weights:
             jobs.extend(accuracy_jobs(arch, opt, weights=w, input_size=opt.input_size))
     jobs.extend(latency_jobs(archs, opt))

@@ -157,9 +157,9 @@ class TorchSource(ModelSource):
         return {**_row(rec), "weights": weights}
 
     def check_weights(self, weights: str) -> None:
-        from .weights import trained_checkpoint_path
-        if weights == "trained" and not trained_checkpoint_path(self.spec.name).is_file():
-            raise Skip(f"no trained checkpoint checkpoints/{self.spec.name}.pt")
+        from .weights import OWN_WEIGHTS, own_checkpoint_path
+        if weights in OWN_WEIGHTS and not own_checkpoint_path(self.spec.name, weights).is_file():
+            raise Skip(f"no {weights} checkpoint checkpoints/{own_checkpoint_path(self.spec.name, weights).name}")
 
     def _timing(self, backend: str, s: TimingSettings) -> dict[str, Any]:
         """The settings a timing passes on, after the checks every timing makes first."""

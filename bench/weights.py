@@ -92,15 +92,24 @@ class LoadedModel:
     source: str  # file the weights came from ("" for random)
 
 
+# the suite's own checkpoints of a design, by weights name: checkpoints/<arch><suffix>.pt
+OWN_WEIGHTS = {"trained": "", "finetuned": "-finetuned"}  # finetuned: the seed retrained (train --init seed)
+
+
 def trained_checkpoint_path(arch: str, checkpoints_dir: Path = CHECKPOINTS_DIR) -> Path:
     return Path(checkpoints_dir) / f"{arch}.pt"
+
+
+def own_checkpoint_path(arch: str, weights: str, checkpoints_dir: Path = CHECKPOINTS_DIR) -> Path:
+    """Where the suite keeps its ``weights`` (a key of :data:`OWN_WEIGHTS`) of ``arch``."""
+    return trained_checkpoint_path(arch + OWN_WEIGHTS[weights], checkpoints_dir)
 
 
 def load_model(arch: str, weights: str = "random", models_dir: Path = DEFAULT_MODELS_DIR,
                checkpoints_dir: Path = CHECKPOINTS_DIR, seed: int = 0) -> LoadedModel:
     """Build ``arch`` in eval mode with ``weights``: ``random`` (seeded init), the name of a
-    published checkpoint of the design (e.g. ``seed``), ``trained`` (``checkpoints/<arch>.pt``)
-    or a path to a state dict."""
+    published checkpoint of the design (e.g. ``seed``), ``trained`` (``checkpoints/<arch>.pt``),
+    ``finetuned`` (``checkpoints/<arch>-finetuned.pt``) or a path to a state dict."""
     spec = get_spec(arch)
     torch.manual_seed(seed)
     model = create_arch(arch)
@@ -112,17 +121,18 @@ def load_model(arch: str, weights: str = "random", models_dir: Path = DEFAULT_MO
         path = verify_checkpoint(Path(models_dir), info.relpath)
         load_into(model, read_state_dict(path, info.state_dict_key), path)
         preprocess, source = info.preprocess, str(path)
-    elif weights == "trained":
-        path = trained_checkpoint_path(arch, checkpoints_dir)
+    elif weights in OWN_WEIGHTS:
+        path = own_checkpoint_path(arch, weights, checkpoints_dir)
         if not path.is_file():
-            raise WeightsError(f"{path}: no trained checkpoint for {arch} (train one with "
-                               f"`python run_bench.py train --arch {arch}`)")
+            how = " --init seed" if weights == "finetuned" else ""
+            raise WeightsError(f"{path}: no {weights} checkpoint for {arch} (train one with "
+                               f"`python run_bench.py train --arch {arch}{how}`)")
         load_into(model, read_state_dict(path), path)
         source = str(path)
     else:
         path = Path(weights)
         if not path.is_file():
-            names = ", ".join(["random", "trained", *[c.name for c in spec.checkpoints]])
+            names = ", ".join(["random", *OWN_WEIGHTS, *[c.name for c in spec.checkpoints]])
             raise WeightsError(f"{path}: no such file; --weights takes one of {names} or a path")
         load_into(model, read_state_dict(path), path)
         source = str(path)

@@ -66,8 +66,9 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
     s = sub.add_parser("eval", help="accuracy (mean per-image IoU) of one design on a data folder")
     _arch_arg(s)
     s.add_argument("--weights", default=None,
-                   help="random, seed (the published seg_matting checkpoint), trained, official (a peer's), or "
-                        "a path (default: trained for a design, the published weights for a peer)")
+                   help="random, seed (the published seg_matting checkpoint), trained, finetuned (the seed "
+                        "retrained: train --init seed), official (a peer's), or a path (default: trained for "
+                        "a design, the published weights for a peer)")
     s.add_argument("--data", required=True, metavar="DIR",
                    help="folder with images/ and masks/ or alpha/ (or an EG1800, AISegment, PPM-100, "
                         "P3M-10k folder, see --layout)")

@@ -26,7 +26,7 @@ from .fmt import NOT_MEASURED, _finite, _fmt, _fmt_miou
 from .rows import _at_size, _col, _rows, _text, input_label
 
 # the suite's own recipe first (the same for every design), then a published checkpoint; random never
-WEIGHTS_PREFERENCE = ("trained", "seed")
+WEIGHTS_PREFERENCE = ("trained", "seed", "finetuned")
 CONVENTION = ("person-class IoU per image at the image's own size (prediction resized back bilinearly, "
               "threshold 0.5), mean over images, 95% percentile-bootstrap CI over images")
 # the papers' EG1800 figures, as quoted in docs/training.md ("IoU conventions") from the authors' README

@@ -65,3 +65,20 @@ def test_wrong_channel_order_is_caught_by_accuracy(models_dir, subset):
     good = evaluate(lm.model, subset[:8], 256, lm.preprocess, lm.spec.output_kind).miou
     bad = evaluate(lm.model, subset[:8], 256, rgb, lm.spec.output_kind).miou
     assert bad < good
+
+
+def test_finetuned_weights_are_the_seed_retrained_beside_the_trained_ones(models_dir, tmp_path):
+    """``--weights finetuned`` reads checkpoints/<design>-finetuned.pt (what `train --init seed`
+    writes), its provenance is the .json beside it, and a missing file says how to make it."""
+    from bench.train.checkpoints import provenance_of
+    from bench.weights import CHECKPOINTS_DIR
+    with pytest.raises(WeightsError, match=r"seg_matting-finetuned\.pt.*--init seed"):
+        load_model("seg_matting", "finetuned", checkpoints_dir=tmp_path)
+    fp16 = {k: v.half() if v.is_floating_point() else v
+            for k, v in load_model("seg_matting", "seed", models_dir=models_dir).model.state_dict().items()}
+    torch.save(fp16, tmp_path / "seg_matting-finetuned.pt")  # as train writes a checkpoint: fp16
+    lm = load_model("seg_matting", "finetuned", checkpoints_dir=tmp_path)
+    assert lm.source == str(tmp_path / "seg_matting-finetuned.pt")
+    got = lm.model.state_dict()
+    assert all(torch.equal(got[k], v.to(got[k].dtype)) for k, v in fp16.items())
+    assert provenance_of("seg_matting", "finetuned") == CHECKPOINTS_DIR / "seg_matting-finetuned.json"

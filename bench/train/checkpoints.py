@@ -27,7 +27,7 @@ import torch.nn as nn
 from ..data.datasets import split_files_sha256
 from ..runinfo import run_meta
 from .loop import TrainRecord, TrainState, fits_fp16
-from ..weights import sha256_file, trained_checkpoint_path
+from ..weights import OWN_WEIGHTS, own_checkpoint_path, sha256_file
 
 
 def _clean(obj):
@@ -115,10 +115,11 @@ def load_state(path: Path) -> TrainState:
 
 
 def provenance_of(arch: str, weights: str) -> Optional[Path]:
-    """The provenance JSON of trained weights: ``checkpoints/<arch>.json`` for ``trained``, the .json
-    beside a .pt path; None for other weights (random, a published checkpoint)."""
-    if weights == "trained":
-        return trained_checkpoint_path(arch).with_suffix(".json")
+    """The provenance JSON of trained weights: ``checkpoints/<arch>.json`` for ``trained`` (and
+    ``<arch>-finetuned.json`` for ``finetuned``), the .json beside a .pt path; None for other weights
+    (random, a published checkpoint)."""
+    if weights in OWN_WEIGHTS:
+        return own_checkpoint_path(arch, weights).with_suffix(".json")
     if weights.endswith(".pt"):
         return Path(weights).with_suffix(".json")
     return None
