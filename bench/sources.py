@@ -158,8 +158,10 @@ class TorchSource(ModelSource):
 
     def check_weights(self, weights: str) -> None:
         from .weights import OWN_WEIGHTS, own_checkpoint_path
-        if weights in OWN_WEIGHTS and not own_checkpoint_path(self.spec.name, weights).is_file():
-            raise Skip(f"no {weights} checkpoint checkpoints/{own_checkpoint_path(self.spec.name, weights).name}")
+        if weights in OWN_WEIGHTS:
+            path = own_checkpoint_path(self.spec.name, weights)
+            if not path.is_file():
+                raise Skip(f"no {weights} checkpoint checkpoints/{path.name}")
 
     def _timing(self, backend: str, s: TimingSettings) -> dict[str, Any]:
         """The settings a timing passes on, after the checks every timing makes first."""

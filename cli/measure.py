@@ -80,7 +80,7 @@ def cmd_eval(args) -> int:
         from bench.train.checkpoints import add_test_result, provenance_of
         prov = provenance_of(args.arch, args.weights)
         why = (f"split {args.split!r}: it keeps only a test figure (--split test)" if args.split != "test" else
-               f"weights {args.weights!r} have no provenance JSON (--weights trained or a .pt path)" if prov is None
+               f"weights {args.weights!r} have no provenance JSON (--weights trained, finetuned or a .pt path)" if prov is None
                else f"{prov} does not exist" if not prov.is_file() else None)
         if why:
             print(f"--record: {why}", file=sys.stderr)

@@ -47,11 +47,10 @@ def pinned_machine(monkeypatch, tmp_path):
     monkeypatch.setattr(plan, "own_checkpoint_path", lambda name, weights, *a, **k: tmp_path / f"{name}-{weights}.pt")
 
 
-def test_the_seed_fine_tune_is_planned_by_name_not_by_path(monkeypatch, tmp_path):
+def test_the_seed_fine_tune_is_planned_by_name_not_by_path(tmp_path):
     """With checkpoints/seg_matting-finetuned.pt present, --all scores it on every accuracy set as
     weights "finetuned": its job keys hold no path, so they are the same in every clone (resume)."""
-    (tmp_path / "seg_matting-finetuned.pt").write_bytes(b"")
-    monkeypatch.setattr(plan, "own_checkpoint_path", lambda name, weights, *a, **k: tmp_path / f"{name}-{weights}.pt")
+    (tmp_path / "seg_matting-finetuned.pt").write_bytes(b"")  # where pinned_machine points the lookup
     jobs = [j for j in plan.plan_all(plan.PlanOptions()) if j.measurement == "accuracy" and j.get("weights") == "finetuned"]
     assert {j.arch for j in jobs} == {"seg_matting"} and len(jobs) == len(plan.ACCURACY_SETS)
     assert not any(str(tmp_path) in j.key or "/" in str(j.get("weights")) for j in jobs)

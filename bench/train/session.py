@@ -15,7 +15,7 @@ import torch.nn as nn
 from ..cache import cache_folder
 from ..data.datasets import open_dataset, split_path
 from ..data.samples import Sample
-from ..weights import load_model
+from ..weights import OWN_WEIGHTS, load_model
 from .checkpoints import load_state, save_state, state_path, write_trained_checkpoint
 from .loop import Recipe, TrainProgress, TrainRecord, TrainState, resolve_device, train
 
@@ -47,7 +47,7 @@ class TrainRequest:
 
     @property
     def checkpoint_name(self) -> str:
-        return self.name or (self.arch if self.init == "scratch" else f"{self.arch}-finetuned")
+        return self.name or self.arch + OWN_WEIGHTS["trained" if self.init == "scratch" else "finetuned"]
 
     def recipe(self) -> Recipe:
         return Recipe(seed=self.seed, **({"train_size": self.train_size} if self.train_size else {}))
