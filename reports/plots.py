@@ -63,6 +63,7 @@ def plot_accuracy_vs_cost(panels: Sequence[Mapping], path: Path, colors: Mapping
     if not panels:
         return None
     fig, axes = _figure(len(panels), width=9.5 if any(p.get("legend_outside") for p in panels) else 6.4, ncols=ncols)
+    placements = []  # (axes, labels, x, y) of each panel, placed once the figure's layout is known
     for ax, panel in zip(axes, panels):
         pts = panel["points"]
         labels = []
@@ -98,7 +99,10 @@ def plot_accuracy_vs_cost(panels: Sequence[Mapping], path: Path, colors: Mapping
             ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         else:
             ax.legend(fontsize=8, loc="best")  # where it hides the fewest points
-        _place_labels(ax, labels, pts["x"].to_numpy(float), pts["y"].to_numpy(float))
+        placements.append((ax, labels, pts["x"].to_numpy(float), pts["y"].to_numpy(float)))
+    fig.draw_without_rendering()  # one layout for all panels, then their labels are placed in it
+    for placement in placements:
+        _place_labels(*placement)
     return _save(fig, path)
 
 
@@ -109,7 +113,6 @@ def _place_labels(ax, labels: list, x: np.ndarray, y: np.ndarray) -> None:
     from adjustText import adjust_text
 
     if labels:
-        ax.figure.draw_without_rendering()  # the layout the labels are placed in
         legend = [ax.get_legend()] if ax.get_legend() is not None else None  # adjustText fails on []
         adjust_text(labels, x=x, y=y, objects=legend, ax=ax, expand=(1.3, 1.6), min_arrow_len=8,
                     arrowprops=dict(arrowstyle="-", color="0.5", lw=0.6))
