@@ -159,11 +159,12 @@ def execute_ray(jobs: Iterable[Job], skip_keys: Iterable[str] = (), address: Opt
     task = ray.remote(_run_remote)
     fresh_task = ray.remote(max_calls=1)(_run_remote)  # its worker process exits after one job
     cwd = str(REPO_ROOT)
-    messages = Queue(actor_options={"num_cpus": 0})  # what the jobs say, for this process's progress line
+    messages: Optional[Queue] = None
     pending: dict[Any, tuple[Job, Optional[str]]] = {}  # object ref -> (job, timing node or None)
     timing_queue = [j for j in todo if is_timing(j) and not j.get("device")]
     timing_keys = {j.key for j in timing_queue}
     try:
+        messages = Queue(actor_options={"num_cpus": 0})  # what the jobs say, for this process's progress line
         for job in todo:
             if job.key in timing_keys:
                 continue
@@ -208,8 +209,9 @@ def execute_ray(jobs: Iterable[Job], skip_keys: Iterable[str] = (), address: Opt
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)
-        with contextlib.suppress(Exception):  # the queue's actor may have gone with its node
-            messages.shutdown(force=True)
+        if messages is not None:
+            with contextlib.suppress(Exception):  # the queue's actor may have gone with its node
+                messages.shutdown(force=True)
         if started:
             ray.shutdown()
 

@@ -39,6 +39,7 @@ GATE_REPEATS = 3  # latency rounds; the gate takes the median of the rounds' rat
 # the accuracy floors' images: the headline set (the authors' 264 EG1800 test portraits, never trained on,
 # the set the papers report); baselines made before session 8 used hsd val (44 images)
 GATE_ACCURACY_SET = ("eg1800", "test")
+GATE_ACCURACY_NAME = "/".join(GATE_ACCURACY_SET)  # as the baseline's settings name it
 OLD_ACCURACY_SET = "hsd/val"  # what a baseline without an ``accuracy_set`` setting was measured on
 QUICK_TIMING = {"loops": 12, "warmup": 3, "attempts": 1, "quiet_wait_s": 1.0}  # --quick latency jobs
 # the interleaved ncnn / PyTorch comparison (bench.measure.latency.measure_speedup): rounds, timed and untimed
@@ -236,7 +237,7 @@ def gate_settings(quick: bool = False, input_size: int = GATE_SIZE, threads: Opt
     from .measure.latency import DEFAULT_LOOPS, DEFAULT_WARMUP
     timing = dict(QUICK_TIMING) if quick else {"loops": DEFAULT_LOOPS, "warmup": DEFAULT_WARMUP}
     return {"input_size": int(input_size), "threads": int(threads or GATE_THREADS), "repeats": int(repeats),
-            "quick": bool(quick), "accuracy_set": "/".join(GATE_ACCURACY_SET), **timing,
+            "quick": bool(quick), "accuracy_set": GATE_ACCURACY_NAME, **timing,
             **(QUICK_INTERLEAVED if quick else INTERLEAVED)}
 
 
@@ -244,7 +245,7 @@ def accuracy_mismatch(baseline_settings: Mapping[str, Any], settings: Mapping[st
     """None when the baseline's accuracy floors were measured on this check's images, else why
     they cannot be compared (a baseline from before the floors moved to eg1800 test)."""
     base = baseline_settings.get("accuracy_set", OLD_ACCURACY_SET)
-    cur = settings.get("accuracy_set", "/".join(GATE_ACCURACY_SET))
+    cur = settings.get("accuracy_set", GATE_ACCURACY_NAME)
     if base == cur:
         return None
     return (f"baseline accuracy measured on {base}, this check's on {cur} (re-measure it: check "

@@ -71,16 +71,16 @@ def cmd_profile(args) -> int:
 def cmd_eval(args) -> int:
     from bench.jobs import Job
     spec = get_source(args.arch).spec
-    args.weights, args.size = args.weights or spec.default_weights, args.size or spec.default_size
+    weights, size = args.weights or spec.default_weights, args.size or spec.default_size
     extra = {k: v for k, v in (("split", args.split), ("layout", args.layout)) if v and v != "auto"}
-    job = Job.make("accuracy", args.arch, weights=args.weights, input_size=args.size,
+    job = Job.make("accuracy", args.arch, weights=weights, input_size=size,
                    data_dir=str(Path(args.data).resolve()), models_dir=str(args.models_dir), **extra)
     on_ok = None
     if args.record:
         from bench.train.checkpoints import add_test_result, provenance_of
-        prov = provenance_of(args.arch, args.weights)
+        prov = provenance_of(args.arch, weights)
         why = (f"split {args.split!r}: it keeps only a test figure (--split test)" if args.split != "test" else
-               f"weights {args.weights!r} have no provenance JSON (--weights trained, finetuned or a .pt path)" if prov is None
+               f"weights {weights!r} have no provenance JSON (--weights trained, finetuned or a .pt path)" if prov is None
                else f"{prov} does not exist" if not prov.is_file() else None)
         if why:
             print(f"--record: {why}", file=sys.stderr)
