@@ -1,6 +1,8 @@
-"""The committed trained checkpoints (checkpoints/<design>.pt + .json): one per design, small,
-made by the suite's one recipe on the committed split, and their recorded validation figures are
-what ``eval --weights trained`` measures from the committed file today."""
+"""The committed checkpoints (checkpoints/<name>.pt + .json): one per design trained from scratch
+(``--weights trained``) and the seed seg_matting fine-tuned with the same recipe
+(``seg_matting-finetuned``, ``--weights finetuned``); small, made by the suite's one recipe on the
+committed split, and their recorded validation and test figures are what ``eval`` measures from the
+committed file today."""
 from __future__ import annotations
 
 import json
@@ -13,34 +15,43 @@ import run_bench
 from archs import list_archs
 from bench.train.loop import Recipe, fits_fp16
 from bench.paths import CHECKPOINTS_DIR
-from bench.weights import sha256_file
+from bench.weights import OWN_WEIGHTS, load_model, sha256_file
 
 SPLITS = Path(__file__).resolve().parents[1] / "splits"
 V1 = Recipe(name="portrait-v1", train_sets=("hsd", "aisegment-40"), train_splits=("train", "train"), evals=10)
 RECIPES = {"portrait-v1": V1, "portrait-v2": Recipe()}
 V2_FIELDS = {"train_splits", "val_split", "val_at_start"}  # fields a v1 provenance does not have
 MAX_MB = 5.0  # "a few MB each"
+# every committed checkpoint, by file stem: each design's own, and the seed fine-tuned (issue 16)
+OWN = [*list_archs(), "seg_matting" + OWN_WEIGHTS["finetuned"]]
 
 
-def _provenance(arch: str) -> dict:
-    pt, js = CHECKPOINTS_DIR / f"{arch}.pt", CHECKPOINTS_DIR / f"{arch}.json"
-    assert pt.is_file() and js.is_file(), f"{arch}: trained checkpoint or provenance missing in {CHECKPOINTS_DIR}"
+def _weights(name: str) -> tuple[str, str]:
+    """(design, ``--weights`` value) of a committed checkpoint's file stem."""
+    arch, _, rest = name.partition("-")
+    return arch, "trained" if not rest else rest
+
+
+def _provenance(name: str) -> dict:
+    pt, js = CHECKPOINTS_DIR / f"{name}.pt", CHECKPOINTS_DIR / f"{name}.json"
+    assert pt.is_file() and js.is_file(), f"{name}: checkpoint or provenance missing in {CHECKPOINTS_DIR}"
     return json.loads(js.read_text())
 
 
-def _eg1800_test(arch: str) -> tuple[dict, dict]:
+def _eg1800_test(name: str) -> tuple[dict, dict]:
     """The provenance and its recorded eg1800-test figure (``eval --record``); skips when none is."""
-    prov = _provenance(arch)
+    prov = _provenance(name)
     if "eg1800/test" not in prov.get("test", {}):
-        pytest.skip(f"{arch}: no eg1800 test figure recorded (recipe {prov['recipe']['name']})")
+        pytest.skip(f"{name}: no eg1800 test figure recorded (recipe {prov['recipe']['name']})")
     return prov, prov["test"]["eg1800/test"]
 
 
-@pytest.mark.parametrize("arch", list_archs())
-def test_checkpoint_file_matches_its_provenance(arch):
-    prov = _provenance(arch)
-    pt = CHECKPOINTS_DIR / f"{arch}.pt"
-    assert prov["arch"] == arch and prov["init"] == "scratch"
+@pytest.mark.parametrize("name", OWN)
+def test_checkpoint_file_matches_its_provenance(name):
+    prov = _provenance(name)
+    arch, weights = _weights(name)
+    pt = CHECKPOINTS_DIR / f"{name}.pt"
+    assert prov["arch"] == arch and prov["init"] == ("scratch" if weights == "trained" else "seed")
     assert prov["checkpoint"]["sha256"] == sha256_file(pt), f"{pt} is not the file its provenance describes"
     assert pt.stat().st_size < MAX_MB * 2 ** 20
     # one recipe for every design: recipe v2 (the defaults of bench.train.loop.Recipe), or v1 for a
@@ -50,7 +61,7 @@ def test_checkpoint_file_matches_its_provenance(arch):
     assert set(want) - set(prov["recipe"]) <= V2_FIELDS
     # trained on the committed split: the split files are byte for byte those of the run
     for name, digest in prov["splits"]["files"].items():
-        assert sha256_file(SPLITS / name) == digest, f"splits/{name} changed since {arch} was trained"
+        assert sha256_file(SPLITS / name) == digest, f"splits/{name} changed since {pt.name} was trained"
     state = torch.load(pt, weights_only=True)
     wide = [k for k, v in state.items() if v.is_floating_point() and v.dtype != torch.float16]
     assert wide == prov["checkpoint"].get("fp32_tensors", [])
@@ -58,12 +69,13 @@ def test_checkpoint_file_matches_its_provenance(arch):
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
 
 
-@pytest.mark.parametrize("arch", list_archs())
-def test_eval_of_the_committed_file_reproduces_the_recorded_validation(arch, data_dir, capsys):
+@pytest.mark.parametrize("name", OWN)
+def test_eval_of_the_committed_file_reproduces_the_recorded_validation(name, data_dir, capsys):
     """The acceptance command (`eval --weights trained --data DIR --json`) on the HSD validation
     stems gives exactly the figure recorded right after training (evaluation is deterministic)."""
-    want = _provenance(arch)["validation"]["by_set"]["hsd"]
-    code = run_bench.main(["eval", "--arch", arch, "--weights", "trained", "--data", str(data_dir / "hsd"),
+    want = _provenance(name)["validation"]["by_set"]["hsd"]
+    arch, weights = _weights(name)
+    code = run_bench.main(["eval", "--arch", arch, "--weights", weights, "--data", str(data_dir / "hsd"),
                            "--split", "val", "--json"])
     assert code == 0
     got = json.loads(capsys.readouterr().out)
@@ -74,11 +86,11 @@ def test_eval_of_the_committed_file_reproduces_the_recorded_validation(arch, dat
     assert got["boundary_f"] == pytest.approx(want["boundary_f"], abs=1e-6)
 
 
-@pytest.mark.parametrize("arch", list_archs())
-def test_a_recipe_v2_checkpoint_is_complete_and_trained_on_no_evaluation_image(arch):
-    prov = _provenance(arch)
-    if prov["recipe"]["name"] != "portrait-v2":
-        pytest.skip(f"{arch}: still the v1 checkpoint (recipe {prov['recipe']['name']})")
+@pytest.mark.parametrize("name", OWN)
+def test_a_recipe_v2_checkpoint_is_complete_and_trained_on_no_evaluation_image(name):
+    prov = _provenance(name)
+    if prov["recipe"]["name"] != "portrait-v2" and _weights(name)[1] == "trained":
+        pytest.skip(f"{name}: still the v1 checkpoint (recipe {prov['recipe']['name']})")
     r = Recipe()
     assert prov["steps"] == prov["curve"][-1]["step"] and prov["images_seen"] == prov["steps"] * r.batch_size
     assert prov["wall_seconds"] > prov["train_seconds"] > 0 and prov["img_per_s"] > 0
@@ -89,12 +101,13 @@ def test_a_recipe_v2_checkpoint_is_complete_and_trained_on_no_evaluation_image(a
     assert not test & set(prov["train_stems"]["eg1800"])
 
 
-@pytest.mark.parametrize("arch", list_archs())
-def test_eval_on_eg1800_test_reproduces_the_recorded_figure(arch, data_dir, capsys):
+@pytest.mark.parametrize("name", OWN)
+def test_eval_on_eg1800_test_reproduces_the_recorded_figure(name, data_dir, capsys):
     """`eval --weights trained --data ../shared/data/eg1800 --split test` gives exactly the eg1800-test
     figure recorded in the provenance (`eval --record`; headline accuracy of issue 16)."""
-    _, want = _eg1800_test(arch)
-    code = run_bench.main(["eval", "--arch", arch, "--weights", "trained", "--data", str(data_dir / "eg1800"),
+    _, want = _eg1800_test(name)
+    arch, weights = _weights(name)
+    code = run_bench.main(["eval", "--arch", arch, "--weights", weights, "--data", str(data_dir / "eg1800"),
                            "--split", "test", "--size", str(want["input_size"]), "--json"])
     assert code == 0
     got = json.loads(capsys.readouterr().out)
@@ -106,16 +119,33 @@ def test_eval_on_eg1800_test_reproduces_the_recorded_figure(arch, data_dir, caps
     assert got["miou_ci_low"] == pytest.approx(want["miou_ci_low"], abs=1e-6)
 
 
-@pytest.mark.parametrize("arch", list_archs())
-def test_recorded_eg1800_test_figure_is_precise_enough_to_rank(arch):
+@pytest.mark.parametrize("name", OWN)
+def test_recorded_eg1800_test_figure_is_precise_enough_to_rank(name):
     """Issue 16: the half-width of the eg1800-test 95 % interval is at most 0.01 for every design
     trained with recipe v2 (264 images), so designs 0.02 apart can be told apart."""
-    prov, t = _eg1800_test(arch)
+    prov, t = _eg1800_test(name)
     assert t["miou_ci_low"] <= t["miou"] <= t["miou_ci_high"]
     half = (t["miou_ci_high"] - t["miou_ci_low"]) / 2
     if prov["recipe"]["name"] == "portrait-v1":  # measured, not retrained yet: 0.009-0.014 (docs/training.md)
-        pytest.skip(f"{arch}: v1 checkpoint, half-width {half:.4f}; the bound is issue 16's for the retrained ones")
+        pytest.skip(f"{name}: v1 checkpoint, half-width {half:.4f}; the bound is issue 16's for the retrained ones")
     assert half <= 0.01
+
+
+def test_finetuned_checkpoint_is_the_seed_trained_further(models_dir):
+    """checkpoints/seg_matting-finetuned.pt started from the seed checkpoint (provenance ``init``) and
+    was trained: its weights are the seed's moved by the recipe, not a copy of them and not a fresh
+    design (most tensors changed, yet they stay much closer to the seed's than a scratch run's)."""
+    seed = load_model("seg_matting", "seed", models_dir).model.state_dict()
+    tuned = load_model("seg_matting", "finetuned").model.state_dict()
+    scratch = load_model("seg_matting", "trained").model.state_dict()
+    conv = [k for k, v in seed.items() if v.is_floating_point() and v.dim() == 4]
+
+    def dist(sd):
+        return sum(float((sd[k].float() - seed[k].float()).norm()) for k in conv)
+
+    moved = sum(not torch.equal(tuned[k].half(), seed[k].half()) for k in conv)
+    assert moved > 0.9 * len(conv)
+    assert dist(tuned) < 0.5 * dist(scratch)
 
 
 def test_eval_record_keeps_the_test_figure_beside_the_weights(tmp_path, data_dir, capsys):
