@@ -18,9 +18,6 @@ from bench.paths import CHECKPOINTS_DIR
 from bench.weights import OWN_WEIGHTS, load_model, sha256_file
 
 SPLITS = Path(__file__).resolve().parents[1] / "splits"
-V1 = Recipe(name="portrait-v1", train_sets=("hsd", "aisegment-40"), train_splits=("train", "train"), evals=10)
-RECIPES = {"portrait-v1": V1, "portrait-v2": Recipe()}
-V2_FIELDS = {"train_splits", "val_split", "val_at_start"}  # fields a v1 provenance does not have
 MAX_MB = 5.0  # "a few MB each"
 # every committed checkpoint, by file stem: each design's own, and the seed fine-tuned (issue 16)
 OWN = [*list_archs(), "seg_matting" + OWN_WEIGHTS["finetuned"]]
@@ -39,10 +36,10 @@ def _provenance(name: str) -> dict:
 
 
 def _eg1800_test(name: str) -> tuple[dict, dict]:
-    """The provenance and its recorded eg1800-test figure (``eval --record``); skips when none is."""
+    """The provenance and its recorded eg1800-test figure (``eval --record``)."""
     prov = _provenance(name)
-    if "eg1800/test" not in prov.get("test", {}):
-        pytest.skip(f"{name}: no eg1800 test figure recorded (recipe {prov['recipe']['name']})")
+    assert "eg1800/test" in prov.get("test", {}), \
+        f"{name}: no eg1800 test figure recorded; run eval --weights <file>.pt --data <eg1800> --split test --record"
     return prov, prov["test"]["eg1800/test"]
 
 
@@ -54,11 +51,8 @@ def test_checkpoint_file_matches_its_provenance(name):
     assert prov["arch"] == arch and prov["init"] == ("scratch" if weights == "trained" else "seed")
     assert prov["checkpoint"]["sha256"] == sha256_file(pt), f"{pt} is not the file its provenance describes"
     assert pt.stat().st_size < MAX_MB * 2 ** 20
-    # one recipe for every design: recipe v2 (the defaults of bench.train.loop.Recipe), or v1 for a
-    # checkpoint not retrained yet (issue 16 retrains them one by one)
-    want = RECIPES[prov["recipe"]["name"]].to_dict()
-    assert {k: v for k, v in prov["recipe"].items() if k in want} == {k: want[k] for k in prov["recipe"] if k in want}
-    assert set(want) - set(prov["recipe"]) <= V2_FIELDS
+    # one recipe for every checkpoint: recipe v2, the defaults of bench.train.loop.Recipe
+    assert prov["recipe"] == Recipe().to_dict()
     # trained on the committed split: the split files are byte for byte those of the run
     for split_file, digest in prov["splits"]["files"].items():
         assert sha256_file(SPLITS / split_file) == digest, f"splits/{split_file} changed since {pt.name} was trained"
@@ -89,8 +83,6 @@ def test_eval_of_the_committed_file_reproduces_the_recorded_validation(name, dat
 @pytest.mark.parametrize("name", OWN)
 def test_a_recipe_v2_checkpoint_is_complete_and_trained_on_no_evaluation_image(name):
     prov = _provenance(name)
-    if prov["recipe"]["name"] != "portrait-v2" and _weights(name)[1] == "trained":
-        pytest.skip(f"{name}: still the v1 checkpoint (recipe {prov['recipe']['name']})")
     r = Recipe()
     assert prov["steps"] == prov["curve"][-1]["step"] and prov["images_seen"] == prov["steps"] * r.batch_size
     assert prov["wall_seconds"] > prov["train_seconds"] > 0 and prov["img_per_s"] > 0
@@ -122,13 +114,10 @@ def test_eval_on_eg1800_test_reproduces_the_recorded_figure(name, data_dir, caps
 @pytest.mark.parametrize("name", OWN)
 def test_recorded_eg1800_test_figure_is_precise_enough_to_rank(name):
     """Issue 16: the half-width of the eg1800-test 95 % interval is at most 0.01 for every design
-    trained with recipe v2 (264 images), so designs 0.02 apart can be told apart."""
-    prov, t = _eg1800_test(name)
+    (264 images), so designs 0.02 apart can be told apart."""
+    _, t = _eg1800_test(name)
     assert t["miou_ci_low"] <= t["miou"] <= t["miou_ci_high"]
-    half = (t["miou_ci_high"] - t["miou_ci_low"]) / 2
-    if prov["recipe"]["name"] == "portrait-v1":  # measured, not retrained yet: 0.009-0.014 (docs/training.md)
-        pytest.skip(f"{name}: v1 checkpoint, half-width {half:.4f}; the bound is issue 16's for the retrained ones")
-    assert half <= 0.01
+    assert (t["miou_ci_high"] - t["miou_ci_low"]) / 2 <= 0.01
 
 
 def test_finetuned_checkpoint_is_the_seed_trained_further(models_dir):

@@ -154,17 +154,16 @@ def test_make_split_is_seeded_stable_and_disjoint():
     assert len(set(va) - set(va2)) <= 1  # a new stem shifts the boundary by at most one
 
 
-@pytest.mark.parametrize("name", ["hsd", "aisegment-40"])
-def test_committed_splits_are_the_seeded_split_of_the_shared_data(name, data_dir):
-    tr, va = split_stems(name, "train"), split_stems(name, "val")
-    all_stems = [s.stem for s in scan_folder(data_dir / name)]
+def test_committed_hsd_split_is_the_seeded_split_of_the_shared_data(data_dir):
+    tr, va = split_stems("hsd", "train"), split_stems("hsd", "val")
+    all_stems = [s.stem for s in scan_folder(data_dir / "hsd")]
     assert (tr, va) == make_split(all_stems, 0.2, seed=0)
     assert sorted(tr + va) == sorted(all_stems) and not set(tr) & set(va)
-    assert len(open_dataset(data_dir / name, split="val")) == len(va)
+    assert len(open_dataset(data_dir / "hsd", split="val")) == len(va)
 
 
 def test_split_hash_changes_with_content(tmp_path):
-    files = [split_path(n, s) for n in ("hsd", "aisegment-40") for s in ("train", "val")]
+    files = [split_path("hsd", s) for s in ("train", "val")] + [split_path("aisegment-40", s) for s in ("train-v2", "val")]
     h = split_files_sha256(files)
     assert h == split_files_sha256(files) and len(h) == 64
     copy = tmp_path / "hsd_val.txt"
@@ -174,11 +173,9 @@ def test_split_hash_changes_with_content(tmp_path):
 
 # ----------------------------------------------------------------------------- recipe v2 (issue 16)
 
-V1_ONLY_TRAIN_LISTS = {"aisegment-40_train.txt"}  # read only by the v1 checkpoints' recipe (portrait-v1)
-
-
 def test_v2_split_files_equal_their_definition(data_dir):
     lists = portrait_v2_splits(data_dir)
+    assert {p.name for p in SPLITS_DIR.glob("*.txt")} == set(lists), "a committed split file no recipe defines"
     for name, stems in lists.items():
         assert read_stems(SPLITS_DIR / name) == stems, f"splits/{name} is not portrait_v2_splits()"
     test = read_stems(data_dir / "eg1800" / "test.txt")
@@ -214,8 +211,6 @@ def test_no_training_stem_is_an_evaluation_photo(data_dir):
     assert {p.name for p in lists} >= {"eg1800_train.txt", "ccp-person_train.txt", "hsd_train.txt",
                                        "aisegment-40_train-v2.txt"}
     for p in lists:
-        if p.name in V1_ONLY_TRAIN_LISTS:
-            continue
         name = p.name.split("_", 1)[0]
         stems = set(read_stems(p))
         assert not stems & ev.get(name, set()), f"{p.name}: a training stem is evaluated on"
@@ -223,13 +218,6 @@ def test_no_training_stem_is_an_evaluation_photo(data_dir):
             other = same_photo.get((name, s))
             assert other is None or other[1] not in ev.get(other[0], set()), \
                 f"{p.name}: {s} is the same photo as {other[0]} evaluation image {other[1]}"
-
-
-def test_v1_only_lists_are_not_read_by_the_current_recipe():
-    from bench.train.loop import Recipe
-    r = Recipe()
-    used = {f"{n}_{sp}.txt" for n, sp in zip(r.train_sets, r.train_splits)}
-    assert not used & V1_ONLY_TRAIN_LISTS
 
 
 @pytest.mark.parametrize("name,split,n", [("eg1800", "test", 264), ("eg1800", "val", 134),
