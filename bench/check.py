@@ -13,8 +13,8 @@ from typing import Any, Iterable, Mapping, Optional
 from archs import list_archs
 
 from .gate import (DEFAULT_RULES, Baseline, Comparison, accuracy_mismatch, compare, figures_from_rows, gate_jobs,
-                   gate_settings, load_baseline, machine_mismatch, make_strict, merge_figures, new_baseline,
-                   only_jobs, rebaselined_figures, settings_mismatch)
+                   gate_settings, is_accuracy_floor, load_baseline, machine_mismatch, make_strict, merge_figures,
+                   new_baseline, only_jobs, rebaselined_figures, settings_mismatch)
 from .jobs import Job
 from .runinfo import run_meta
 
@@ -100,8 +100,8 @@ def conclude(plan: CheckPlan, rows: Iterable[Mapping[str, Any]], errors: list[st
     if req.only:  # the other figures, the machine and the settings stay the baseline's
         old, figures = plan.baseline, rebaselined_figures(req.only)
         kept, settings = old.metrics, dict(old.settings)
-        if any(f.startswith("miou_") for f in figures):  # the floors now come from this check's images only
-            kept = {a: {k: v for k, v in m.items() if not k.startswith("miou_")} for a, m in kept.items()}
+        if any(map(is_accuracy_floor, figures)):  # the floors now come from this check's images only
+            kept = {a: {k: v for k, v in m.items() if not is_accuracy_floor(k)} for a, m in kept.items()}
             settings["accuracy_set"] = plan.settings["accuracy_set"]
         current = merge_figures(kept, current, figures)
         b = new_baseline(current, old.machine, old.versions,

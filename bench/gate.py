@@ -334,12 +334,17 @@ def only_jobs(jobs: Sequence[Job], figures: Sequence[str]) -> list[Job]:
     return [j for j in jobs if j.measurement in wanted]
 
 
+def is_accuracy_floor(figure: str) -> bool:
+    """An accuracy floor (``miou_<weights>``), as opposed to a cost or timing figure."""
+    return figure.startswith("miou_")
+
+
 def rebaselined_figures(figures: Sequence[str]) -> list[str]:
     """The figures a partial re-baseline of ``figures`` replaces: the accuracy floors only together
     (one accuracy set for all of them, recorded once in the baseline's settings)."""
     out = list(figures)
-    if any(f.startswith("miou_") for f in out):
-        out += [f for f in DETERMINISTIC_SOURCES if f.startswith("miou_") and f not in out]
+    if any(map(is_accuracy_floor, out)):
+        out += [f for f in DETERMINISTIC_SOURCES if is_accuracy_floor(f) and f not in out]
     return out
 
 
