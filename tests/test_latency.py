@@ -220,6 +220,28 @@ def test_handoff_ratio_above_its_limit_disturbs_an_otherwise_quiet_attempt():
     assert n == 2 and best.stats.latency_ms_median == 9.0 and best.quiet() is False
 
 
+def test_gate_measures_once_when_the_threads_stay_apart_through_the_wait(monkeypatch):
+    """A host that keeps the two vCPUs apart for longer than the hand-off wait: one wait, one
+    attempt, marked not quiet (not three attempts of a full wait each); a quiet CPU otherwise."""
+    from bench import status
+
+    probes, said = [], []
+    monkeypatch.setattr(latency, "load_avg", lambda: 0.1)
+    monkeypatch.setattr(latency, "cpu_busy_fraction", lambda s: 0.0)
+    monkeypatch.setattr(latency, "cpu_other_share", lambda a, b: 0.0)
+    monkeypatch.setattr(latency, "handoff_ratio", lambda t: probes.append(t) or 2.3)
+    with status.listening(said.append):
+        best, n = latency.gated_attempts(lambda: "timed", threads=2, attempts=3, handoff_wait_s=0.01)
+    assert (n, best.stats, best.quiet(), best.waited_out, best.handoff_before) == (1, "timed", False, True, 2.3)
+    assert any("do not share a cache" in m and "measuring once" in m for m in said)
+    # a hand-off that recovers within the wait is a quiet attempt, measured once as before
+    ratios = iter([2.3, 1.1, 1.2])
+    monkeypatch.setattr(latency, "handoff_ratio", lambda t: next(ratios))
+    monkeypatch.setattr(latency.time, "sleep", lambda s: None)
+    best, n = latency.gated_attempts(lambda: "timed", threads=2, attempts=3, handoff_wait_s=60.0)
+    assert (n, best.quiet(), best.waited_out) == (1, True, False)
+
+
 def test_wait_for_handoff_waits_for_cooperating_threads_or_gives_up():
     ratios = iter([2.3, 2.2, 1.1, 2.4])
     asked = []

@@ -45,7 +45,9 @@ Protocol (the ``protocol`` field of every row, printed first by the command line
   share a cache, 2.2-2.4 when they do not, on the 2-vCPU machine this was built on). Before a
   multi-thread attempt the suite waits up to 30 s for a ratio of at most 1.6 and probes again after
   the timed loop; an attempt where either probe is above 1.6 is disturbed like a busy one
-  (``handoff_ratio_before``, ``handoff_ratio_after``).
+  (``handoff_ratio_before``, ``handoff_ratio_after``), and one whose wait ended with the threads
+  still not cooperating is not redone (as after a busy wait: on a host that keeps the vCPUs apart,
+  three attempts of 30 s waits each would only make the run last).
 - allocator: glibc's malloc is put into its long-running steady state first (:func:`steady_malloc`,
   the ``malloc`` field), so that a PyTorch latency does not depend on what the process did before.
 
@@ -314,7 +316,7 @@ class Attempt:
     handoff_after: Optional[float] = None
     max_other_cpu: float = MAX_OTHER_CPU
     max_handoff_ratio: float = MAX_HANDOFF_RATIO
-    waited_out: bool = False  # the machine stayed busy through the whole wait before this attempt
+    waited_out: bool = False  # the machine stayed busy (or the threads apart) through the whole wait before it
 
     def _checks(self) -> list[float]:
         """Each measured figure over its limit (> 1: that check failed)."""
@@ -430,6 +432,11 @@ def gated_attempts(measure: Callable[[], Any], threads: int, attempts: int, *, c
             why = f"load {load:.1f} on {cores} CPUs for the last minute" if saturated else f"after {quiet_wait_s:g} s"
             status.say(f"machine busy (other processes use {busy:.0%}; {why}): measuring anyway, the row "
                        "is marked not quiet")
+        elif before is not None and before > max_handoff_ratio and handoff_wait_s > 0:
+            # the threads stayed apart through the whole wait: a redo would wait as long again
+            waited_out = True
+            status.say(f"{threads} threads still do not share a cache after {handoff_wait_s:g} s (hand-off "
+                       f"{before:.2f}x): measuring once, the row is marked not quiet")
         calib = measure_calibration(threads) if calibrate else None
         t0 = _cpu_times()
         result = measure()
