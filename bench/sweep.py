@@ -152,14 +152,13 @@ def train_job(job: Job) -> list[dict]:
     ``steps`` and validate it: one row with the validation mIoU, its bootstrap CI, and the cost.
     The weights are not kept (a sweep measures the recipe; ``run_bench.py train`` makes checkpoints).
     Settings: seed, steps, recipe (variant name), recipe_overrides, threads, data_dir."""
-    from .data.datasets import open_dataset
     from .train.loop import Recipe, train
+    from .train.session import open_recipe_sets
 
     s = TrainSettings.of(job)
     recipe = Recipe(**{**s.overrides, "seed": s.seed})
-    data_dir = Path(s.data_dir)
-    train_sets = {n: open_dataset(data_dir / n, "folder", "train") for n in recipe.train_sets}
-    val_sets = {n: open_dataset(data_dir / n, "folder", "val") for n in recipe.train_sets}
+    # the recipe's own split of each set, as `run_bench.py train` reads them
+    train_sets, val_sets, _ = open_recipe_sets(recipe, Path(s.data_dir))
     _, rec = train(job.arch, recipe, train_sets, val_sets, steps=s.steps, threads=s.threads)
     v = rec.val
     losses = [c["train_loss"] for c in rec.curve if c.get("train_loss") is not None]

@@ -15,6 +15,7 @@ import torch.nn as nn
 from ..cache import cache_folder
 from ..data.datasets import open_dataset, split_path
 from ..data.samples import Sample
+from ..paths import SPLITS_DIR
 from ..weights import OWN_WEIGHTS, load_model
 from .checkpoints import load_state, save_state, state_path, write_trained_checkpoint
 from .loop import Recipe, TrainProgress, TrainRecord, TrainState, resolve_device, train
@@ -84,17 +85,26 @@ class TrainSetup:
         return sum(len(v) for v in self.val_sets.values())
 
 
+def open_recipe_sets(recipe: Recipe, data_dir: Path, splits_dir: Path = SPLITS_DIR
+                     ) -> tuple[dict[str, list[Sample]], dict[str, list[Sample]], list[Path]]:
+    """The recipe's data: (training samples per set, read through the recipe's split of each set;
+    validation samples per set, its ``val_split``; the split files read). Raises
+    :class:`bench.data.samples.DataError` naming a missing folder or split file."""
+    data_dir = Path(data_dir)
+    sets = list(zip(recipe.train_sets, recipe.train_splits))
+    train_sets = {n: open_dataset(data_dir / n, "folder", sp, splits_dir) for n, sp in sets}
+    val_sets = {n: open_dataset(data_dir / n, "folder", recipe.val_split, splits_dir) for n, _ in sets}
+    split_files = [split_path(n, sp, splits_dir) for n, tr in sets for sp in (tr, recipe.val_split)]
+    return train_sets, val_sets, split_files
+
+
 def prepare(req: TrainRequest) -> TrainSetup:
     """Open the data, the initial weights and (with ``resume``) the saved state. Raises ValueError for
     a device that does not exist, :class:`bench.data.samples.DataError` / FileNotFoundError naming a
     missing file."""
     resolve_device(req.device)
     recipe = req.recipe()
-    data_dir = Path(req.data_dir)
-    sets = list(zip(recipe.train_sets, recipe.train_splits))
-    train_sets = {n: open_dataset(data_dir / n, "folder", sp, req.splits_dir) for n, sp in sets}
-    val_sets = {n: open_dataset(data_dir / n, "folder", recipe.val_split, req.splits_dir) for n, _ in sets}
-    split_files = [split_path(n, sp, req.splits_dir) for n, tr in sets for sp in (tr, recipe.val_split)]
+    train_sets, val_sets, split_files = open_recipe_sets(recipe, req.data_dir, req.splits_dir)
     init_model = None if req.init == "scratch" else load_model(req.arch, req.init, req.models_dir).model
     spath = state_path(req.state_dir, req.checkpoint_name)
     resume = load_state(spath) if req.resume else None
