@@ -6,7 +6,6 @@ committed file today."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,10 +13,9 @@ import torch
 import run_bench
 from archs import list_archs
 from bench.train.loop import Recipe, fits_fp16
-from bench.paths import CHECKPOINTS_DIR
+from bench.paths import CHECKPOINTS_DIR, SPLITS_DIR
 from bench.weights import OWN_WEIGHTS, load_model, sha256_file
 
-SPLITS = Path(__file__).resolve().parents[1] / "splits"
 MAX_MB = 5.0  # "a few MB each"
 # every committed checkpoint, by file stem: each design's own, and the seed fine-tuned (issue 16)
 OWN = [*list_archs(), "seg_matting" + OWN_WEIGHTS["finetuned"]]
@@ -55,7 +53,8 @@ def test_checkpoint_file_matches_its_provenance(name):
     assert prov["recipe"] == Recipe().to_dict()
     # trained on the committed split: the split files are byte for byte those of the run
     for split_file, digest in prov["splits"]["files"].items():
-        assert sha256_file(SPLITS / split_file) == digest, f"splits/{split_file} changed since {pt.name} was trained"
+        assert sha256_file(SPLITS_DIR / split_file) == digest, \
+            f"splits/{split_file} changed since {pt.name} was trained"
     state = torch.load(pt, weights_only=True)
     wide = [k for k, v in state.items() if v.is_floating_point() and v.dtype != torch.float16]
     assert wide == prov["checkpoint"].get("fp32_tensors", [])
@@ -88,8 +87,8 @@ def test_a_recipe_v2_checkpoint_is_complete_and_trained_on_no_evaluation_image(n
     assert prov["wall_seconds"] > prov["train_seconds"] > 0 and prov["img_per_s"] > 0
     assert set(prov["train_stems"]) == set(r.train_sets) == set(prov["validation"]["by_set"])
     for name, split in zip(r.train_sets, r.train_splits):
-        assert prov["train_stems"][name] == [ln for ln in (SPLITS / f"{name}_{split}.txt").read_text().split()]
-    test = set((SPLITS / "eg1800_test.txt").read_text().split())
+        assert prov["train_stems"][name] == [ln for ln in (SPLITS_DIR / f"{name}_{split}.txt").read_text().split()]
+    test = set((SPLITS_DIR / "eg1800_test.txt").read_text().split())
     assert not test & set(prov["train_stems"]["eg1800"])
 
 

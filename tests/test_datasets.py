@@ -163,7 +163,8 @@ def test_committed_hsd_split_is_the_seeded_split_of_the_shared_data(data_dir):
 
 
 def test_split_hash_changes_with_content(tmp_path):
-    files = [split_path("hsd", s) for s in ("train", "val")] + [split_path("aisegment-40", s) for s in ("train-v2", "val")]
+    files = [split_path("hsd", s) for s in ("train", "val")] + [split_path("aisegment-40", s)
+                                                                for s in ("train-v2", "val")]
     h = split_files_sha256(files)
     assert h == split_files_sha256(files) and len(h) == 64
     copy = tmp_path / "hsd_val.txt"

@@ -249,16 +249,14 @@ def test_state_between_validations_resumes_to_the_same_weights(sets, tmp_path):
 def test_recipe_data_is_read_through_the_recipes_own_splits(data_dir):
     """What `train` and a sweep's train job train on: each set through the recipe's split of it
     (aisegment-40's ``train-v2``, which leaves out EG1800 evaluation photos), validation on ``val``."""
-    from bench.data.datasets import read_stems
-    from bench.paths import SPLITS_DIR
+    from bench.data.datasets import split_path, split_stems
     from bench.train.session import open_recipe_sets
 
     r = Recipe()
     train_sets, val_sets, files = open_recipe_sets(r, data_dir)
     assert list(train_sets) == list(val_sets) == list(r.train_sets)
     for name, split in zip(r.train_sets, r.train_splits):
-        assert [s.stem for s in train_sets[name]] == read_stems(SPLITS_DIR / f"{name}_{split}.txt")
-        assert [s.stem for s in val_sets[name]] == read_stems(SPLITS_DIR / f"{name}_{r.val_split}.txt")
+        assert [s.stem for s in train_sets[name]] == split_stems(name, split)
+        assert [s.stem for s in val_sets[name]] == split_stems(name, r.val_split)
     assert len(train_sets["aisegment-40"]) == 27 and len(val_sets["eg1800"]) == 134
-    assert {p.name for p in files} == {f"{n}_{sp}.txt" for n, tr in zip(r.train_sets, r.train_splits)
-                                       for sp in (tr, r.val_split)}
+    assert set(files) == {split_path(n, sp) for n, tr in zip(r.train_sets, r.train_splits) for sp in (tr, r.val_split)}
