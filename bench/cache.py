@@ -10,6 +10,8 @@ never reused; deleting ``.cache/`` only costs time.
 - ``arm/``: the aarch64 ncnn source, build, runner and qemu plugin (``bench.arm``)
 - ``arm/results/<key>.json``: deterministic emulated-ARM rows (the ``arm_cost`` measurement)
 - ``train-items/``: decoded, downscaled training images (``bench.train.loop``, keyed by content)
+- ``handoff/history.jsonl``: the machine's recent hand-off outcomes, the quiet gate's wait budget
+  (``bench.measure.handoff``; not keyed by content: an append-only log of the last minutes)
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from typing import Callable, Optional
 from .paths import CACHE_DIR
 
 FOLDERS = {"ncnn": "ncnn", "onnx": "onnx", "peers": "peers", "arm": "arm", "arm_results": "arm/results",
-           "train_items": "train-items"}
+           "train_items": "train-items", "handoff": "handoff"}
 
 
 def cache_folder(kind: str, cache_dir: Optional[Path] = None) -> Path:

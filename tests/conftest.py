@@ -25,3 +25,13 @@ def models_dir() -> Path:
     if not DEFAULT_MODELS_DIR.is_dir():
         pytest.fail(f"shared models not found at {DEFAULT_MODELS_DIR} (the suite expects ../shared/models)")
     return DEFAULT_MODELS_DIR
+
+
+@pytest.fixture(autouse=True)
+def _own_handoff_history(tmp_path_factory, monkeypatch):
+    """Every test gets an empty hand-off history: the machine's (under .cache) would make the quiet
+    gate's waits depend on the runs before it."""
+    from bench.measure import handoff
+
+    path = tmp_path_factory.mktemp("handoff") / "history.jsonl"
+    monkeypatch.setattr(handoff, "default_path", lambda: path)

@@ -280,6 +280,7 @@ def test_steady_malloc_stops_page_faults_from_repeated_large_buffers():
 def test_protocol_string_names_the_handoff_check_only_for_several_threads():
     assert "handoff<=" not in latency.protocol_string(10, 30, 1, 256)
     assert f"handoff<={latency.MAX_HANDOFF_RATIO:g}" in latency.protocol_string(10, 30, 2, 256)
+    assert "wasted<=60s/600s" in latency.protocol_string(10, 30, 2, 256)  # the wait budget across jobs
 
 
 def test_wait_for_quiet_returns_at_the_first_quiet_probe_or_times_out():

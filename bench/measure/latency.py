@@ -47,12 +47,16 @@ Protocol (the ``protocol`` field of every row, printed first by the command line
   the timed loop; an attempt where either probe is above 1.6 is disturbed like a busy one
   (``handoff_ratio_before``, ``handoff_ratio_after``), and one whose wait ended with the threads
   still not cooperating is not redone (as after a busy wait: on a host that keeps the vCPUs apart,
-  three attempts of 30 s waits each would only make the run last).
+  three attempts of 30 s waits each would only make the run last). The wait has a budget across
+  jobs (:mod:`bench.measure.handoff`; every timing job is a fresh process): once 60 s of hand-off
+  waiting in the last 10 minutes on this machine ended in attempts whose hand-off check failed,
+  the gate stops waiting (one probe, and a probe above the limit means one attempt) until those
+  waits age out; waits that were followed by cooperating threads do not count.
 - allocator: glibc's malloc is put into its long-running steady state first (:func:`steady_malloc`,
   the ``malloc`` field), so that a PyTorch latency does not depend on what the process did before.
 
 Everything here returns frozen records; nothing is printed and no file is written except the
-conversion cache of :mod:`bench.backends`.
+conversion cache of :mod:`bench.backends` and the hand-off history of :mod:`bench.measure.handoff`.
 """
 from __future__ import annotations
 
@@ -76,6 +80,8 @@ from .. import status
 from ..columns import speedup as speedup_of
 from ..backends import (BACKENDS, DEFAULT_NCNN_OPTIONS, DEFAULT_PNNX_FP16, NcnnOptions, ParityRecord,
                        backend_versions, check_parity, open_runner, torch_threads)
+from . import handoff
+from .handoff import HandoffHistory
 
 DEFAULT_WARMUP = 10
 DEFAULT_LOOPS = 30
@@ -297,7 +303,8 @@ def protocol_string(warmup: int, loops: int, threads: int, input_size: int | tup
             f"threads={threads} warmup={warmup}+{DEFAULT_WARMUP_MIN_S:g}s loops={loops} "
             f"clock=perf_counter_ns gc=off stats=min/p10/median/p90/mean/cv "
             f"quiet=other_cpu<={max_other_cpu:g},wait<={quiet_wait_s:g}s,attempts<={attempts}"
-            + (f" handoff<={MAX_HANDOFF_RATIO:g},wait<={DEFAULT_HANDOFF_WAIT_S:g}s" if threads > 1 else "")
+            + (f" handoff<={MAX_HANDOFF_RATIO:g},wait<={DEFAULT_HANDOFF_WAIT_S:g}s,"
+               f"wasted<={handoff.BUDGET_S:g}s/{handoff.WINDOW_S:g}s" if threads > 1 else "")
             + " malloc=steady"
             + (f" calib=gemm{CALIB_N}" if calib else ""))
 
@@ -411,12 +418,17 @@ def wait_for_handoff(threads: int, max_wait_s: float = DEFAULT_HANDOFF_WAIT_S,
 def gated_attempts(measure: Callable[[], Any], threads: int, attempts: int, *, calibrate: bool = False,
                    quiet_wait_s: float = DEFAULT_QUIET_WAIT_S, max_other_cpu: float = MAX_OTHER_CPU,
                    handoff_wait_s: float = DEFAULT_HANDOFF_WAIT_S,
-                   max_handoff_ratio: float = MAX_HANDOFF_RATIO) -> tuple[Attempt, int]:
+                   max_handoff_ratio: float = MAX_HANDOFF_RATIO,
+                   history: Optional[HandoffHistory] = None) -> tuple[Attempt, int]:
     """Run ``measure()`` under the quiet gate: wait for a quiet machine and (threads > 1) for
     cooperating threads, time the calibration kernel if ``calibrate``, measure the other processes'
     CPU share during ``measure`` and the hand-off ratio after it; redo a disturbed attempt (up to
     ``attempts``). Returns (the least disturbed attempt, attempts made); its ``stats`` is what
-    ``measure`` returned."""
+    ``measure`` returned. The hand-off wait is cut to what is left of the machine's budget for
+    waiting that did not pay off (``history``, default :class:`HandoffHistory` under ``.cache``),
+    and every multi-thread attempt is added to that history."""
+    history = history or HandoffHistory()
+
     def once() -> Attempt:
         load, cores = load_avg(), os.cpu_count() or 1
         # saturated for the last minute (e.g. a build, a training beside the run): waiting would
@@ -426,23 +438,33 @@ def gated_attempts(measure: Callable[[], Any], threads: int, attempts: int, *, c
         # (with quiet_wait_s=0 nothing was waited for, so a busy probe says nothing about how long it lasts)
         waited_out = busy is not None and busy > max_other_cpu and (saturated or quiet_wait_s > 0)
         # busy throughout: the threads' hand-off is slowed by the load too; probe it once, do not wait
+        wait_s = history.wait_s(threads, handoff_wait_s) if threads > 1 and not waited_out else 0.0
+        w0 = time.monotonic()
         before = (handoff_ratio(threads) if waited_out
-                  else wait_for_handoff(threads, handoff_wait_s, max_handoff_ratio))
+                  else wait_for_handoff(threads, wait_s, max_handoff_ratio))
+        waited = time.monotonic() - w0 if wait_s > 0 else 0.0
         if waited_out:
             why = f"load {load:.1f} on {cores} CPUs for the last minute" if saturated else f"after {quiet_wait_s:g} s"
             status.say(f"machine busy (other processes use {busy:.0%}; {why}): measuring anyway, the row "
                        "is marked not quiet")
         elif before is not None and before > max_handoff_ratio and handoff_wait_s > 0:
-            # the threads stayed apart through the whole wait: a redo would wait as long again
+            # the threads stayed apart through the whole wait, or waiting has stopped paying off on
+            # this machine: a redo would wait (or find them apart) again
             waited_out = True
-            status.say(f"{threads} threads still do not share a cache after {handoff_wait_s:g} s (hand-off "
-                       f"{before:.2f}x): measuring once, the row is marked not quiet")
+            why = (f"after {wait_s:g} s" if wait_s >= handoff_wait_s else
+                   f"not waiting longer than {wait_s:.0f} s: in the last {history.window_s / 60:g} min, "
+                   f"{history.wasted_s(threads):.0f} s of hand-off waits on this machine ended with the "
+                   "threads apart")
+            status.say(f"{threads} threads do not share a cache ({why}; hand-off {before:.2f}x): measuring "
+                       "once, the row is marked not quiet")
         calib = measure_calibration(threads) if calibrate else None
         t0 = _cpu_times()
         result = measure()
         during = cpu_other_share(t0, _cpu_times())
-        return Attempt(result, calib, busy, during, before, handoff_ratio(threads), max_other_cpu,
-                       max_handoff_ratio, waited_out)
+        after = handoff_ratio(threads)
+        if threads > 1:
+            history.record(threads, waited, any(r is not None and r > max_handoff_ratio for r in (before, after)))
+        return Attempt(result, calib, busy, during, before, after, max_other_cpu, max_handoff_ratio, waited_out)
 
     return least_disturbed(once, attempts)
 
