@@ -285,6 +285,17 @@ def _recommend(summary: pd.DataFrame, column: str, label: str, unit: str, distur
                  else "each mIoU inside the other's 95% CI; no paired comparison in this run")
         text += (f"; the most accurate, `{best['name']}` (mIoU {_fmt(best[C.MIOU], 3)}), cannot be told apart from it "
                  f"({basis}) and costs {_fmt(ratio, 2)}x as much")
+    noisy = (summary[cost.notna() & has_acc & summary[disturbed].astype(bool)]
+             if disturbed and disturbed in summary.columns else summary.iloc[:0])
+    above = noisy[_col(noisy, C.MIOU) > pick[C.MIOU]]
+    if len(above):
+        # a model that would have outranked the pick, left out only because its timing was
+        # disturbed: said next to the pick, not at the end of the sentence
+        text += ("; **but** " + ", ".join(f"`{r['name']}` (mIoU {_fmt(r[C.MIOU], 3)})" for _, r in above.iterrows())
+                 + (" is" if len(above) == 1 else " are") + " more accurate but not compared: "
+                 + ("its timing" if len(above) == 1 else "their timings") + f" here had no quiet measurement"
+                 f"{DISTURBED_MARK}; re-time " + ("it" if len(above) == 1 else "them") + " on a quieter machine")
+        noisy = noisy.drop(above.index)
     front = ok.iloc[pareto_front(list(zip(_col(ok, column), _col(ok, C.MIOU))))]
     cheaper = front[(_col(front, column) < pick[column]) & (front["name"] != pick["name"])]
     if not cheaper.empty:
@@ -294,11 +305,9 @@ def _recommend(summary: pd.DataFrame, column: str, label: str, unit: str, distur
     skipped = summary[cost.notna() & ~has_acc]["name"]
     if len(skipped):
         text += "; not compared (accuracy not measured): " + ", ".join(f"`{a}`" for a in skipped)
-    if disturbed and disturbed in summary.columns:
-        noisy = summary[cost.notna() & has_acc & summary[disturbed].astype(bool)]["name"]
-        if len(noisy):
-            text += f"; not compared (timing disturbed{DISTURBED_MARK}, no quiet measurement): " + ", ".join(
-                f"`{a}`" for a in noisy)
+    if len(noisy):
+        text += f"; not compared (timing disturbed{DISTURBED_MARK}, no quiet measurement): " + ", ".join(
+            f"`{a}`" for a in noisy["name"])
     return text + "."
 
 

@@ -514,6 +514,20 @@ def test_disturbed_figures_never_reach_summary_plots_or_recommendations(tmp_path
     assert "1,734.00†" in details or "1734.00†" in details
 
 
+def test_a_more_accurate_model_left_out_for_a_disturbed_timing_is_named_next_to_the_pick():
+    """Session 14's --all: MediaPipe's timings were all disturbed, so the pick was the next most
+    accurate model; a reader of that one sentence must learn that a better model was not compared."""
+    df = disturbed_run()
+    acc = (df["measurement"] == "accuracy") & (df["arch"] == "shuffle_seg_skipnet")
+    df.loc[acc, ["miou", "miou_ci_low", "miou_ci_high"]] = (0.99, 0.985, 0.995)
+    ncnn_rec = next(r for r in recommendations(summary_table(df, 256)) if r.startswith("**ncnn x86"))
+    pick, caveat = ncnn_rec.split("; **but** ")
+    assert "ship `" in pick and "shuffle_seg_skipnet" not in pick
+    assert caveat.startswith("`shuffle_seg_skipnet` (mIoU 0.990) is more accurate but not compared")
+    assert "no quiet measurement†" in caveat and "183" not in ncnn_rec  # named, its disturbed figure never shown
+    assert ncnn_rec.count("shuffle_seg_skipnet") == 1  # not listed again at the end
+
+
 def test_timings_of_two_machine_kinds_are_never_mixed(tmp_path):
     """Ray rows carry node_machine: the summary uses one machine kind, and no ratio mixes two."""
     a = {"cpu": "Intel Xeon", "cores": 2, "arch": "x86_64"}
