@@ -68,7 +68,8 @@ def point_frame(summary: pd.DataFrame, cost_col: str, lo_col: Optional[str] = No
 
 def plot_points(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The points of the accuracy plots, by panel: ``"headline"`` (every model at its fastest backend
-    here, undisturbed where it has such a timing; ``marker`` per backend) and one per cost axis."""
+    and thread count here, undisturbed where it has such a timing; ``marker`` per backend) and one per
+    cost axis."""
     out = {}
     pts = point_frame(summary, "latency_ms_best", "latency_ms_best_p10", "latency_ms_best_p90", "disturbed_best")
     if not pts.empty:
@@ -261,11 +262,12 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
     figures: list[tuple[Optional[Path], str, str]] = []  # (path, caption, why missing)
     say("plots: accuracy vs latency")
     points = plot_points(summary)
-    head_panel = {"title": f"Every model at its fastest backend here ({set_name})", "points": points["headline"],
+    head_panel = {"title": f"Every model at its fastest backend and threads here ({set_name})", "points": points["headline"],
                   "xlabel": "median latency per frame (ms, log scale; bars p10-p90)",
                   "ylabel": f"mIoU on {set_name} (95% CI)", "legend_outside": True}
     figures.append((plots.plot_accuracy_vs_cost([head_panel], run_dir / "plot_headline.png", colors, ncols=1),
-                    f"Accuracy on {set_name} against latency on each model's fastest backend here (marker = backend; "
+                    f"Accuracy on {set_name} against latency on each model's fastest backend and thread count here "
+                    f"(marker = backend; "
                     f"hollow{DISTURBED_MARK} = disturbed timing with no quiet one); Pareto front dashed",
                     "headline plot: needs accuracy and latency rows"))
     panels = [{"title": ax.label, "points": points[ax.label], "ylabel": f"mIoU on {set_name} (95% CI)",

@@ -3,7 +3,8 @@
 - :func:`summary_table` - one row per model (a design per weights measured, e.g. seg_matting trained by
   the suite and with its seed weights; then the peers): input, accuracy on the headline set with its
   CI, latency per backend (undisturbed where measured so, ``disturbed_<backend>`` otherwise), the
-  fastest backend, cost, ncnn speed-up, status. Missing measurements are NaN, never an error.
+  fastest backend and thread count, cost, ncnn speed-up, status. Missing measurements are NaN, never
+  an error.
 - :func:`recommendations` - per backend and overall, the model to ship: the cheapest that cannot be
   told apart from the most accurate (paired comparison where the run has per-image IoUs), from
   undisturbed timings only.
@@ -82,7 +83,8 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
     default the headline set), latency_ms_<backend> with _p10/_p90, threads_<backend>,
     disturbed_<backend>, load_<backend>, latency_cv_<backend>, latency_runs_<backend>,
     gmacs_per_s_<backend> for every backend measured (always torch and ncnn), latency_ms_best /
-    best_backend / threads_best / disturbed_best (the fastest backend, undisturbed where one is),
+    best_backend / threads_best / disturbed_best (the fastest backend and thread count, at ``threads``
+    if given, undisturbed where one is),
     arm_instructions_m, ncnn_speedup (PyTorch / ncnn x86 at the same threads, from the interleaved
     measurement where there is a quiet one, with its range over rounds, else from the medians) with
     ncnn_speedup_disturbed, status. Timings of ``machine_kind`` only (default: the kind most come from)."""
@@ -123,7 +125,7 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
         out[f"gmacs_per_s_{k}"] = [g if _finite(g) else (m / (t / 1e3) if _finite(m) and _finite(t) and t > 0
                                                           else np.nan)
                                    for g, m, t in zip(gm, out[C.MACS_G], out[f"latency_ms_{k}"])]
-    _best_backend(out, backends)
+    _best_timing(out, lat_all if threads is None else lat)
 
     arm_at = _at_size(_rows(df, "arm_cost"), size)
     out[C.ARM_INSTRUCTIONS_M] = [_first(_col(arm_at[arm_at["arch"] == a], C.ARM_INSTRUCTIONS_M)) for a in archs]
@@ -141,23 +143,29 @@ def summary_table(df: pd.DataFrame, input_size: Optional[int] = None, threads: O
     return out.sort_values(["_k", "arch", "rank"], kind="stable").drop(columns=["_k"]).reset_index(drop=True)
 
 
-def _best_backend(out: pd.DataFrame, backends: Sequence[str]) -> None:
-    """latency_ms_best, its p10/p90, best_backend, threads_best, disturbed_best: the fastest backend
-    of each row among its undisturbed timings (among all, marked, when every one is disturbed)."""
+def _best_timing(out: pd.DataFrame, lat: pd.DataFrame) -> None:
+    """latency_ms_best, its p10/p90, best_backend, threads_best, disturbed_best: each row's fastest
+    timing in ``lat`` (every backend and thread count given) among its undisturbed ones (among all,
+    marked, when every one is disturbed). On a host whose 2-thread timings were all disturbed, a
+    model's best figure is then its quiet 1-thread one, not a disturbed one or none."""
     best = {c: [] for c in ("latency_ms_best", "latency_ms_best_p10", "latency_ms_best_p90", "best_backend",
                             "threads_best", "disturbed_best")}
+    arch = _text(lat, "arch") if not lat.empty else pd.Series(dtype=str)
     for _, r in out.iterrows():
-        cands = [(float(r[f"latency_ms_{_bk(b)}"]), bool(r[f"disturbed_{_bk(b)}"]), b) for b in backends
-                 if _finite(r.get(f"latency_ms_{_bk(b)}"))]
+        rows = lat[arch == r["arch"]] if not lat.empty else lat
+        cands = []  # (median, disturbed, backend, threads, p10, p90)
+        if not rows.empty:
+            for (b, t), g in rows.groupby([_text(rows, "backend"), _col(rows, "threads")], dropna=False, sort=True):
+                med = _col(g, C.LATENCY_MS_MEDIAN).mean()
+                if _finite(med):
+                    cands.append((float(med), bool(g["disturbed"].astype(bool).any()), b, t,
+                                  _col(g, C.LATENCY_MS_P10).mean(), _col(g, C.LATENCY_MS_P90).mean()))
         quiet = [c for c in cands if not c[1]]
-        pick = min(quiet or cands, default=None)
-        k = _bk(pick[2]) if pick else None
-        best["latency_ms_best"].append(pick[0] if pick else np.nan)
-        best["latency_ms_best_p10"].append(r.get(f"latency_ms_{k}_p10") if pick else np.nan)
-        best["latency_ms_best_p90"].append(r.get(f"latency_ms_{k}_p90") if pick else np.nan)
-        best["best_backend"].append(pick[2] if pick else "")
-        best["threads_best"].append(r.get(f"threads_{k}") if pick else np.nan)
-        best["disturbed_best"].append(pick[1] if pick else False)
+        pick = min(quiet or cands, key=lambda c: c[0], default=None)
+        for col, i, none in (("latency_ms_best", 0, np.nan), ("disturbed_best", 1, False), ("best_backend", 2, ""),
+                             ("threads_best", 3, np.nan), ("latency_ms_best_p10", 4, np.nan),
+                             ("latency_ms_best_p90", 5, np.nan)):
+            best[col].append(pick[i] if pick else none)
     for c, v in best.items():
         out[c] = v
 
@@ -312,14 +320,15 @@ def _recommend(summary: pd.DataFrame, column: str, label: str, unit: str, distur
 
 
 def recommendations(summary: pd.DataFrame, paired: Optional[pd.DataFrame] = None) -> list[str]:
-    """What to ship (Markdown sentences): overall (each model on its fastest backend here), then per
+    """What to ship (Markdown sentences): overall (each model at its fastest backend and thread count
+    here), then per
     device cost. The pick is the cheapest model that cannot be told apart from the most accurate one
     (:func:`cannot_tell_apart`), from undisturbed timings only."""
     if summary.empty:
         return []
     set_name = _set_name(summary)
     out = []
-    overall = _recommend(summary, "latency_ms_best", "Overall (each model on its fastest backend here)", "ms",
+    overall = _recommend(summary, "latency_ms_best", "Overall (each model at its fastest backend and threads here)", "ms",
                          "disturbed_best", paired, set_name,
                          where=lambda r: backend_label(str(r.get("best_backend") or "?"))
                          + (f" {int(r['threads_best'])}T" if _finite(r.get("threads_best")) else ""))
