@@ -12,6 +12,7 @@ import torch
 
 import run_bench
 from archs import list_archs
+from bench.data.datasets import split_stems
 from bench.train.loop import Recipe, fits_fp16
 from bench.paths import CHECKPOINTS_DIR, SPLITS_DIR
 from bench.weights import OWN_WEIGHTS, load_model, sha256_file
@@ -87,8 +88,8 @@ def test_a_recipe_v2_checkpoint_is_complete_and_trained_on_no_evaluation_image(n
     assert prov["wall_seconds"] > prov["train_seconds"] > 0 and prov["img_per_s"] > 0
     assert set(prov["train_stems"]) == set(r.train_sets) == set(prov["validation"]["by_set"])
     for name, split in zip(r.train_sets, r.train_splits):
-        assert prov["train_stems"][name] == [ln for ln in (SPLITS_DIR / f"{name}_{split}.txt").read_text().split()]
-    test = set((SPLITS_DIR / "eg1800_test.txt").read_text().split())
+        assert prov["train_stems"][name] == split_stems(name, split)
+    test = set(split_stems("eg1800", "test"))
     assert not test & set(prov["train_stems"]["eg1800"])
 
 
