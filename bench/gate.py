@@ -9,8 +9,10 @@
   (relative, either direction);
 - ``floor``: accuracy must not fall more than ``limit`` (absolute) below the baseline;
 - ``ratio``: time ratios measured in one run (ncnn/PyTorch timed interleaved, latency /
-  calibration kernel) may grow by at most ``limit`` (relative); they are only compared when the
-  baseline comes from the same kind of machine (see :func:`machine_kind`);
+  calibration kernel) may grow by at most ``limit`` (relative); they are only compared with ratios
+  from the same kind of machine (see :func:`machine_kind`): the baseline's own, or those of another
+  machine kind kept in its ``machines`` section (``check --update-baseline --this-machine``;
+  :func:`reference_for`);
 - ``true``: must hold (output parity).
 
 A metric missing on either side is reported (``skipped``), not silently passed.
@@ -191,6 +193,9 @@ class Baseline:
     commit: str = ""
     version: int = BASELINE_VERSION
     settings: dict[str, Any] = field(default_factory=dict)  # how it was measured (size, threads, loops)
+    # the time ratios of other machine kinds: {machine_kind: {"machine", "metrics" (ratios per design),
+    # "settings", "created", "commit", "reason", "versions"}}
+    machines: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -208,7 +213,10 @@ def parse_baseline(text: str, source: str = "baseline") -> Baseline:
     if not isinstance(obj["metrics"], dict) or not all(isinstance(v, dict) for v in obj["metrics"].values()):
         raise BaselineError(f"{source}: 'metrics' must map each design to its figures")
     fields = {k: obj[k] for k in ("metrics", "machine", "versions", "reason", "created", "commit", "version",
-                                  "settings") if k in obj}
+                                  "settings", "machines") if k in obj}
+    for kind, entry in fields.get("machines", {}).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("metrics"), dict) or "machine" not in entry:
+            raise BaselineError(f"{source}: machines[{kind!r}] needs 'machine' and 'metrics' (time ratios per design)")
     return Baseline(**fields)
 
 
@@ -227,6 +235,49 @@ def new_baseline(metrics: Figures, machine: Mapping[str, Any], versions: Mapping
     return Baseline({a: dict(m) for a, m in metrics.items()}, dict(machine), dict(versions), reason,
                     datetime.now(timezone.utc).isoformat(timespec="seconds"), commit,
                     settings=dict(settings or {}))
+
+
+def is_time_ratio(figure: str, rules: Mapping[str, Rule] = DEFAULT_RULES) -> bool:
+    """A time ratio (compared only between runs on the same machine kind)."""
+    return figure in rules and rules[figure].kind == "ratio"
+
+
+def reference_for(baseline: Baseline, machine: Mapping[str, Any], settings: Mapping[str, Any]
+                  ) -> tuple[dict[str, dict[str, Any]], Optional[str], str]:
+    """(the figures to compare a run on ``machine`` with ``settings`` against, why its time ratios
+    are not compared (None: they are), where the ratios come from). The baseline's figures, with the
+    time ratios of ``machine``'s kind from the baseline's ``machines`` section when the baseline
+    itself comes from another kind."""
+    kind = machine_kind(machine)
+    entry = baseline.machines.get(kind) if machine_kind(baseline.machine) != kind else None
+    if entry is None:
+        note = machine_mismatch(baseline.machine, machine)
+        if note:
+            note += " (record this machine kind's: check --update-baseline --this-machine --reason ...)"
+        return baseline.metrics, note or settings_mismatch(baseline.settings, settings), "the baseline's machine"
+    ref = {a: {k: v for k, v in m.items() if not is_time_ratio(k)} for a, m in baseline.metrics.items()}
+    for arch, m in entry["metrics"].items():
+        ref.setdefault(arch, {}).update({k: v for k, v in m.items() if is_time_ratio(k)})
+    source = f"this machine kind's entry ({entry.get('created', '?')}, commit {entry.get('commit') or '?'})"
+    return ref, settings_mismatch(entry.get("settings", {}), settings), source
+
+
+def with_machine_ratios(baseline: Baseline, current: Figures, machine: Mapping[str, Any],
+                        settings: Mapping[str, Any], versions: Mapping[str, Any], reason: str,
+                        commit: str = "") -> Baseline:
+    """``baseline`` with the time ratios of ``current`` (measured on ``machine``) kept as its entry
+    for that machine kind; every other figure stays. ValueError on the baseline's own machine kind
+    (re-measure the whole baseline there)."""
+    kind = machine_kind(machine)
+    if kind == machine_kind(baseline.machine):
+        raise ValueError(f"this machine ({kind}) is the baseline's own kind")
+    if not reason.strip():
+        raise ValueError("a baseline update needs a reason")
+    ratios = {a: {k: v for k, v in m.items() if is_time_ratio(k)} for a, m in current.items()}
+    entry = {"machine": dict(machine), "metrics": {a: m for a, m in ratios.items() if m},
+             "settings": dict(settings), "versions": dict(versions), "reason": reason, "commit": commit,
+             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return replace(baseline, machines={**baseline.machines, kind: entry})
 
 
 # ----------------------------------------------------------------------------- what the gate measures

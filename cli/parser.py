@@ -221,6 +221,10 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
     s.add_argument("--only", nargs="+", metavar="FIGURE",
                    help="with --update-baseline: re-measure only these deterministic figures (e.g. "
                         "arm_instructions_m after a runner change) and keep every other one")
+    s.add_argument("--this-machine", action="store_true",
+                   help="with --update-baseline on a machine of another kind than the baseline's: measure "
+                        "the time ratios here and keep them as the baseline for this machine kind (every "
+                        "other figure stays); later checks on this kind compare their ratios with them")
     s.add_argument("--arch", action="append", metavar="NAME", help="only these designs (repeatable; default all)")
     s.add_argument("--strict", action="store_true",
                    help="a baseline figure this run could not measure (skipped job) fails instead of "

@@ -179,12 +179,13 @@ def cmd_simulate(args) -> int:
 def cmd_check(args) -> int:
     from bench.check import CheckRequest, conclude, plan_check
     from bench.cluster import make_executor
-    from bench.gate import BaselineError
+    from bench.gate import BaselineError, machine_kind
     from reports.gate import check_record, format_table, plan_lines, summary_line, write_baseline, write_check
     from reports.results import RunWriter
 
     req = CheckRequest(args.baseline, tuple(args.arch or ()), args.quick, args.update_baseline, args.reason,
-                       tuple(args.only or ()), args.strict, args.models_dir, args.data_dir)
+                       tuple(args.only or ()), args.strict, args.models_dir, args.data_dir,
+                       this_machine=args.this_machine)
     if req.usage_error():
         print(req.usage_error(), file=sys.stderr)
         return EXIT_USAGE
@@ -216,8 +217,15 @@ def cmd_check(args) -> int:
             print(f"gate: {len(errors)} jobs failed; the baseline is not written", file=sys.stderr)
             return EXIT_FAIL
         path = write_baseline(Path(args.baseline), result.new_baseline)
-        n = sum(len(m) for m in result.figures.values())
-        print(f"gate: baseline written: {path} ({n} figures of {len(result.figures)} designs; reason: {args.reason})")
+        kind = machine_kind(plan.meta["machine"])
+        written = result.new_baseline.machines[kind]["metrics"] if args.this_machine else result.figures
+        n = sum(len(m) for m in written.values())
+        what = f"time ratios of this machine kind, {kind}," if args.this_machine else "figures"
+        print(f"gate: baseline written: {path} ({n} {what} of {len(result.figures)} designs; reason: {args.reason})")
+        kept = sorted(result.new_baseline.machines)
+        if kept and not args.this_machine:
+            print(f"gate: kept the time ratios of {len(kept)} other machine kind(s): {'; '.join(kept)} "
+                  "(re-measure them there with --this-machine if this change moves timings)")
         return EXIT_OK
     if writer:
         write_check(Path(args.out), result.comparisons, plan.note, errors)

@@ -321,3 +321,68 @@ def test_partial_rebaseline_keeps_every_other_figure():
     new = {"a": {"arm_instructions_m": 10.2, "params": 4}}
     assert merge_figures(old, new, ["arm_instructions_m"]) == {
         "a": {"arm_instructions_m": 10.2, "ncnn_over_torch": 0.5, "params": 3}}
+
+
+def test_a_second_machine_kind_keeps_its_own_time_ratios(tmp_path):
+    """The committed baseline comes from one machine kind; CI may run on another, where its time
+    ratios mean nothing. `check --update-baseline --this-machine` there keeps that kind's ratios in
+    the same file; later checks on either kind compare with their own, every other figure is shared."""
+    from bench.check import CheckRequest, conclude, plan_check
+    from bench.gate import BaselineError, gate_settings, load_baseline, machine_kind
+
+    def meta(cpu):
+        return {"machine": {"cpu": cpu, "cores": 2, "arch": "x86_64"}, "versions": {"torch": "t"},
+                "commit": "abc1234", "dirty": False}
+
+    amd, intel = meta("AMD EPYC"), meta("Intel Xeon")
+
+    def rows(torch_ratio, ncnn_ratio):
+        return [dict(_lat(b, rep, r * 10.0), arch=BASE) for rep in range(3)
+                for b, r in (("torch", torch_ratio), ("ncnn", ncnn_ratio))]
+
+    figs = {BASE: {"params": 142_761, "torch_over_calib": 0.7, "ncnn_over_calib": 0.25}}
+    path = write_baseline(tmp_path / "baseline.json", new_baseline(figs, amd["machine"], {}, "first",
+                                                                   settings=gate_settings(quick=True)))
+    req = CheckRequest(path, (BASE,), quick=True)
+    # on the other kind, before it has an entry: ratios skipped, with how to add them
+    plan = plan_check(req, intel)
+    assert "another machine kind" in plan.note and "--this-machine" in plan.note
+    # adding it: the time-ratio jobs only; every other figure and the machine stay the baseline's
+    add = CheckRequest(path, (BASE,), quick=True, update=True, reason="CI's kind", this_machine=True)
+    plan = plan_check(add, intel)
+    assert {j.measurement for j in plan.jobs} == {"latency", "speedup"}
+    b = conclude(plan, rows(1.5, 0.55), []).new_baseline
+    assert b.metrics == figs and b.machine == amd["machine"]
+    entry = b.machines[machine_kind(intel["machine"])]
+    assert entry["metrics"] == {BASE: {"torch_over_calib": 1.5, "ncnn_over_calib": 0.55}}
+    assert entry["reason"] == "CI's kind" and entry["commit"] == "abc1234" and entry["settings"]["quick"]
+    write_baseline(path, b)
+    assert load_baseline(path).machines == b.machines  # survives the file
+    # checks on each kind compare with their own ratios
+    plan = plan_check(req, intel)
+    assert plan.note is None and "this machine kind's entry" in plan.ratio_source
+    verdicts = {c.metric: c.verdict for c in conclude(plan, rows(1.6, 0.56), []).comparisons}
+    assert verdicts["params"] == "skipped: not in the current run"  # shared, from the main entry
+    assert (verdicts["torch_over_calib"], verdicts["ncnn_over_calib"]) == ("ok", "ok")
+    slowed = {c.metric: c.verdict for c in conclude(plan, rows(1.5, 1.2), []).comparisons}
+    assert slowed["ncnn_over_calib"] == "FAIL" and slowed["torch_over_calib"] == "ok"
+    on_amd = {c.metric: c.verdict for c in conclude(plan_check(req, amd), rows(1.5, 0.55), []).comparisons}
+    assert on_amd["torch_over_calib"] == "FAIL"  # 1.5 against AMD's 0.7: the entries are not mixed
+    # adding the baseline's own kind is refused before anything is measured
+    with pytest.raises(ValueError, match="baseline's own kind"):
+        plan_check(CheckRequest(path, (BASE,), quick=True, update=True, reason="x", this_machine=True), amd)
+    # a full re-baseline (on the main kind) and a partial one keep the other kind's entry
+    full = conclude(plan_check(CheckRequest(path, (BASE,), quick=True, update=True, reason="all"), amd),
+                    rows(0.8, 0.3), []).new_baseline
+    assert full.machines == b.machines and full.metrics[BASE]["torch_over_calib"] == pytest.approx(0.8)
+    part = conclude(plan_check(CheckRequest(path, (BASE,), quick=True, update=True, reason="p", only=("params",)),
+                               amd), [], []).new_baseline
+    assert part.machines == b.machines
+    # usage and a damaged entry
+    assert "--update-baseline" in CheckRequest(path, this_machine=True).usage_error()
+    assert "--only" in CheckRequest(path, update=True, reason="r", only=("params",), this_machine=True).usage_error()
+    bad = json.loads(path.read_text())
+    bad["machines"]["x"] = {"metrics": {}}
+    path.write_text(json.dumps(bad))
+    with pytest.raises(BaselineError, match="machines\\['x'\\] needs 'machine'"):
+        load_baseline(path)
