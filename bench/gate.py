@@ -245,16 +245,16 @@ def is_time_ratio(figure: str, rules: Mapping[str, Rule] = DEFAULT_RULES) -> boo
 def reference_for(baseline: Baseline, machine: Mapping[str, Any], settings: Mapping[str, Any]
                   ) -> tuple[dict[str, dict[str, Any]], Optional[str], str]:
     """(the figures to compare a run on ``machine`` with ``settings`` against, why its time ratios
-    are not compared (None: they are), where the ratios come from). The baseline's figures, with the
-    time ratios of ``machine``'s kind from the baseline's ``machines`` section when the baseline
-    itself comes from another kind."""
+    are not compared (None: they are), where the ratios come from ("" for the baseline's own machine
+    kind)). The baseline's figures, with the time ratios of ``machine``'s kind from the baseline's
+    ``machines`` section when the baseline itself comes from another kind."""
     kind = machine_kind(machine)
     entry = baseline.machines.get(kind) if machine_kind(baseline.machine) != kind else None
     if entry is None:
         note = machine_mismatch(baseline.machine, machine)
         if note:
             note += " (record this machine kind's: check --update-baseline --this-machine --reason ...)"
-        return baseline.metrics, note or settings_mismatch(baseline.settings, settings), "the baseline's machine"
+        return baseline.metrics, note or settings_mismatch(baseline.settings, settings), ""
     ref = {a: {k: v for k, v in m.items() if not is_time_ratio(k)} for a, m in baseline.metrics.items()}
     for arch, m in entry["metrics"].items():
         ref.setdefault(arch, {}).update({k: v for k, v in m.items() if is_time_ratio(k)})

@@ -111,7 +111,7 @@ def plan_lines(plan: CheckPlan) -> list[str]:
         lines.append(f"baseline: {plan.request.baseline_path} ({b.created}, commit {b.commit or '?'}, "
                      f"reason: {b.reason}); machine: {machine_kind(b.machine)}"
                      + (f"; time ratios also for: {'; '.join(sorted(b.machines))}" if b.machines else ""))
-        if plan.ratio_source and plan.ratio_source != "the baseline's machine" and not plan.note:
+        if plan.ratio_source and not plan.note:
             lines.append(f"gate: time ratios compared with {plan.ratio_source}")
         if plan.note:
             lines.append(f"gate: {plan.note}")
