@@ -28,10 +28,12 @@ def models_dir() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _own_handoff_history(tmp_path_factory, monkeypatch):
+def _own_handoff_history(request, tmp_path_factory, monkeypatch):
     """Every test gets an empty hand-off history: the machine's (under .cache) would make the quiet
-    gate's waits depend on the runs before it."""
+    gate's waits depend on the runs before it. Benchmarks (real timings) share the machine's."""
     from bench.measure import handoff
 
+    if "benchmark" in request.fixturenames:
+        return
     path = tmp_path_factory.mktemp("handoff") / "history.jsonl"
     monkeypatch.setattr(handoff, "default_path", lambda: path)

@@ -415,6 +415,30 @@ def wait_for_handoff(threads: int, max_wait_s: float = DEFAULT_HANDOFF_WAIT_S,
     return _wait_until(lambda: probe(threads), lambda v: v <= max_ratio, max_wait_s, pause_s, on_wait=waiting)
 
 
+def _budgeted_wait(threads: int, history: HandoffHistory, max_wait_s: float,
+                   max_ratio: float) -> tuple[Optional[float], float, float]:
+    """:func:`wait_for_handoff` for at most what is left of the machine's budget: (the last ratio,
+    seconds waited, the wait allowed)."""
+    wait_s = history.wait_s(threads, max_wait_s) if threads > 1 else 0.0
+    t0 = time.monotonic()
+    ratio = wait_for_handoff(threads, wait_s, max_ratio)
+    return ratio, (time.monotonic() - t0 if wait_s > 0 else 0.0), wait_s
+
+
+def wait_for_handoff_in_budget(threads: int, history: Optional[HandoffHistory] = None,
+                               max_wait_s: float = DEFAULT_HANDOFF_WAIT_S,
+                               max_ratio: float = MAX_HANDOFF_RATIO) -> Optional[float]:
+    """For a timing loop the suite does not own (pytest-benchmark's): wait for cooperating threads
+    within the machine's budget (``history``, default the machine's) and record the outcome (apart:
+    the last probe above ``max_ratio``; no probe after the loop). The last ratio (None at 1 thread)."""
+    if threads < 2:
+        return None
+    history = history or HandoffHistory()
+    ratio, waited, _ = _budgeted_wait(threads, history, max_wait_s, max_ratio)
+    history.record(threads, waited, ratio is not None and ratio > max_ratio)
+    return ratio
+
+
 def gated_attempts(measure: Callable[[], Any], threads: int, attempts: int, *, calibrate: bool = False,
                    quiet_wait_s: float = DEFAULT_QUIET_WAIT_S, max_other_cpu: float = MAX_OTHER_CPU,
                    handoff_wait_s: float = DEFAULT_HANDOFF_WAIT_S,
@@ -438,11 +462,10 @@ def gated_attempts(measure: Callable[[], Any], threads: int, attempts: int, *, c
         # (with quiet_wait_s=0 nothing was waited for, so a busy probe says nothing about how long it lasts)
         waited_out = busy is not None and busy > max_other_cpu and (saturated or quiet_wait_s > 0)
         # busy throughout: the threads' hand-off is slowed by the load too; probe it once, do not wait
-        wait_s = history.wait_s(threads, handoff_wait_s) if threads > 1 and not waited_out else 0.0
-        w0 = time.monotonic()
-        before = (handoff_ratio(threads) if waited_out
-                  else wait_for_handoff(threads, wait_s, max_handoff_ratio))
-        waited = time.monotonic() - w0 if wait_s > 0 else 0.0
+        if waited_out:
+            before, waited, wait_s = handoff_ratio(threads), 0.0, 0.0
+        else:
+            before, waited, wait_s = _budgeted_wait(threads, history, handoff_wait_s, max_handoff_ratio)
         if waited_out:
             why = f"load {load:.1f} on {cores} CPUs for the last minute" if saturated else f"after {quiet_wait_s:g} s"
             status.say(f"machine busy (other processes use {busy:.0%}; {why}): measuring anyway, the row "
