@@ -268,9 +268,10 @@ def _miou_text(r, set_name: str) -> str:
 def _recommend(summary: pd.DataFrame, column: str, label: str, unit: str, disturbed: Optional[str],
                paired: Optional[pd.DataFrame], set_name: str, where=None) -> Optional[str]:
     cost = _col(summary, column)
-    quiet = ~summary[disturbed].astype(bool) if disturbed and disturbed in summary.columns else True
+    bad = (summary[disturbed].astype(bool) if disturbed and disturbed in summary.columns
+           else pd.Series(False, index=summary.index))
     has_acc = _col(summary, C.MIOU).notna()
-    ok = summary[has_acc & cost.notna() & quiet]
+    ok = summary[has_acc & cost.notna() & ~bad]
     if ok.empty:
         if not cost.notna().any():
             return None
@@ -293,8 +294,7 @@ def _recommend(summary: pd.DataFrame, column: str, label: str, unit: str, distur
                  else "each mIoU inside the other's 95% CI; no paired comparison in this run")
         text += (f"; the most accurate, `{best['name']}` (mIoU {_fmt(best[C.MIOU], 3)}), cannot be told apart from it "
                  f"({basis}) and costs {_fmt(ratio, 2)}x as much")
-    noisy = (summary[cost.notna() & has_acc & summary[disturbed].astype(bool)]
-             if disturbed and disturbed in summary.columns else summary.iloc[:0])
+    noisy = summary[cost.notna() & has_acc & bad]
     above = noisy[_col(noisy, C.MIOU) > pick[C.MIOU]]
     if len(above):
         # a model that would have outranked the pick, left out only because its timing was
@@ -321,9 +321,8 @@ def _recommend(summary: pd.DataFrame, column: str, label: str, unit: str, distur
 
 def recommendations(summary: pd.DataFrame, paired: Optional[pd.DataFrame] = None) -> list[str]:
     """What to ship (Markdown sentences): overall (each model at its fastest backend and thread count
-    here), then per
-    device cost. The pick is the cheapest model that cannot be told apart from the most accurate one
-    (:func:`cannot_tell_apart`), from undisturbed timings only."""
+    here), then per device cost. The pick is the cheapest model that cannot be told apart from the
+    most accurate one (:func:`cannot_tell_apart`), from undisturbed timings only."""
     if summary.empty:
         return []
     set_name = _set_name(summary)
