@@ -249,16 +249,20 @@ def stop_workers(pool: ProcessPoolExecutor, grace_s: float = 2.0) -> None:
 
 @contextlib.contextmanager
 def stop_on_signals():
-    """Within the block, SIGTERM stops the run as Ctrl-C (SIGINT) does: as a KeyboardInterrupt in
-    the main thread, so the caller keeps what finished and ends its workers."""
+    """Within the block, Ctrl-C (SIGINT) and SIGTERM both stop the run as a KeyboardInterrupt in the
+    main thread, so the caller keeps what finished and ends its workers. Both are set explicitly: a
+    run started in the background of a script inherits SIGINT *ignored*, and Python keeps an
+    inherited ignore (the run was deaf to Ctrl-C)."""
     def _raise(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
-    old = signal.signal(signal.SIGTERM, _raise)
+    old_term = signal.signal(signal.SIGTERM, _raise)
+    old_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
 
 
 def failed_rows(job: Job, message: str) -> list[Row]:

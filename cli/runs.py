@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from .common import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _consume, _print_json
+from .common import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _print_json
 
 
 def _all_plan(args):
@@ -16,13 +16,15 @@ def _all_plan(args):
     from bench.arm.estimate import check_device_model
     from bench.plan import PlanOptions, check_plan_options, resume_conflicts
     from reports.report import load_meta
-    from reports.results import new_run_dir
+    from reports.results import check_new_run_dir, check_resume_dir, new_run_dir
 
     check_device_model(args.device_model)  # an unknown name: the error lists the calibrated devices
     if args.resume:
+        if args.out:
+            raise ValueError(f"--out {args.out} goes without --resume: a resumed run writes into its own folder "
+                             f"({args.resume})")
         run_dir = Path(args.resume)
-        if not (run_dir / "rows.jsonl").is_file():
-            raise ValueError(f"--resume {run_dir}: not a run folder (no rows.jsonl)")
+        check_resume_dir(run_dir)
         meta = load_meta(run_dir)
         if "plan_options" not in meta:
             raise ValueError(f"--resume {run_dir}: its meta.json has no saved plan (a run of an older version); "
@@ -32,14 +34,30 @@ def _all_plan(args):
         if conflicts:
             raise ValueError(f"--resume takes the plan from {run_dir}/meta.json; these flags would change it: "
                              + "; ".join(conflicts))
-        return run_dir, opts, meta
+        return run_dir, opts, True
     opts = PlanOptions(archs=tuple(args.arch) if args.arch else None, input_size=args.size or 256,
                        data_dir=args.data_dir, models_dir=args.models_dir, quick=args.quick,
                        thorough=args.thorough, device=args.device)
     if opts.quick and opts.thorough:
         raise ValueError("--quick and --thorough exclude each other")
     check_plan_options(opts)
-    return (Path(args.out) if args.out else new_run_dir()), opts, None
+    if args.out:
+        check_new_run_dir(Path(args.out))
+    return (Path(args.out) if args.out else new_run_dir()), opts, False
+
+
+def _open(run_dir: Path, resume: bool, fresh_meta: dict, command: str, who: str = "run_bench.py",
+          noun: str = "run folder"):
+    """The run folder's session, or (None, exit code) after a one-line usage error."""
+    from reports.results import RunFolderError
+    from .runfolder import open_run
+    try:
+        return open_run(run_dir, resume, fresh_meta, command), EXIT_OK
+    except RunFolderError as exc:
+        print(f"{who}: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"{who}: cannot write the {noun} {run_dir}: {exc.strerror or exc}", file=sys.stderr)
+    return None, EXIT_USAGE
 
 
 def cmd_all(args) -> int:
@@ -47,66 +65,51 @@ def cmd_all(args) -> int:
     from bench.jobs import stop_on_signals
     from bench.plan import plan_all
     from bench.runinfo import run_meta
-    from reports.results import RunWriter, finished_jobs
+    from .runfolder import summary_line
 
     try:
-        run_dir, opts, old_meta = _all_plan(args)
+        run_dir, opts, resume = _all_plan(args)
     except ValueError as exc:
         print(f"run_bench.py: {exc}", file=sys.stderr)
         return EXIT_USAGE
     jobs = plan_all(opts)
-    done = finished_jobs(run_dir) if old_meta is not None else set()
-    meta = run_meta()
-    if old_meta is None:
-        meta.update(device_model=args.device_model,
-                    plan={"jobs": len(jobs), "input_size": opts.input_size, "quick": opts.quick,
-                          "thorough": opts.thorough},
-                    plan_options=opts.to_dict())
-    else:  # the run keeps its start date; each resume is recorded with its own
-        meta = {**{k: v for k, v in old_meta.items() if k != "partial"},  # partial again only if interrupted again
-                "resumed": [*old_meta.get("resumed", []),
-                            {"date": meta["date"], "commit": meta["commit"], "jobs_done_before": len(done)}]}
+    fresh = run_meta()
+    fresh.update(device_model=args.device_model,
+                 plan={"jobs": len(jobs), "input_size": opts.input_size, "quick": opts.quick,
+                       "thorough": opts.thorough},
+                 plan_options=opts.to_dict())
+    session, code = _open(run_dir, resume, fresh, "all")
+    if session is None:
+        return code
     try:
-        writer = RunWriter(run_dir)
-        writer.write_meta(meta)
-    except OSError as exc:
-        print(f"run_bench.py: cannot write the run folder {run_dir}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USAGE
-    n_err, n_skip, interrupted = 0, 0, False
-    todo = [j for j in jobs if j.key not in done]
-    run = make_executor(args.executor, args.workers, [args.device] if getattr(args, "device", None) else [])
-    try:
-        with stop_on_signals():
-            errors, n_skip = _consume(run(todo), len(todo), writer.append)
-        n_err = len(errors)
-    except KeyboardInterrupt:
-        interrupted = True
-    df = writer.finish()
-    finished = len(finished_jobs(run_dir))
-    if interrupted:
-        meta["partial"] = {"jobs_finished": finished, "jobs_planned": len(jobs)}
-        writer.write_meta(meta)
-    print(f"{len(df)} rows ({n_err} failed jobs, {n_skip} skipped, {len(done)} reused) -> {run_dir}")
-    for name in ("results.csv", "results.json"):
-        print(f"  {run_dir / name}")
-    try:
-        with stop_on_signals():  # (the example strip and per-layer plot come from rows: a partial run has some)
-            report = _render_report(run_dir, df, meta, None, list(opts.archs or []))
-        print(f"  {report.with_name('report.md')}\n  {report}")
-    except KeyboardInterrupt:
-        print(f"interrupted while writing the report; every row is saved: redo it with "
-              f"`python run_bench.py report {run_dir}`", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # the measurements are saved: the report can be redone alone
-        print(f"report failed ({type(exc).__name__}: {exc}); redo it with "
-              f"`python run_bench.py report {run_dir}`", file=sys.stderr)
-        if not interrupted:
-            return EXIT_FAIL
-    if interrupted:
-        print(f"interrupted: {finished} of {len(jobs)} jobs finished, their rows are kept (report marked "
-              f"partial); resume with: python run_bench.py --all --resume {run_dir}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return EXIT_OK if n_err == 0 else EXIT_FAIL
+        todo = [j for j in jobs if j.key not in session.done]
+        run = make_executor(args.executor, args.workers, [args.device] if getattr(args, "device", None) else [])
+        session.drain(run(todo), len(todo))
+        df, counts = session.finish(len(jobs))
+        print(summary_line(df, counts, len(session.done), run_dir))
+        for name in ("results.csv", "results.json"):
+            print(f"  {run_dir / name}")
+        try:
+            with stop_on_signals():  # (the example strip and per-layer plot come from rows: a partial run has some)
+                report = _render_report(run_dir, df, session.meta, None, list(opts.archs or []))
+            print(f"  {report.with_name('report.md')}\n  {report}")
+        except KeyboardInterrupt:
+            print(f"interrupted while writing the report; every row is saved: redo it with "
+                  f"`python run_bench.py report {run_dir}`", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except Exception as exc:  # the measurements are saved: the report can be redone alone
+            print(f"report failed ({type(exc).__name__}: {exc}); redo it with "
+                  f"`python run_bench.py report {run_dir}`", file=sys.stderr)
+            if not session.interrupted:
+                return EXIT_FAIL
+        if session.interrupted:
+            p = session.meta["partial"]
+            print(f"interrupted: {p['jobs_finished']} of {len(jobs)} jobs finished, their rows are kept (report "
+                  f"marked partial); resume with: python run_bench.py --all --resume {run_dir}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        return EXIT_OK if counts.failed == 0 else EXIT_FAIL
+    finally:
+        session.close()
 
 
 def cmd_sweep(args) -> int:
@@ -114,9 +117,14 @@ def cmd_sweep(args) -> int:
     from bench.jobs import stop_on_signals
     from bench.sweep import SweepError, expand, load_matrix
     from bench.runinfo import run_meta
-    from reports.results import RunWriter, finished_jobs, new_run_dir
+    from reports.results import new_run_dir
     from reports.sweep import write_sweep_report
+    from .runfolder import summary_line
 
+    if args.resume and args.out:
+        print(f"sweep: --out {args.out} goes without --resume: a resumed sweep writes into its own folder "
+              f"({args.resume})", file=sys.stderr)
+        return EXIT_USAGE
     try:
         matrix = load_matrix(args.matrix)
     except SweepError as exc:
@@ -124,35 +132,31 @@ def cmd_sweep(args) -> int:
         return EXIT_USAGE
     jobs = expand(matrix)
     run_dir = Path(args.resume) if args.resume else (Path(args.out) if args.out else new_run_dir())
-    done = finished_jobs(run_dir) if args.resume else set()
-    writer = RunWriter(run_dir)
-    meta = {**run_meta(), "sweep": {"matrix": str(args.matrix), "jobs": len(jobs), "executor": args.executor.kind}}
-    writer.write_meta(meta)
-    print(f"sweep: {len(jobs)} jobs ({len(done)} done before) from {args.matrix}, executor "
-          f"{args.executor.kind}{':' + args.executor.address if args.executor.address else ''}", file=sys.stderr)
-    errors, interrupted = [], False
+    fresh = {**run_meta(), "sweep": {"matrix": str(args.matrix), "jobs": len(jobs), "executor": args.executor.kind}}
+    session, code = _open(run_dir, bool(args.resume), fresh, "sweep", who="sweep")
+    if session is None:
+        return code
     try:
-        with stop_on_signals():
-            errors, _ = _consume(make_executor(args.executor, args.workers)(jobs, skip_keys=done),
-                                 len(jobs) - len(done), writer.append)
-    except KeyboardInterrupt:
-        interrupted = True
-    df = writer.finish()
-    resume = f"python run_bench.py sweep {args.matrix} --resume {run_dir}"
-    if interrupted:
-        finished = len(finished_jobs(run_dir))
-        writer.write_meta({**meta, "partial": {"jobs_finished": finished, "jobs_planned": len(jobs)}})
-        try:
-            with stop_on_signals():
-                write_sweep_report(run_dir, df)
-        except KeyboardInterrupt:
-            pass  # the rows are saved; the resumed sweep writes the report
-        print(f"interrupted: {finished} of {len(jobs)} jobs finished, their rows are kept; resume with: {resume}",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
-    report = write_sweep_report(run_dir, df)
-    print(f"{len(df)} rows ({len(errors)} failed jobs) -> {run_dir}\n  {report}")
-    return EXIT_OK if not errors else EXIT_FAIL
+        done = session.done
+        print(f"sweep: {len(jobs)} jobs ({len(done)} done before) from {args.matrix}, executor "
+              f"{args.executor.kind}{':' + args.executor.address if args.executor.address else ''}", file=sys.stderr)
+        session.drain(make_executor(args.executor, args.workers)(jobs, skip_keys=done), len(jobs) - len(done))
+        df, counts = session.finish(len(jobs))
+        resume = f"python run_bench.py sweep {args.matrix} --resume {run_dir}"
+        if session.interrupted:
+            try:
+                with stop_on_signals():
+                    write_sweep_report(run_dir, df)
+            except KeyboardInterrupt:
+                pass  # the rows are saved; the resumed sweep writes the report
+            print(f"interrupted: {session.meta['partial']['jobs_finished']} of {len(jobs)} jobs finished, their rows "
+                  f"are kept; resume with: {resume}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        report = write_sweep_report(run_dir, df)
+        print(f"{summary_line(df, counts, len(done), run_dir)}\n  {report}")
+        return EXIT_OK if counts.failed == 0 else EXIT_FAIL
+    finally:
+        session.close()
 
 
 def cmd_simulate(args) -> int:
@@ -181,7 +185,7 @@ def cmd_check(args) -> int:
     from bench.cluster import make_executor
     from bench.gate import BaselineError, machine_kind
     from reports.gate import check_record, format_table, plan_lines, summary_line, write_baseline, write_check
-    from reports.results import RunWriter
+    from .runfolder import drain
 
     req = CheckRequest(args.baseline, tuple(args.arch or ()), args.quick, args.update_baseline, args.reason,
                        tuple(args.only or ()), args.strict, args.models_dir, args.data_dir,
@@ -199,18 +203,27 @@ def cmd_check(args) -> int:
         return EXIT_USAGE
     for line in plan_lines(plan):  # the settings first, as benchncnn does
         print(line, file=sys.stderr)
+    session = None
+    if args.out:
+        session, code = _open(Path(args.out), False, {**plan.meta, "gate": {**plan.settings,
+                                                                            "baseline": str(args.baseline)}},
+                              "check", who="gate", noun="output folder")
+        if session is None:
+            return code
     try:
-        writer = RunWriter(Path(args.out)) if args.out else None
-        if writer:
-            writer.write_meta({**plan.meta, "gate": {**plan.settings, "baseline": str(args.baseline)}})
-    except OSError as exc:
-        print(f"gate: cannot write the output folder {args.out}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USAGE
-    rows: list[dict] = []
-    errors, _ = _consume(make_executor(args.executor)(plan.jobs), len(plan.jobs), rows.extend,
-                         *([writer.append] if writer else []))
-    if writer:
-        writer.finish()
+        rows: list[dict] = []
+        errors, interrupted = drain(make_executor(args.executor)(plan.jobs), len(plan.jobs), rows.extend,
+                                    *([session.writer.append] if session else []))
+        if session:
+            session.interrupted = interrupted
+            session.finish(len(plan.jobs))
+    finally:
+        if session:
+            session.close()
+    if interrupted:
+        kept = f"; the rows that finished are in {args.out}" if args.out else ""
+        print(f"interrupted: the gate concluded nothing and wrote no baseline{kept}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     result = conclude(plan, rows, errors)
     if args.update_baseline:
         if result.new_baseline is None:
@@ -227,7 +240,7 @@ def cmd_check(args) -> int:
             print(f"gate: kept the time ratios of {len(kept)} other machine kind(s): {'; '.join(kept)} "
                   "(re-measure them there with --this-machine if this change moves timings)")
         return EXIT_OK
-    if writer:
+    if args.out:
         write_check(Path(args.out), result.comparisons, plan.note, errors)
     if args.json:
         _print_json(check_record(result.comparisons, plan.note, errors))

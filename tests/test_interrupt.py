@@ -11,7 +11,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
+
+from reports.results import job_counts
 
 REPO = Path(__file__).resolve().parents[1]
 # the smallest real plan: one design, --quick (profile, accuracy, latency, ARM jobs)
@@ -58,12 +61,17 @@ def _interrupt_after_two_jobs(args: list[str], run_dir: Path, sig: int) -> str:
 
 
 def _resume(args: list[str], run_dir: Path, before: list[dict]) -> list[dict]:
-    """Run the resume command ``args``: it succeeds and runs no job that had finished. Returns every row."""
+    """Run the resume command ``args``: it succeeds, runs no job that had finished, and its last line
+    counts the jobs as results.csv holds them. Returns every row."""
+    from reports.results import job_counts
+
     done = _cli(*args, timeout=1800)
     assert done.returncode == 0, done.stderr[-2000:]
     rows = _rows(run_dir)
     after = rows[len(before):]
     assert not {r["job"] for r in before} & {r["job"] for r in after}, "a finished job was run again"
+    assert {r["run_attempt"] for r in before} == {1} and {r["run_attempt"] for r in after} == {2}
+    assert job_counts(pd.read_csv(run_dir / "results.csv")).line() in done.stdout
     return rows
 
 
@@ -83,7 +91,9 @@ def test_interrupt_keeps_rows_writes_a_partial_report_and_resume_finishes(tmp_pa
     meta = json.loads((run_dir / "meta.json").read_text())
     assert len(counts) == meta["plan"]["jobs"]  # every job of the saved plan, once
     assert "partial" not in meta and len(meta["resumed"]) == 1
-    assert "Partial run" not in (run_dir / "report.md").read_text()
+    report = (run_dir / "report.md").read_text()
+    assert "Partial run" not in report
+    assert f"**Jobs**: {job_counts(pd.read_csv(run_dir / 'results.csv')).line()}" in report
 
 
 # a sweep of short jobs that runs long enough to be interrupted (profile: no timing, no data)
