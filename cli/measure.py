@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bench.sources import get_source, list_sources
 
-from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, _one_job, _print_json, _print_row
+from .common import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _one_job, _print_json, _print_row
 
 
 def cmd_list(args) -> int:
@@ -31,6 +31,18 @@ def cmd_list(args) -> int:
     return EXIT_OK
 
 
+def _bad_request(name: str, **request) -> bool:
+    """Whether the flags do not fit model ``name`` (an input side, weights or backend it does not
+    take); says why in one line. Checked before anything is measured: a usage error, not a failure."""
+    from bench.sources import RequestError
+    try:
+        get_source(name).check_request(**request)
+    except RequestError as exc:
+        print(f"run_bench.py: {exc}", file=sys.stderr)
+        return True
+    return False
+
+
 def _torch_model(name: str, option: str) -> bool:
     """Whether ``name`` is a torch model; says why ``option`` needs one when it is not."""
     if get_source(name).spec.form == "torch":
@@ -45,9 +57,12 @@ def cmd_profile(args) -> int:
             "size_mb_ncnn_bin", "macs", "macs_g", "macs_g_thop", "thop_rel_diff", "elementwise_g",
             "act_peak_mb", "act_largest_mb", "act_largest_shape", "ref_params", "ref_macs_g",
             "ref_macs_size", "macs_rel_diff"]
-    job = Job.make("profile", args.arch, input_size=args.size, models_dir=str(args.models_dir))
+    if _bad_request(args.arch, input_size=args.size):
+        return EXIT_USAGE
     if args.layers and not _torch_model(args.arch, "--layers"):
         return EXIT_USAGE
+    args.size = args.size or 256  # a model file is profiled at its own input whatever the job says
+    job = Job.make("profile", args.arch, input_size=args.size, models_dir=str(args.models_dir))
     if not args.layers:
         return _one_job(job, args.json, keys)
     from bench.measure.complexity import layer_table
@@ -70,8 +85,16 @@ def cmd_profile(args) -> int:
 
 def cmd_eval(args) -> int:
     from bench.jobs import Job
+    from bench.data.datasets import DataError, open_dataset
     spec = get_source(args.arch).spec
+    if _bad_request(args.arch, input_size=args.size, weights=args.weights):
+        return EXIT_USAGE
     weights, size = args.weights or spec.default_weights, args.size or spec.default_size
+    try:  # the folder, its layout and the split exist (the photos themselves are read by the measurement)
+        open_dataset(Path(args.data), args.layout, args.split)
+    except DataError as exc:
+        print(f"run_bench.py: --data {args.data}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     extra = {k: v for k, v in (("split", args.split), ("layout", args.layout)) if v and v != "auto"}
     job = Job.make("accuracy", args.arch, weights=weights, input_size=size,
                    data_dir=str(Path(args.data).resolve()), models_dir=str(args.models_dir), **extra)
@@ -101,9 +124,13 @@ def cmd_latency(args) -> int:
 
     from bench.settings import DeviceLatencySettings, LatencyRepeatSettings, LatencySettings
     threads = args.threads or os.cpu_count() or 1
+    if _bad_request(args.arch, input_size=args.size, weights=args.weights,
+                    backend=args.backend if args.backend != "ncnn-arm" else None):
+        return EXIT_USAGE
     if args.layers and not _torch_model(args.arch, "--layers"):
         return EXIT_USAGE
     args.backend = args.backend or get_source(args.arch).spec.backends[0]
+    args.size, args.weights = args.size or 256, args.weights or "random"  # the jobs' keys as before
     if args.backend == "ncnn-arm":
         job = DeviceLatencySettings(device=args.device or "", threads=threads, input_size=args.size, loops=args.loops,
                                     warmup=args.warmup, weights=args.weights, powersave=args.powersave,
@@ -161,6 +188,10 @@ def cmd_speedup(args) -> int:
     import os
 
     from bench.jobs import Job
+    if not _torch_model(args.arch, "speedup") or _bad_request(args.arch, input_size=args.size,
+                                                              weights=args.weights, backend=args.backend):
+        return EXIT_USAGE
+    args.size, args.weights = args.size or 256, args.weights or "random"
     if args.rounds < 3 or args.loops < 1:
         print(f"--rounds {args.rounds} --loops {args.loops}: an interleaved comparison needs at least 3 rounds "
               "of at least 1 timed iteration", file=sys.stderr)
@@ -205,8 +236,7 @@ def cmd_arm(args) -> int:
     from bench.plan import model_arm_jobs
     from reports.arm_estimate import estimates_markdown
 
-    if args.size is not None and get_source(args.arch).spec.form == "file":
-        print(f"--size: {args.arch} is a model file, estimated at its native input size", file=sys.stderr)
+    if _bad_request(args.arch, input_size=args.size):
         return EXIT_USAGE
     results = [(job, run_job(job)) for job in model_arm_jobs(args.arch, args.size, args.models_dir,
                                                               Path(args.data_dir) / "hsd")]
@@ -289,6 +319,7 @@ def cmd_arm_estimate(args) -> int:
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
+    from bench.jobs import stop_on_signals
     from bench.train.session import TrainRequest, prepare, run
 
     req = TrainRequest(args.arch, Path(args.train_data_dir or args.data_dir), args.splits_dir, args.models_dir,
@@ -316,7 +347,16 @@ def cmd_train(args) -> int:
                             f"{p.img_per_s:.1f} img/s" + (" [validating]" if p.phase == "val" else ""))
 
     try:
-        rec, pt, js = run(setup, on_progress)
+        with stop_on_signals():  # Ctrl-C and SIGTERM, whatever the inherited disposition
+            rec, pt, js = run(setup, on_progress)
+    except KeyboardInterrupt:
+        bar.close()
+        state = setup.state_file
+        kept = (f"the state of its last validation is kept in {state}" if state.is_file()
+                else "it stopped before its first validation, so there is no state to resume from")
+        print(f"interrupted: {kept}; resume with: python run_bench.py train --arch {args.arch} --name "
+              f"{req.checkpoint_name} --resume --state-dir {args.state_dir} --out {args.train_out}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         bar.close()
     v = rec.val
