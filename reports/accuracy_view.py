@@ -294,3 +294,18 @@ def learning_curves(archs: Sequence[str], checkpoints_dir: Optional[Path] = None
     if missing:
         note += ("; " if note else "") + "no curve in the provenance of " + ", ".join(missing)
     return out, note
+
+
+def label_notes(df: pd.DataFrame) -> list[str]:
+    """One warning per data set whose labels look wrong (every label empty, or a person share that
+    photos of people do not have: ``label_warning`` of its accuracy rows; the labels are the same for
+    every model, so the set is named once)."""
+    acc = _rows(df, "accuracy")
+    if acc.empty or "label_warning" not in acc.columns:
+        return []
+    out = []
+    warned = acc[_text(acc, "label_warning") != ""]
+    for (dataset, split), rows in warned.groupby([_text(warned, "dataset"), _text(warned, "split")], sort=True):
+        out.append(f"**Labels of {set_label(dataset, split)} look wrong**: {rows['label_warning'].iloc[0]} "
+                   f"({len(rows)} accuracy row(s) measured on them; their mIoU says nothing until the labels are read right).")
+    return out

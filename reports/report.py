@@ -30,7 +30,7 @@ from bench.backends.table import backend_column as _bk
 from bench.backends.table import backend_label
 
 from .accuracy_view import (CONVENTION, accuracy_by_model, headline_set, learning_curves, literature_table,
-                            paired_comparisons, paired_section, per_set_table, set_label)
+                            label_notes, paired_comparisons, paired_section, per_set_table, set_label)
 from .appendix import appendix, run_line
 from .compare import compare_runs, format_comparison  # noqa: F401  (API of this module)
 from .doc import Doc
@@ -90,6 +90,16 @@ def plot_points(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 # ----------------------------------------------------------------------------- sections
+
+def _jobs_line(run_dir: Path, df: pd.DataFrame) -> str:
+    """The run's job counts (last attempts, as results.csv holds them: the same count as the run's last
+    line) and any row lines torn by an interrupted write."""
+    from .results import job_counts, torn_lines
+    torn = torn_lines(run_dir)
+    return (f"**Jobs**: {job_counts(df).line()}"
+            + (f"; {torn} row line(s) torn by an interrupted write were set aside in `rows.jsonl.torn` "
+               "(their jobs ran again)" if torn else "") + ".")
+
 
 def _accuracy_notes(summary: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
     acc = summary[_col(summary, C.MIOU).notna()]
@@ -234,12 +244,14 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
               f"before it was interrupted; what is missing shows as {NOT_MEASURED}. Complete it with "
               f"`python run_bench.py --all --resume {run_dir}`.")
     doc.p(run_line(meta, df))
+    doc.p(_jobs_line(run_dir, df))
 
     doc.h(2, "What to ship")
     doc.ul(recommendations(summary, paired)
            or ["Nothing to recommend yet: no latency or instruction-count measurement in this run."])
     kinds = machine_kinds(df)
-    notes = _accuracy_notes(summary, paired) + [w for w in (timing_quality(df), repeatability_warning(df)) if w]
+    notes = (label_notes(df) + _accuracy_notes(summary, paired)
+             + [w for w in (timing_quality(df), repeatability_warning(df)) if w])
     if len(kinds) > 1:
         notes.append(f"Timings come from {len(kinds)} machine kinds ({'; '.join(kinds)}): the summary, speed-ups "
                      f"and recommendations use {main_machine_kind(df)} only (no ratio mixes two kinds); the others "

@@ -125,39 +125,115 @@ def check_aspect(image_path: Path, image_hw: tuple[int, int], label_path: Path, 
                         "not the label of this image, or cropped")
 
 
+# A label's channels "agree" (a grey mask saved in colour) when no pixel's channels differ by more than
+# this: JPEG-compressed masks carry a little chroma noise, a colour-coded mask differs by far more.
+CHANNEL_TOLERANCE = 16
+
+
+def _constant(a: np.ndarray) -> bool:
+    return bool(a.size == 0 or (a == a.flat[0]).all())
+
+
+def _grey(rgb: np.ndarray) -> Optional[np.ndarray]:
+    """The one channel of an H x W x 3 image whose channels agree (see CHANNEL_TOLERANCE), else None."""
+    c = rgb.astype(np.int32)
+    spread = c.max(axis=2) - c.min(axis=2)
+    return rgb[:, :, 0] if int(spread.max(initial=0)) <= CHANNEL_TOLERANCE else None
+
+
+def decode_label(path: str | Path, kind: str = "mask") -> np.ndarray:
+    """The label file as one 2-D array of its stored values (integers; no scaling yet), whatever the
+    encoding: 1-bit, 8- or 16-bit grey; palette PNGs (a grey palette: the grey values shown; a colour
+    palette: the class indices); 3 channels that agree (a grey mask saved in colour); 4 channels or
+    grey + alpha (the alpha when it varies, e.g. a cut-out, else the colour). A colour-coded mask
+    (channels that disagree), a mask whose colour and alpha disagree, or an unreadable file is a
+    :class:`DataError` naming the file."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode, palette = im.mode, (im.getpalette() if im.mode in ("P", "PA") else None)
+            arr = np.array(im)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: unreadable or corrupt label image ({exc})") from None
+    if arr.size == 0:
+        raise DataError(f"{path}: empty label image")
+    if mode in ("P", "PA"):
+        idx = arr[:, :, 0] if arr.ndim == 3 else arr
+        used = np.unique(idx)
+        colours = np.array(palette or [], dtype=np.int32).reshape(-1, 3)
+        if used.max() < len(colours):
+            shown = colours[used]
+            if (shown.max(axis=1) - shown.min(axis=1)).max(initial=0) <= CHANNEL_TOLERANCE:
+                lut = np.zeros(256, np.uint8)
+                lut[used] = shown[:, 0]
+                return lut[idx]  # a grey palette: the values a viewer shows
+        # a colour palette: class indices, 0 background, 255 void (the VOC convention)
+        fg = [int(i) for i in used if i not in (0, 255)]
+        if len(fg) > 1:
+            raise DataError(f"{path}: palette label with {len(fg)} classes (indices {fg[:6]}); a person mask "
+                            "has one foreground class")
+        out = np.zeros(idx.shape, np.uint8)
+        if fg:
+            out[idx == fg[0]] = 1
+        elif 255 in used:
+            out[idx == 255] = 1  # {0, 255}: 255 is the person, not void
+        return out
+    if mode == "1":
+        return arr.astype(np.uint8)
+    if arr.ndim == 2:
+        return arr.astype(np.uint16) if arr.dtype.kind in "iu" and arr.max() > 255 else arr
+    channels = arr.shape[2]
+    colour, alpha = (arr[:, :, :3], arr[:, :, 3]) if channels == 4 else \
+        (arr[:, :, :1].repeat(3, axis=2), arr[:, :, 1]) if channels == 2 else (arr[:, :, :3], None)
+    if kind == "alpha" and alpha is not None:
+        return alpha  # an RGBA cut-out: the matte is the alpha
+    grey = _grey(colour)
+    if alpha is not None and not _constant(alpha):
+        if grey is None or _constant(grey) or np.array_equal(grey > 127, alpha > 127):
+            return alpha  # a cut-out (photo + alpha) or a flat colour with the mask in its alpha
+        raise DataError(f"{path}: {channels}-channel label whose grey values and alpha disagree; store the mask "
+                        "in one channel")
+    if grey is None:
+        raise DataError(f"{path}: {channels}-channel label whose colour channels disagree (a colour-coded mask?); "
+                        "store a 1-channel or palette mask, or one whose channels are equal")
+    return grey
+
+
+def label_values(raw: np.ndarray, kind: str) -> np.ndarray:
+    """Stored label values as float32 in [0, 1]: a mask as 0/1, an alpha matte soft.
+
+    Masks: values that are all 0 or 1 are a 0/1 mask; exactly two values {0, k} (0/255, 0/65535, or
+    any other k) mark k as the person; anything else (noise, soft edges) is thresholded at half of
+    the range its maximum implies (1, 255 or 65535). ``mask01`` (EG1800): value 1 is the person, any
+    other value background (a file without any 1 is read as a mask). Alpha mattes: divided by that
+    range."""
+    v = raw.astype(np.float32)
+    top = float(v.max())
+    scale = 1.0 if top <= 1 else 255.0 if top <= 255 else 65535.0
+    if kind == "mask01" and (v == 1).any():  # EG1800 convention: 1 = person; values > 1 are background (PortraitNet)
+        return (v == 1).astype(np.float32)
+    if kind in ("mask", "mask01"):
+        if top > 1:
+            values = np.unique(v)
+            if len(values) == 2 and values[0] == 0:
+                return (v == values[1]).astype(np.float32)
+        return (v > scale / 2).astype(np.float32)
+    return np.clip(v / scale, 0.0, 1.0)
+
+
 def read_label(path: str | Path, kind: str, size_hw: Optional[tuple[int, int]] = None,
                image_path: Optional[Path] = None) -> np.ndarray:
     """Label as float32 in [0, 1] (mask: 0/1, alpha: soft), resized to ``size_hw`` if given (the
     size of its image ``image_path``; a label of another aspect ratio is a DataError).
 
-    ``kind``: ``"mask"`` (0/1 or 0/255), ``"alpha"`` (RGBA cut-out or 1-channel matte, 0..1 or
-    0..255) or ``"mask01"`` (EG1800: value 1 is the person, any other value background; a file
-    without any 1 is read as 0/255). Masks are resized with nearest-neighbour, alpha mattes with
-    bilinear interpolation.
+    ``kind``: ``"mask"``, ``"alpha"`` or ``"mask01"`` (EG1800). Every stored encoding is read by
+    :func:`decode_label` and scaled by :func:`label_values`; masks are resized with
+    nearest-neighbour, alpha mattes with bilinear interpolation.
     """
     path = Path(path)
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None or raw.size == 0:
-        raise DataError(f"{path}: unreadable or corrupt label image")
-    if raw.ndim == 3:
-        if kind == "alpha" and raw.shape[2] == 4:
-            raw = raw[:, :, 3]
-        elif kind == "alpha":
-            raise DataError(f"{path}: alpha label must be RGBA (alpha in channel 3) or 1-channel, "
-                            f"got {raw.shape[2]} channels")
-        else:
-            raw = raw[:, :, 0]
-    if raw.dtype == np.uint16:
-        raw = (raw / 257.0).astype(np.float32)
-    lab = raw.astype(np.float32)
-    top = lab.max()
-    if kind == "mask01":  # EG1800 convention: 1 = person; values > 1 are background (PortraitNet)
-        lab = (lab == 1).astype(np.float32) if (lab == 1).any() else (lab > 127).astype(np.float32)
-        kind = "mask"
-    elif kind == "mask":
-        lab = (lab > (0.5 if top <= 1 else 127)).astype(np.float32)
-    else:
-        lab = lab / (1.0 if top <= 1 else 255.0)  # 0..1 or 0..255 mattes
+    lab = label_values(decode_label(path, "alpha" if kind == "alpha" else "mask"), kind)
+    kind = "mask" if kind == "mask01" else kind
     if size_hw is not None and lab.shape[:2] != tuple(size_hw):
         check_aspect(Path(image_path or "its image"), tuple(size_hw), path, lab.shape[:2])
         h, w = size_hw

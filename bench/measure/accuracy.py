@@ -96,6 +96,11 @@ class EvalRecord:
     # with stems_sha1 they let the report compare two models on the same images (paired bootstrap)
     per_image_iou_u16: str = ""
     stems_sha1: str = ""
+    # what the labels hold: mean share of person pixels, how many labels are empty, and a warning when
+    # that is implausible for photos of people (a mask encoding read as background, a wrong folder)
+    label_fg_share: float = float("nan")
+    n_empty_labels: int = 0
+    label_warning: str = ""
 
 
 # ----------------------------------------------------------------------------- compact per-image values
@@ -151,11 +156,12 @@ def evaluate_fn(predict: Callable[[np.ndarray], np.ndarray], samples: Sequence[S
     the image's own size`` (e.g. a runtime peer of :mod:`bench.peers`): the same metrics and CIs
     as :func:`evaluate`. ``input_size`` is only recorded (the predictor does its own resizing)."""
     ious, bfs, inters, unions = [], [], [], []
-    sads, mses, grads = [], [], []
+    sads, mses, grads, shares = [], [], [], []
     for i, (s, img, lab) in enumerate(iter_pairs(samples)):
         prob = predict(img)
         pred = prob > threshold
         gt = lab > 0.5
+        shares.append(float(gt.mean()))
         inters.append(int(np.logical_and(pred, gt).sum()))
         unions.append(int(np.logical_or(pred, gt).sum()))
         ious.append(iou(pred, gt))
@@ -181,7 +187,29 @@ def evaluate_fn(predict: Callable[[np.ndarray], np.ndarray], samples: Sequence[S
         mse_x1e3=ms.mean, mse_x1e3_ci_low=ms.ci_low, mse_x1e3_ci_high=ms.ci_high,
         grad_k=gr.mean, grad_k_ci_low=gr.ci_low, grad_k_ci_high=gr.ci_high,
         per_image_boundary_f=tuple(bfs),
-        per_image_iou_u16=encode_per_image(ious), stems_sha1=stems_digest([s.stem for s in samples]))
+        per_image_iou_u16=encode_per_image(ious), stems_sha1=stems_digest([s.stem for s in samples]),
+        label_fg_share=float(np.mean(shares)) if shares else float("nan"),
+        n_empty_labels=sum(x == 0 for x in shares), label_warning=label_warning(shares))
+
+
+# The mean share of person pixels over a set's labels that is plausible for photos of people: the
+# shared sets lie between 0.23 (ccp-person, full body) and 0.62 (eg1800, head and shoulders).
+PLAUSIBLE_FG_SHARE = (0.02, 0.90)
+
+
+def label_warning(shares: Sequence[float]) -> str:
+    """"" when the labels' person shares look like labels of people; else what is wrong with them."""
+    if not shares:
+        return ""
+    lo, hi = PLAUSIBLE_FG_SHARE
+    mean = float(np.mean(shares))
+    if all(x == 0 for x in shares):
+        return (f"every label is empty (no person pixel in any of {len(shares)} labels): a mask encoding read as "
+                "background, or the wrong folder")
+    if not lo <= mean <= hi:
+        return (f"the labels' person share is {mean:.1%} on average, outside the {lo:.0%}-{hi:.0%} of photos of "
+                "people: check the mask encoding (inverted? another class?)")
+    return ""
 
 
 # ----------------------------------------------------------------------------- per data set, paired
