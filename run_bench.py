@@ -46,6 +46,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if unknown:
         parser.error(f"unknown name {unknown[0]!r}; known designs: {', '.join(list_sources(kind='design'))}; "
                      f"known peers: {', '.join(list_sources(kind='peer'))}")
+    from bench.paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+    for flag, path, default in (("--data-dir", args.data_dir, DEFAULT_DATA_DIR),
+                                ("--models-dir", args.models_dir, DEFAULT_MODELS_DIR),
+                                ("--data-dir", getattr(args, "train_data_dir", None), None)):
+        if path is not None and path != default and not path.is_dir():
+            parser.error(f"{flag} {path}: no such folder")
     if args.all:
         if args.command:
             parser.error("--all takes no subcommand")

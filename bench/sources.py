@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 KINDS = ("design", "peer")
 
 
+class RequestError(ValueError):
+    """A request that does not fit the model (an input side, weights or backend it does not take):
+    a usage error, found by :meth:`ModelSource.check_request` before anything is measured."""
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     name: str
@@ -82,6 +87,18 @@ class ModelSource(ABC):
     def speedup(self, other: str, settings: SpeedupSettings) -> dict[str, Any]:
         """``other`` against the reference backend, timed interleaved in one process."""
 
+    def check_request(self, input_size: Optional[int] = None, weights: Optional[str] = None,
+                      backend: Optional[str] = None) -> None:
+        """:class:`RequestError` saying what does not fit this model, for each argument given (None:
+        the model's own default): an input side, weights, a backend it never runs on."""
+        if backend is not None:
+            from .backends.table import TABLE
+            if backend not in TABLE:
+                raise RequestError(f"--backend {backend}: unknown backend; known: {', '.join(TABLE)}")
+            if backend not in self.spec.backends:
+                raise RequestError(f"--backend {backend}: {self.spec.name} does not run on {backend} (it runs on "
+                                   f"{', '.join(self.spec.backends)})")
+
     def check_backend(self, backend: str) -> None:
         """Skip (a ``skipped`` row) when this model does not run on ``backend`` here."""
         from .backends import backend_missing
@@ -111,6 +128,29 @@ class TorchSource(ModelSource):
         self.spec = SourceSpec(name=name, kind="peer" if a.peer else "design", form="torch", backends=BACKENDS,
                                input_multiple=a.input_multiple, native_input=None, default_size=size,
                                description=a.description, default_weights=weights)
+
+    def weights_names(self) -> list[str]:
+        from .weights import OWN_WEIGHTS
+        return ["random", *OWN_WEIGHTS, *(c.name for c in self.arch.checkpoints)]
+
+    def check_request(self, input_size: Optional[int] = None, weights: Optional[str] = None,
+                      backend: Optional[str] = None) -> None:
+        super().check_request(backend=backend)
+        m = self.arch.input_multiple
+        if input_size is not None and (input_size <= 0 or input_size % m):
+            near = max(m, round(input_size / m) * m)
+            raise RequestError(f"--size {input_size}: {self.spec.name} takes an input side that is a multiple of "
+                               f"{m} (e.g. --size {near})")
+        if weights is None or weights in self.weights_names():
+            return  # a named checkpoint that is not there is a skipped row, said by the measurement
+        from .weights import WeightsError, load_model
+        if not Path(weights).exists():
+            raise RequestError(f"--weights {weights}: not a weights name of {self.spec.name} "
+                               f"({', '.join(self.weights_names())}) and no such file")
+        try:
+            load_model(self.spec.name, weights)
+        except WeightsError as exc:
+            raise RequestError(f"--weights {exc}") from None
 
     def _size(self, input_size: Optional[int]) -> int:
         size = int(input_size or self.spec.default_size)
@@ -198,6 +238,16 @@ class FileSource(ModelSource):
         h, w = self.peer.input_hw
         return f"{h}x{w}"
 
+    def check_request(self, input_size: Optional[int] = None, weights: Optional[str] = None,
+                      backend: Optional[str] = None) -> None:
+        super().check_request(backend=backend)
+        if input_size is not None:
+            raise RequestError(f"--size {input_size}: {self.spec.name} is a model file that runs at its own input "
+                               f"{self._native()}; leave --size out")
+        if weights not in (None, "official"):
+            raise RequestError(f"--weights {weights}: {self.spec.name} is a published model file with its own "
+                               "weights; it takes no --weights (official, the default)")
+
     def preprocess(self, weights: str = "random") -> Preprocess:
         return self.peer.preprocess
 
@@ -250,7 +300,7 @@ class FileSource(ModelSource):
                                    attempts=settings.attempts, quiet_wait_s=settings.quiet_wait_s)
         row = record_row(rec)
         row.pop("peer", None)
-        row.update(backend=backend, input_size=None, native_input=self._native(), **parity)
+        row.update(backend=backend, input_size=None, native_input=self._native(), weights="official", **parity)
         return row
 
     def speedup(self, other: str, settings: SpeedupSettings) -> dict[str, Any]:

@@ -60,17 +60,81 @@ def verify_checkpoint(models_dir: Path, relpath: str) -> Path:
     return path
 
 
-def read_state_dict(path: Path, key: Optional[str] = "state_dict") -> dict[str, torch.Tensor]:
+ACCEPTED = ("a state dict saved with torch.save(model.state_dict(), path), or a checkpoint dict holding one "
+            "under 'state_dict'")
+
+
+def describe_file(path: Path) -> Optional[str]:
+    """What ``path`` is when it is plainly not a torch checkpoint (None: it may be one): text, an
+    ONNX or TFLite model, a TorchScript archive, a zip that torch did not write, an empty file."""
+    import zipfile
+
+    path = Path(path)
+    head = path.read_bytes()[:4096] if path.stat().st_size else b""
+    if not head:
+        return "an empty file"
+    if head[4:8] == b"TFL3":
+        return "a TFLite model file, not a PyTorch checkpoint"
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return "a damaged zip archive (a truncated or partly written checkpoint)"
+        if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
+            return "a TorchScript archive (torch.jit.save), not a state dict"
+        if not any(n.endswith("/data.pkl") for n in names):
+            return "a zip archive that torch.save did not write"
+        return None
+    if head[:2] == b"\x80\x02" or head[:1] == b"\x80":  # the legacy (pre-zip) torch.save format
+        return None
+    if head[:4] == b"PK\x03\x04":
+        return "a truncated or damaged zip archive (a checkpoint cut short, or partly written)"
+    if b"onnx" in head[:64].lower() or head[:2] == b"\x08\x07" or head[:1] == b"\x08":
+        return "an ONNX model file (or another protobuf), not a PyTorch checkpoint"
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # damaged or not a torch file
-        raise WeightsError(f"{path}: cannot be read as a torch checkpoint ({exc.__class__.__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
+        head.decode("utf-8")
+        return "a text file, not a PyTorch checkpoint"
+    except UnicodeDecodeError:
+        pass
+    return "not a PyTorch checkpoint (neither the zip nor the legacy format that torch.save writes)"
+
+
+def read_state_dict(path: Path, key: Optional[str] = "state_dict") -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint, loaded with ``weights_only=True``; a :class:`WeightsError` in the
+    suite's own words (what the file is, what is accepted) for anything else."""
+    path = Path(path)
+    what = describe_file(path)
+    if what:
+        raise WeightsError(f"{path}: {what}; --weights takes {ACCEPTED}")
+    import pickle
+    import warnings
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # (torch's own message suggests weights_only=False: advice the suite never follows)
+        found = str(exc).split("GLOBAL ", 1)[1].split(" ", 1)[0] if "GLOBAL " in str(exc) else ""
+        raise WeightsError(f"{path}: holds Python objects besides tensors{f' ({found})' if found else ''}, "
+                           "such as a pickled model; the suite loads only tensors (weights_only=True), so "
+                           f"--weights takes {ACCEPTED}") from None
+    except Exception as exc:  # damaged
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise WeightsError(f"{path}: damaged or truncated checkpoint ({exc.__class__.__name__}: {first[:160]})") from None
     if isinstance(obj, dict) and key and key in obj and isinstance(obj[key], dict):
         obj = obj[key]
-    if not isinstance(obj, dict):
-        raise WeightsError(f"{path}: expected a state dict, found {type(obj).__name__}")
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        kind = type(obj).__name__ if not isinstance(obj, dict) else "a dict without tensors"
+        raise WeightsError(f"{path}: holds {kind}, not a state dict; --weights takes {ACCEPTED}")
     return obj
+
+
+def _fits(arch: str, keys: set[str]) -> bool:
+    try:
+        return set(create_arch(arch).state_dict()) == keys
+    except Exception:
+        return False
 
 
 def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: Path) -> nn.Module:
@@ -78,8 +142,13 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: Path) ->
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise WeightsError(f"{source}: does not fit design {getattr(model.spec, 'name', '?')}: "
-                           f"{str(exc).splitlines()[0]} ...") from exc
+        name = getattr(model.spec, "name", "?")
+        from archs import list_archs
+        other = next((a for a in list_archs(peers=True) if a != name and _fits(a, set(state))), None)
+        if other:
+            raise WeightsError(f"{source}: a state dict of {other}, not of {name}") from None
+        raise WeightsError(f"{source}: does not fit design {name}: "
+                           f"{str(exc).splitlines()[0]} ...") from None
     return model
 
 

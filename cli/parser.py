@@ -5,10 +5,25 @@ import argparse
 import os
 from pathlib import Path
 
-from .common import _arch_arg, _at_least, _executor_arg
+from .common import _arch_arg, _at_least, _executor_arg, _parsed
 from .measure import (cmd_arm, cmd_arm_calibrate, cmd_arm_estimate, cmd_build_arm, cmd_eval, cmd_latency,
                       cmd_list, cmd_profile, cmd_speedup, cmd_train)
 from .runs import cmd_all, cmd_check, cmd_compare, cmd_report, cmd_simulate, cmd_sweep
+
+def _device(text: str) -> str:
+    """argparse type: a real ARM device as adb[:SERIAL] or ssh:user@host[:port] (kept as the text)."""
+    from bench.arm.runner import parse_device
+    parse_device(text)
+    return text
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    """A usage error is one line (what is wrong, and where the help is), not the usage block; the
+    sub-commands' parsers are of this class too (argparse makes them of their parent's)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
 
 DESCRIPTION = "Benchmark suite for fast portrait-segmentation networks: one command line."
 
@@ -28,7 +43,7 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
     run.add_argument("--thorough", action="store_true",
                      help="also re-measure every latency in fresh processes (repeatability), time the ncnn "
                           "speed-ups interleaved and sweep latency over input sizes (about 3x longer)")
-    run.add_argument("--device", metavar="DEV", default=None,
+    run.add_argument("--device", metavar="DEV", default=None, type=_parsed(_device),
                      help="real ARM device for ncnn latency: adb[:SERIAL] or ssh:USER@HOST[:PORT] "
                           "(default: none, those rows say skipped)")
     run.add_argument("--workers", type=_at_least(0), default=0,
@@ -37,7 +52,7 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
     run.add_argument("--device-model", default="rpi4", metavar="NAME",
                      help="ARM device of the report's accuracy-vs-estimated-ms plot (default rpi4; see docs/arm.md)")
     _executor_arg(run)
-    p = argparse.ArgumentParser(prog="run_bench.py", description=description,
+    p = _OneLineErrors(prog="run_bench.py", description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter, parents=[run])
     p.add_argument("--all", action="store_true", help="the same as the `all` command (kept as an alias)")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="shared data folder (default %(default)s)")
@@ -57,7 +72,7 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
     s = sub.add_parser("profile", help="parameters, MACs (fvcore and thop), weight size and "
                                        "activation memory of one design (1 MAC = 1 multiply-add)")
     _arch_arg(s)
-    s.add_argument("--size", type=int, default=256, help="input side (default 256)")
+    s.add_argument("--size", type=int, default=None, help="input side (default 256; a model file: its own)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.add_argument("--layers", action="store_true",
                    help="also the per-layer table (path, type, output shape, params, MACs, share)")
@@ -94,17 +109,18 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
                    help="torch (eager), ncnn (converted with pnnx, cached in .cache/ncnn), onnxruntime, "
                         "ncnn-arm (our aarch64 runner on --device; without one: a skipped row) or litert "
                         "(.tflite peers); default: the model's reference (torch for designs)")
-    s.add_argument("--device", metavar="DEV",
+    s.add_argument("--device", metavar="DEV", type=_parsed(_device),
                    help="with ncnn-arm: adb[:SERIAL] (Android) or ssh:user@host[:port] (ARM board)")
     s.add_argument("--powersave", type=int, default=0, choices=[0, 1, 2],
                    help="with ncnn-arm: ncnn core choice, 0 all, 1 little, 2 big (default 0)")
     s.add_argument("--threads", type=_at_least(1), default=None, help="threads (default: all cores)")
-    s.add_argument("--size", type=int, default=256, help="input side (default 256)")
+    s.add_argument("--size", type=int, default=None, help="input side (default 256; a model file: its own)")
     s.add_argument("--loops", type=_at_least(MIN_LOOPS), default=30,
                    help=f"timed iterations (default 30, at least {MIN_LOOPS})")
     s.add_argument("--warmup", type=_at_least(0), default=10, help="untimed iterations first (default 10)")
-    s.add_argument("--weights", default="random",
-                   help="random (default), seed (seg_matting), trained or a path; parity is checked with them")
+    s.add_argument("--weights", default=None,
+                   help="random (default), seed (seg_matting), trained or a path; parity is checked with them "
+                        "(a model file: its own weights, no --weights)")
     s.add_argument("--layers", action="store_true",
                    help="also the time per layer type (ncnn: per layer, extracted one by one; torch: profiler)")
     s.add_argument("--repeat", type=int, metavar="N",
@@ -119,14 +135,15 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
     s.add_argument("--backend", default="ncnn", choices=[b for b in BACKENDS if b != "torch"],
                    help="the backend compared with PyTorch (default ncnn)")
     s.add_argument("--threads", type=_at_least(1), default=None, help="threads for both (default: all cores)")
-    s.add_argument("--size", type=int, default=256, help="input side (default 256)")
+    s.add_argument("--size", type=int, default=None, help="input side (default 256; a model file: its own)")
     s.add_argument("--rounds", type=int, default=10, help="rounds, each backend timed once per round "
                                                           "(default 10, at least 3)")
     s.add_argument("--loops", type=_at_least(MIN_LOOPS), default=10,
                    help="timed iterations per backend and round (default 10)")
     s.add_argument("--warmup", type=_at_least(0), default=3, help="untimed iterations per backend and round (default 3)")
-    s.add_argument("--weights", default="random",
-                   help="random (default), seed (seg_matting), trained or a path; parity is checked with them")
+    s.add_argument("--weights", default=None,
+                   help="random (default), seed (seg_matting), trained or a path; parity is checked with them "
+                        "(a model file: its own weights, no --weights)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=cmd_speedup)
 

@@ -923,6 +923,9 @@ def test_cli_speedup_of_a_torch_peer(name, fake_backend, monkeypatch, capsys):
     assert row["arch"] == name and row["speedup"] == pytest.approx(2.0)
 
 
-def test_cli_speedup_of_a_model_file_without_pytorch_is_a_skip(capsys):
-    assert run_bench.main(["speedup", "--arch", "mediapipe_selfie", "--threads", "1"]) == 1
-    assert "skipped: mediapipe_selfie is a published litert file with no PyTorch model" in capsys.readouterr().err
+def test_speedup_of_a_model_file_without_pytorch_is_a_usage_error_and_a_skipped_job(capsys):
+    assert run_bench.main(["speedup", "--arch", "mediapipe_selfie", "--threads", "1"]) == 2  # before measuring
+    assert "speedup needs a model in PyTorch; mediapipe_selfie is a published model file" in capsys.readouterr().err
+    from bench.jobs import Job, run_job
+    [row] = run_job(Job.make("speedup", "mediapipe_selfie", threads=1))  # a sweep's job: a stated skip
+    assert row["status"].startswith("skipped: mediapipe_selfie is a published litert file with no PyTorch model")
