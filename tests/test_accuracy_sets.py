@@ -74,6 +74,7 @@ def test_model_input_predictor_shape(few):
     assert pred(img).shape == (64, 64)
 
 
+@pytest.mark.slow
 def test_eval_cli_reads_the_eg1800_test_split(data_dir, capsys):
     import json
 

@@ -24,9 +24,7 @@ if str(REPO) not in sys.path:
 
 from bench.arm import runner as arm  # noqa: E402
 
-_STATUS = arm.toolchain_status("gnu")
-needs_toolchain = pytest.mark.skipif(bool(_STATUS) and not os.environ.get("CI"),
-                                     reason=f"ARM toolchain missing ({_STATUS})")
+from helpers import needs_toolchain  # noqa: E402  (a qemu test; skipped without the toolchain, never in CI)
 QEMU_PREFIX = ("qemu-aarch64", "-cpu", arm.QEMU_CPU)
 
 
@@ -313,6 +311,7 @@ def loopback_sshd(tmp_path):
         proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 @needs_toolchain
 def test_ssh_board_loopback(runner, tiny, loopback_sshd):
     _, param, bin_ = tiny

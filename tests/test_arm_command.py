@@ -3,16 +3,13 @@ emulated aarch64 ncnn row (parity, instruction counts) and the estimated ms per 
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 import run_bench
 from bench.arm import counts as arm_counts, runner as arm
 
-_STATUS = arm.toolchain_status("gnu")
-needs_toolchain = pytest.mark.skipif(bool(_STATUS) and not os.environ.get("CI"),
-                                     reason=f"ARM toolchain missing ({_STATUS})")
+from helpers import needs_toolchain  # noqa: E402  (a qemu test; skipped without the toolchain, never in CI)
 needs_anchors = pytest.mark.skipif(not arm_counts.default_params_dir().is_dir(),
                                    reason="ncnn benchmark anchors missing in ../shared")
 
@@ -37,4 +34,4 @@ def test_arm_command_gives_cost_parity_and_labelled_estimates(capsys):
 
 def test_arm_command_refuses_a_size_for_a_model_file(capsys):
     assert run_bench.main(["arm", "--arch", "mediapipe_selfie", "--size", "64"]) == 2
-    assert "native input size" in capsys.readouterr().err
+    assert "is a model file that runs at its own input 256x256; leave --size out" in capsys.readouterr().err

@@ -6,7 +6,6 @@ tests/test_arm.py); the first runner build takes minutes and is cached in .cache
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -20,9 +19,7 @@ if str(REPO) not in sys.path:
 
 from bench.arm import counts as arm_counts, estimate as ae, runner as arm  # noqa: E402
 
-_STATUS = arm.toolchain_status("gnu")
-needs_toolchain = pytest.mark.skipif(bool(_STATUS) and not os.environ.get("CI"),
-                                     reason=f"ARM toolchain or qemu missing ({_STATUS})")
+from helpers import needs_toolchain  # noqa: E402  (a qemu test; skipped without the toolchain, never in CI)
 REFERENCE = arm_counts.default_params_dir().parent / "reference_counts_cortex-a72.csv"
 needs_anchors = pytest.mark.skipif(not REFERENCE.is_file(), reason=f"shared anchors missing: {REFERENCE}")
 

@@ -17,6 +17,8 @@ from bench.train.loop import Recipe, fits_fp16
 from bench.paths import CHECKPOINTS_DIR, SPLITS_DIR
 from bench.weights import OWN_WEIGHTS, load_model, sha256_file
 
+pytestmark = [pytest.mark.slow]  # whole eg1800-test evaluations
+
 MAX_MB = 5.0  # "a few MB each"
 # every committed checkpoint, by file stem: each design's own, and the seed fine-tuned (issue 16)
 OWN = [*list_archs(), "seg_matting" + OWN_WEIGHTS["finetuned"]]

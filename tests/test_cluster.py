@@ -21,6 +21,8 @@ from bench.sweep import expand, load_matrix  # noqa: E402
 from tests.test_sweep import TINY_RECIPE  # noqa: E402
 from tests import cluster_jobs  # noqa: E402,F401  registers the test measurements here and in workers
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]  # a loopback Ray cluster
+
 DETERMINISTIC = ("params", "macs", "macs_g_thop", "elementwise_ops", "size_mb_fp32", "act_peak_mb", "status",
                  "train_steps", "train_loss_final", "val_miou", "val_miou_ci_low", "val_miou_ci_high")
 

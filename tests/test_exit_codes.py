@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.slow]  # each example is a process of its own
+
 REPO = Path(__file__).resolve().parents[1]
 
 

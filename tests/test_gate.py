@@ -37,6 +37,8 @@ from bench.gate import (DEFAULT_RULES, GATE_REPEATS, check, compare, figures_fro
 from bench.jobs import Job, execute
 from reports.gate import write_baseline
 
+pytestmark = [pytest.mark.slow]  # gate runs with real jobs
+
 BASE = "residualdense_bisenet"
 SLOWDOWN = 4  # the slowed backend runs each inference this many times (tolerance: docs/gate.md)
 N_IMAGES = 6  # eg1800 test images for the accuracy test

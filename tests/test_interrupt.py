@@ -16,6 +16,8 @@ import pytest
 
 from reports.results import job_counts
 
+pytestmark = [pytest.mark.slow]  # real runs of run_bench.py
+
 REPO = Path(__file__).resolve().parents[1]
 # the smallest real plan: one design, --quick (profile, accuracy, latency, ARM jobs)
 PLAN = ["--all", "--quick", "--arch", "residualdense_bisenet"]

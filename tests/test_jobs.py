@@ -81,6 +81,7 @@ def test_truncated_last_line_keeps_earlier_rows(tmp_path):
     assert len(load_rows(tmp_path)) == 1
 
 
+@pytest.mark.slow
 def test_process_executor_runs_registered_measurements():
     """A worker process imports the module that registered the measurement in this process."""
     import bench.measurements  # noqa: F401  registers "profile"
@@ -106,6 +107,7 @@ def _threads(job: Job) -> list[dict]:
     return [{"pid": os.getpid(), "torch_threads": torch.get_num_threads()}]
 
 
+@pytest.mark.slow
 def test_untimed_jobs_run_side_by_side_before_the_timing_jobs():
     """The local executor's default for `all`: jobs that time nothing share the cores (worker
     processes, PyTorch threads split between them), then each timing job runs alone in a fresh one."""
@@ -204,6 +206,7 @@ def _sleep(job: Job) -> list[dict]:
     return [{"slept_s": job.get("s")}]
 
 
+@pytest.mark.slow
 def test_ctrl_c_taken_by_another_thread_stops_the_wait_at_once():
     """The kernel may hand a terminal's Ctrl-C to any thread of the process (the status relay, tqdm's
     monitor); Python acts on it only in the main thread. Waiting on its workers, the main thread must

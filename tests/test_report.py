@@ -18,6 +18,8 @@ from reports.report import (compare_runs, indistinguishable, latency_rows, norma
                             plot_points, recommendations, summary_display, summary_table, write_examples,
                             write_report)
 
+pytestmark = [pytest.mark.slow]  # full reports with plots
+
 DESIGNS = ["esp_dense_seg", "mobilenet_dilate_unet", "residualdense_bisenet", "seg_matting",
            "shuffle_seg_skipnet"]
 # arch: (params, GMACs at 256, mIoU or None, torch ms, ncnn ms at 2 threads, ARM M instructions)
@@ -348,6 +350,7 @@ def _chromium() -> str | None:
     return None
 
 
+@pytest.mark.browser
 def test_html_renders_in_headless_chromium(tmp_path):
     browser = _chromium()
     if browser is None:

@@ -22,6 +22,8 @@ from bench.jobs import Job, run_job
 from reports.results import (LOCK_FILE, RunLock, RunWriter, finished_jobs, job_counts, load_rows,
                              torn_lines)
 
+pytestmark = [pytest.mark.slow]  # real runs of run_bench.py
+
 REPO = Path(__file__).resolve().parents[1]
 MATRIX = 'archs = ["esp_dense_seg", "residualdense_bisenet"]\nmeasurements = ["profile"]\nsizes = [128, 160]\n'
 N_JOBS = 4

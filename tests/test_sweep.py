@@ -69,6 +69,7 @@ def test_seed_spread_against_hand_computed_figures():
     assert math.isnan(one.iloc[0].val_miou_sd_seeds)
 
 
+@pytest.mark.slow
 def test_sweep_cli_trains_two_seeds_and_reports_the_spread(tmp_path, data_dir):
     from run_bench import main
 

@@ -230,6 +230,7 @@ def test_cuda_without_a_gpu_is_a_clear_error(sets, capsys):
     assert "no CUDA GPU" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_state_between_validations_resumes_to_the_same_weights(sets, tmp_path):
     """A long run saves its state every ``state_every_s`` seconds between validations too; resuming
     from such a mid-interval step ends exactly where the uninterrupted run does."""

@@ -14,6 +14,8 @@ import torch
 from archs import create_arch
 from bench.weights import WeightsError, load_model
 
+pytestmark = [pytest.mark.slow]  # processes of run_bench.py
+
 REPO = Path(__file__).resolve().parents[1]
 ACCEPTED = "--weights takes a state dict saved with torch.save(model.state_dict(), path)"
 

@@ -21,6 +21,8 @@ from bench.measure.latency import (CALIB_N, design_macs_g, fixed_input, steady_m
 from bench.paths import DEFAULT_MODELS_DIR
 from bench.weights import load_model
 
+pytestmark = [pytest.mark.timing]  # real timings (opt-in: --benchmark-enable)
+
 THREADS = int(os.environ.get("BENCH_THREADS") or os.cpu_count() or 1)
 SIZE = int(os.environ.get("BENCH_SIZE", 256))
 LOOPS = int(os.environ.get("BENCH_LOOPS", 30))
