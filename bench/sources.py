@@ -130,8 +130,8 @@ class TorchSource(ModelSource):
                                description=a.description, default_weights=weights)
 
     def weights_names(self) -> list[str]:
-        from .weights import OWN_WEIGHTS
-        return ["random", *OWN_WEIGHTS, *(c.name for c in self.arch.checkpoints)]
+        from .weights import weights_names
+        return weights_names(self.arch)
 
     def check_request(self, input_size: Optional[int] = None, weights: Optional[str] = None,
                       backend: Optional[str] = None) -> None:

@@ -165,6 +165,11 @@ class LoadedModel:
 OWN_WEIGHTS = {"trained": "", "finetuned": "-finetuned"}  # finetuned: the seed retrained (train --init seed)
 
 
+def weights_names(spec: ArchSpec) -> list[str]:
+    """The weights names ``load_model`` takes for a design (besides a path)."""
+    return ["random", *OWN_WEIGHTS, *(c.name for c in spec.checkpoints)]
+
+
 def trained_checkpoint_path(arch: str, checkpoints_dir: Path = CHECKPOINTS_DIR) -> Path:
     return Path(checkpoints_dir) / f"{arch}.pt"
 
@@ -201,7 +206,7 @@ def load_model(arch: str, weights: str = "random", models_dir: Path = DEFAULT_MO
     else:
         path = Path(weights)
         if not path.is_file():
-            names = ", ".join(["random", *OWN_WEIGHTS, *[c.name for c in spec.checkpoints]])
+            names = ", ".join(weights_names(spec))
             raise WeightsError(f"{path}: no such file; --weights takes one of {names} or a path")
         load_into(model, read_state_dict(path), path)
         source = str(path)

@@ -21,15 +21,11 @@ class RunSession:
     lock: Any  # reports.results.RunLock
     done: set = field(default_factory=set)  # keys of the jobs an earlier attempt finished
     interrupted: bool = False
-    errors: list = field(default_factory=list)
-
-    @property
-    def attempt(self) -> int:
-        return int(self.meta.get("attempt", 1))
 
     def drain(self, results: Iterable, total: int, *more_sinks: Callable) -> None:
-        """Save each finished job's rows at once; Ctrl-C or SIGTERM ends the drain (``interrupted``)."""
-        self.errors, self.interrupted = drain(results, total, self.writer.append, *more_sinks)
+        """Save each finished job's rows at once; Ctrl-C or SIGTERM ends the drain (``interrupted``).
+        (The failures are counted from the rows afterwards, by :meth:`finish`.)"""
+        _, self.interrupted = drain(results, total, self.writer.append, *more_sinks)
 
     def finish(self, planned: int):
         """Write the tables; an interrupted run's meta says how far it got. Returns (rows, counts)."""

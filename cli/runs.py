@@ -16,7 +16,7 @@ def _all_plan(args):
     from bench.arm.estimate import check_device_model
     from bench.plan import PlanOptions, check_plan_options, resume_conflicts
     from reports.report import load_meta
-    from reports.results import check_new_run_dir, check_resume_dir, new_run_dir
+    from reports.results import check_resume_dir, new_run_dir
 
     check_device_model(args.device_model)  # an unknown name: the error lists the calibrated devices
     if args.resume:
@@ -40,9 +40,7 @@ def _all_plan(args):
                        thorough=args.thorough, device=args.device)
     if opts.quick and opts.thorough:
         raise ValueError("--quick and --thorough exclude each other")
-    check_plan_options(opts)
-    if args.out:
-        check_new_run_dir(Path(args.out))
+    check_plan_options(opts)  # (the --out folder is checked by open_run, before and under its lock)
     return (Path(args.out) if args.out else new_run_dir()), opts, False
 
 
