@@ -11,7 +11,7 @@
     python run_bench.py train --arch NAME [--minutes 30 | --steps N | --epochs E]
     python run_bench.py latency --arch NAME --backend ncnn [--threads 2] [--size 256] [--repeat 5] [--json]
     python run_bench.py speedup --arch NAME [--backend ncnn] [--threads 2]   ncnn vs PyTorch, timed interleaved
-    python run_bench.py check [--baseline bench/baseline.json] [--quick]   regression gate (docs/gate.md)
+    python run_bench.py check [--baseline bench/gate/baseline.json] [--quick]   regression gate (docs/gate.md)
     python run_bench.py sweep MATRIX.toml     a declared matrix of jobs (docs/cluster.md)
 
 Exit codes: 0 ok, 1 failure, 2 usage error, 130 interrupted. This file is the entry point: it
@@ -25,7 +25,7 @@ import sys
 from typing import Optional, Sequence
 
 try:  # the imports (torch) take seconds: Ctrl-C meanwhile is an interrupted start, not a traceback
-    from bench.sources import list_sources
+    from bench.models.sources import list_sources
     from cli.common import EXIT_INTERRUPTED, EXIT_USAGE
     from cli.parser import build_parser as _build_parser
     from cli.runs import cmd_all
@@ -40,7 +40,7 @@ def build_parser():
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    import bench.measurements  # noqa: F401  registers the measurements
+    import bench.run.adapters  # noqa: F401  registers the measurements
     chosen = args.arch if isinstance(args.arch, list) else [args.arch] if args.arch else []
     unknown = [a for a in chosen if a not in list_sources()]
     if unknown:

@@ -35,9 +35,9 @@ def _identity(row: dict) -> str:
 
 
 def run(out: Path) -> int:
-    import bench.measurements  # noqa: F401  registers the measurements
-    from bench.jobs import Job, execute
-    from bench.plan import PlanOptions, plan_all
+    import bench.run.adapters  # noqa: F401  registers the measurements
+    from bench.run.jobs import Job, execute
+    from bench.run.plan import PlanOptions, plan_all
 
     jobs = []
     for job in plan_all(PlanOptions(quick=True)):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Run the main job on a busy machine, as a user's laptop is: start N processes that keep a core
 busy each, run ``run_bench.py all`` (any extra arguments are passed on), stop the busy processes
-whatever happens, and print how long the run took and how many timing rows the quiet gate marked
+whatever happens, and print how long the run took and how many timing rows the quiet wait marked
 not quiet. The busy processes end with the run (and by themselves after --max-minutes).
 
     python .ci/under_load.py --busy 2 -- --out reports/runs/under-load

@@ -6,11 +6,11 @@ never reused; deleting ``.cache/`` only costs time.
 
 - ``ncnn/<key>``: a design converted with pnnx (``bench.backends``)
 - ``onnx/<key>``: a design exported to ONNX (``bench.backends``)
-- ``peers/<peer>-<key>``: a file peer converted to ncnn (``bench.peers``)
+- ``peers/<peer>-<key>``: a file peer converted to ncnn (``bench.models.peers``)
 - ``arm/``: the aarch64 ncnn source, build, runner and qemu plugin (``bench.arm``)
 - ``arm/results/<key>.json``: deterministic emulated-ARM rows (the ``arm_cost`` measurement)
 - ``train-items/``: decoded, downscaled training images (``bench.train.loop``, keyed by content)
-- ``handoff/history.jsonl``: the machine's recent hand-off outcomes, the quiet gate's wait budget
+- ``handoff/history.jsonl``: the machine's recent hand-off outcomes, the quiet wait's wait budget
   (``bench.measure.handoff``; not keyed by content: an append-only log of the last minutes)
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 CLI), in one place, and the one definition of a speed-up.
 
 A row is a measurement's record (``dataclasses.asdict`` of the frozen dataclass it returns) plus the
-job's own columns (``bench.jobs``). Each name below is a field of the record named beside it;
+job's own columns (``bench.run.jobs``). Each name below is a field of the record named beside it;
 ``tests/test_columns.py`` fails when a record and this module drift apart.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Union
 
 import numpy as np
 
-# every row (bench.jobs: the job and its settings, and when and under what load it ran)
+# every row (bench.run.jobs: the job and its settings, and when and under what load it ran)
 JOB, MEASUREMENT, ARCH, STATUS = "job", "measurement", "arch", "status"
 BACKEND, THREADS, INPUT_SIZE, WEIGHTS, REPEAT = "backend", "threads", "input_size", "weights", "repeat"
 LOAD_AVG_1M = "load_avg_1m"
@@ -30,12 +30,12 @@ ACHIEVED_GMACS_PER_S, QUIET = "achieved_gmacs_per_s", "quiet"
 # speedup (bench.measure.latency.SpeedupRecord; interleaved rounds)
 SPEEDUP, SPEEDUP_MIN, SPEEDUP_MAX = "speedup", "speedup_min", "speedup_max"
 OTHER_BACKEND = "other_backend"  # the backend timed against PyTorch (the row's backend too)
-# arm_cost (the row of bench.measurements.arm_cost_job)
+# arm_cost (the row of bench.run.adapters.arm_cost_job)
 ARM_INSTRUCTIONS_M, PARITY_OK_ARM = "arm_instructions_m", "parity_ok_arm"
 # arm_estimate (the rows of bench.arm.estimate.estimate_model: estimates, never measured latency)
 ARM_EST_MS, ARM_EST_MS_LOW, ARM_EST_MS_HIGH = "arm_est_ms", "arm_est_ms_low", "arm_est_ms_high"
 DEVICE_MODEL = "device_model"
-# train (the row of bench.sweep.train_job)
+# train (the row of bench.run.sweep.train_job)
 VAL_MIOU, VAL_MIOU_CI_LOW, VAL_MIOU_CI_HIGH = "val_miou", "val_miou_ci_low", "val_miou_ci_high"
 TRAIN_STEPS, TRAIN_SECONDS = "train_steps", "train_seconds"
 

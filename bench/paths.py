@@ -14,4 +14,4 @@ SPLITS_DIR = REPO_ROOT / "splits"  # the fixed train / validation stem lists
 RUNS_DIR = REPO_ROOT / "reports" / "runs"  # run folders (git-ignored)
 TRAIN_STATE_DIR = RUNS_DIR / "train"  # resumable training state
 CACHE_DIR = REPO_ROOT / ".cache"  # converted models, ARM builds (git-ignored; see bench.cache)
-BASELINE_PATH = REPO_ROOT / "bench" / "baseline.json"  # the regression gate's committed figures
+BASELINE_PATH = REPO_ROOT / "bench" / "gate" / "baseline.json"  # the regression gate's committed figures

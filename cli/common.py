@@ -25,7 +25,7 @@ def _print_row(row: dict, keys: Sequence[str]) -> None:
 
 def _one_job(job, as_json: bool, keys: Sequence[str], on_ok: Optional[Callable[[list], None]] = None) -> int:
     """Run ``job`` here, print its rows; ``on_ok(rows)`` first when it succeeded."""
-    from bench.jobs import run_job, status_of
+    from bench.run.jobs import run_job, status_of
     rows = run_job(job)
     status = status_of(rows)
     if status.startswith("error"):
@@ -49,13 +49,13 @@ def _consume(results, total: int, *sinks) -> tuple[list[str], int]:
     how many jobs were skipped)."""
     from tqdm import tqdm
 
-    from bench import status as job_status
-    from bench.jobs import first_error
+    from bench.run import progress
+    from bench.run.jobs import first_error
 
     errors, n_skip = [], 0
     try:
         with tqdm(total=total, unit="job", dynamic_ncols=True, file=sys.stderr) as bar, \
-                job_status.listening(lambda message: bar.set_postfix_str(message[:90])):  # e.g. what the quiet gate waits for
+                progress.listening(lambda message: bar.set_postfix_str(message[:90])):  # e.g. what the quiet wait waits for
             for job, rows in results:
                 for sink in sinks:
                     sink(rows)
@@ -82,7 +82,7 @@ def _arch_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def _executor_arg(p: argparse.ArgumentParser) -> None:
-    from bench.cluster import parse_executor
+    from bench.run.cluster import parse_executor
 
     p.add_argument("--executor", type=_parsed(parse_executor), default=parse_executor("local"),
                    metavar="local|ray[:ADDRESS]",

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from .common import _arch_arg, _at_least, _executor_arg, _parsed
-from .measure import (cmd_arm, cmd_arm_calibrate, cmd_arm_estimate, cmd_build_arm, cmd_eval, cmd_latency,
+from .model_commands import (cmd_arm, cmd_arm_calibrate, cmd_arm_estimate, cmd_build_arm, cmd_eval, cmd_latency,
                       cmd_list, cmd_profile, cmd_speedup, cmd_train)
 from .runs import cmd_all, cmd_check, cmd_compare, cmd_report, cmd_simulate, cmd_sweep
 
@@ -228,7 +228,7 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
     s = sub.add_parser("check", help="regression gate: measure this tree and compare with the committed "
                                      "baseline (docs/gate.md); exit 1 on any violation")
     s.add_argument("--baseline", type=Path, default=BASELINE_PATH,
-                   metavar="PATH", help="baseline file (default bench/baseline.json)")
+                   metavar="PATH", help="baseline file (default bench/gate/baseline.json)")
     s.add_argument("--quick", action="store_true",
                    help="short latency loops (12 timed, 3 warm-up, one attempt per round): a few "
                         "minutes, for CI")

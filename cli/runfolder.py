@@ -43,7 +43,7 @@ class RunSession:
 def drain(results: Iterable, total: int, *sinks: Callable) -> tuple[list, bool]:
     """Hand each finished job's rows to ``sinks`` under a progress bar until the jobs end or Ctrl-C /
     SIGTERM arrives. Returns (the failures as ``key: status``, whether it was interrupted)."""
-    from bench.jobs import stop_on_signals
+    from bench.run.jobs import stop_on_signals
     errors: list = []
     try:
         with stop_on_signals():

@@ -14,7 +14,7 @@ def _all_plan(args):
     runs), or, with --resume, the one saved in the run folder (flags that would change it are a
     usage error). Raises ValueError with the message for the user."""
     from bench.arm.estimate import check_device_model
-    from bench.plan import PlanOptions, check_plan_options, resume_conflicts
+    from bench.run.plan import PlanOptions, check_plan_options, resume_conflicts
     from reports.report import load_meta
     from reports.results import check_resume_dir, new_run_dir
 
@@ -59,10 +59,10 @@ def _open(run_dir: Path, resume: bool, fresh_meta: dict, command: str, who: str 
 
 
 def cmd_all(args) -> int:
-    from bench.cluster import make_executor
-    from bench.jobs import stop_on_signals
-    from bench.plan import plan_all
-    from bench.runinfo import run_meta
+    from bench.run.cluster import make_executor
+    from bench.run.jobs import stop_on_signals
+    from bench.run.plan import plan_all
+    from bench.run.runinfo import run_meta
     from .runfolder import summary_line
 
     try:
@@ -111,10 +111,10 @@ def cmd_all(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from bench.cluster import make_executor
-    from bench.jobs import stop_on_signals
-    from bench.sweep import SweepError, expand, load_matrix
-    from bench.runinfo import run_meta
+    from bench.run.cluster import make_executor
+    from bench.run.jobs import stop_on_signals
+    from bench.run.sweep import SweepError, expand, load_matrix
+    from bench.run.runinfo import run_meta
     from reports.results import new_run_dir
     from reports.sweep import write_sweep_report
     from .runfolder import summary_line
@@ -158,8 +158,8 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from bench.cluster import simulate
-    from bench.jobs import Job, is_timing
+    from bench.run.cluster import simulate
+    from bench.run.jobs import Job, is_timing
     from reports.results import load_rows
 
     try:
@@ -179,9 +179,9 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from bench.check import CheckRequest, conclude, plan_check
-    from bench.cluster import make_executor
-    from bench.gate import BaselineError, machine_kind
+    from bench.gate.check import CheckRequest, conclude, plan_check
+    from bench.run.cluster import make_executor
+    from bench.gate.rules import BaselineError, machine_kind
     from reports.gate import check_record, format_table, plan_lines, summary_line, write_baseline, write_check
     from .runfolder import drain
 

@@ -2,7 +2,7 @@
 images, our SINet / ExtremeC3Net beside their papers, the designs' learning curves.
 
 - :func:`headline_set` - the set the summary and the accuracy-vs-latency plots use: eg1800 test when
-  measured (``bench.plan.HEADLINE_SET``), else the first of the plan's sets that was.
+  measured (``bench.run.plan.HEADLINE_SET``), else the first of the plan's sets that was.
 - :func:`accuracy_by_model` - one accuracy row per model on a set: per design every weights measured
   except random (the suite's own training first, so seg_matting's seed weights are a row of their own).
 - :func:`paired_comparisons` - paired bootstrap of the mIoU difference of every two models scored on
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from bench import columns as C
-from bench.plan import ACCURACY_SETS
+from bench.run.plan import ACCURACY_SETS
 
 from .doc import Doc
 from .fmt import NOT_MEASURED, _finite, _fmt, _fmt_miou

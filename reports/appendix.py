@@ -45,7 +45,7 @@ def _when_measured(meta: Mapping, df: pd.DataFrame) -> list[str]:
 
 
 def _timing_load(df: pd.DataFrame) -> tuple[pd.Series, str]:
-    """The 1-minute load averages of the timing rows (those the quiet gate judged) and the words for
+    """The 1-minute load averages of the timing rows (those the quiet wait judged) and the words for
     them; of every row when the run timed nothing."""
     if df is None or df.empty or C.LOAD_AVG_1M not in df.columns:
         return pd.Series(dtype=float), ""

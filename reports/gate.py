@@ -1,5 +1,5 @@
 """The regression gate's output: the comparison table for a terminal, the baseline file, and a
-check's record (table and JSON) in a run folder. Comparing is ``bench.gate``'s job."""
+check's record (table and JSON) in a run folder. Comparing is ``bench.gate.rules``'s job."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from bench.check import CheckPlan
-from bench.gate import Baseline, Comparison, machine_kind
+from bench.gate.check import CheckPlan
+from bench.gate.rules import Baseline, Comparison, machine_kind
 
 NOT_MEASURED = "—"
 COLUMNS = ("design", "metric", "baseline", "current", "change", "limit", "verdict")

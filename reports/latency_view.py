@@ -1,6 +1,6 @@
 """Which latency figures the report shows, and how it marks the doubtful ones.
 
-- A timing is **disturbed** when its quiet gate saw other work on the CPU (``quiet`` is False, or the
+- A timing is **disturbed** when its quiet wait saw other work on the CPU (``quiet`` is False, or the
   row says ``disturbed``; ``bench/latency.py``). Where an undisturbed measurement of the same thing
   exists (same design, backend, threads, input and machine kind: another row, or a repeat study whose
   fresh processes were all quiet), the disturbed one is dropped; where none exists it is kept with
@@ -161,7 +161,7 @@ def timing_quality(df: pd.DataFrame) -> Optional[str]:
             f" on {int(cores.max())} cores" if not cores.empty else "")
     parts = []
     if disturbed:
-        parts.append(f"{disturbed} of {len(lat)} latency measurements were disturbed (the quiet gate saw other "
+        parts.append(f"{disturbed} of {len(lat)} latency measurements were disturbed (the quiet wait saw other "
                      f"work on the CPU); {disturbed - shown} of them are replaced by a quiet measurement of the same "
                      f"thing, {shown} have none and are marked {DISTURBED_MARK}")
     if noisy:
@@ -223,7 +223,7 @@ def latency_tables(doc: Doc, df: pd.DataFrame, size: int) -> None:
                                                    "p90 ms", "CV", "quiet", "load (1 min)", "GMAC/s", "parity ok",
                                                    "max abs diff"], rows)
         doc.p(f"Every row as measured (a repeat study's median is not substituted here); {DISTURBED_MARK} = "
-              "disturbed (the quiet gate saw other work on the CPU); load = 1-minute load average at the end of "
+              "disturbed (the quiet wait saw other work on the CPU); load = 1-minute load average at the end of "
               "the job.")
     rep = _at_size(_rows(df, "latency_repeat", ok_only=False), size)
     if not rep.empty:
@@ -237,7 +237,7 @@ def latency_tables(doc: Doc, df: pd.DataFrame, size: int) -> None:
                          _fmt_flag(r.get("repeatable")), str(r.get("status", ""))[:80]])
         doc.table(["design", "backend", "threads", "runs ok / made", "run medians (ms)", "median of runs ms",
                    "between-run CV", "within-run CV (median)", "repeatable", "status"], rows)
-        doc.p("Each run is a fresh process with the full protocol (quiet gate, calibration, warm-up, timed "
+        doc.p("Each run is a fresh process with the full protocol (quiet wait, calibration, warm-up, timed "
               "loop). \"Repeatable\": the coefficient of variation of the runs' medians is at most "
               f"{_fmt_share(_first(_col(rep, 'max_between_run_cv')))}.")
     inter = _at_size(_rows(df, "speedup", ok_only=False), size)

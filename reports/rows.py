@@ -1,4 +1,4 @@
-"""Selecting rows of a run's results table (one row per measurement, see ``bench/jobs.py``): the
+"""Selecting rows of a run's results table (one row per measurement, see ``bench/run/jobs.py``): the
 helpers every part of the report shares. Missing columns read as NaN / "" (never an error)."""
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def input_label(frame: pd.DataFrame, default: Optional[int] = None) -> str:
 
 
 def machine_kind(machine: Any) -> str:
-    """A machine header (``bench.runinfo.machine()``: cpu, cores, arch; a dict or its JSON text) as
+    """A machine header (``bench.run.runinfo.machine()``: cpu, cores, arch; a dict or its JSON text) as
     the kind timings are comparable within: "<cpu>, <cores> cores, <arch>"; "" when unknown."""
     if isinstance(machine, str):
         import json
@@ -126,7 +126,7 @@ def machine_kind(machine: Any) -> str:
 
 def with_machine_kind(df: pd.DataFrame, meta: Optional[Mapping] = None) -> pd.DataFrame:
     """``df`` with a ``machine_kind`` column: from the row's ``node_machine`` (rows of the Ray
-    executor, bench/cluster.py), else the run's machine (``meta["machine"]``)."""
+    executor, bench/run/cluster.py), else the run's machine (``meta["machine"]``)."""
     if df is None or df.empty:
         return df
     own = machine_kind((meta or {}).get("machine"))

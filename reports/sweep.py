@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from bench import columns as C
-from bench.sweep import seed_spread
+from bench.run.sweep import seed_spread
 
 from .report import Doc
 

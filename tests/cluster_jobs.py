@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from bench.jobs import Job, measurement
+from bench.run.jobs import Job, measurement
 
 
 def _span(job: Job) -> dict:
@@ -38,8 +38,8 @@ def cluster_victim(job: Job) -> list[dict]:
 @measurement("_status_talker", fresh_process=True)
 def status_talker(job: Job) -> list[dict]:
     """Says something on the progress line from a fresh process (tests/test_latency.py)."""
-    from bench import status
+    from bench.run import progress
 
-    status.say(f"talking from {os.getpid()}")
+    progress.say(f"talking from {os.getpid()}")
     time.sleep(0.3)  # the relay is asynchronous: let the message leave before the process ends
     return [{"pid": os.getpid()}]

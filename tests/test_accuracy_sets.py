@@ -11,7 +11,7 @@ from archs import get_spec
 from bench.measure.accuracy import evaluate_fn, evaluate_sets, iou_conventions, model_input_predictor, paired_bootstrap
 from bench.data.samples import iter_pairs
 from bench.data.datasets import open_dataset
-from bench.weights import load_model
+from bench.models.weights import load_model
 
 
 @pytest.fixture(scope="module")

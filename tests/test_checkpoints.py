@@ -15,7 +15,7 @@ from archs import list_archs
 from bench.data.datasets import split_stems
 from bench.train.loop import Recipe, fits_fp16
 from bench.paths import CHECKPOINTS_DIR, SPLITS_DIR
-from bench.weights import OWN_WEIGHTS, load_model, sha256_file
+from bench.models.weights import OWN_WEIGHTS, load_model, sha256_file
 
 pytestmark = [pytest.mark.slow]  # whole eg1800-test evaluations
 

@@ -11,7 +11,7 @@ import pytest
 
 import run_bench
 from archs import get_spec, list_archs
-from bench.sources import get_source, list_sources
+from bench.models.sources import get_source, list_sources
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,15 +9,15 @@ import time
 
 import pytest
 
-from bench.cluster import LOCAL_ONLY_ENV, ExecutorSpec, parse_executor
-from bench.jobs import Job, execute
+from bench.run.cluster import LOCAL_ONLY_ENV, ExecutorSpec, parse_executor
+from bench.run.jobs import Job, execute
 
 os.environ.update(LOCAL_ONLY_ENV)  # before Ray is imported: the test cluster listens on loopback only
 ray = pytest.importorskip("ray", reason="Ray is not installed (requirements.txt has it)")
 
-import bench.measurements  # noqa: E402,F401  registers the suite's measurements in this process
-from bench import cluster  # noqa: E402
-from bench.sweep import expand, load_matrix  # noqa: E402
+import bench.run.adapters  # noqa: E402,F401  registers the suite's measurements in this process
+from bench.run import cluster  # noqa: E402
+from bench.run.sweep import expand, load_matrix  # noqa: E402
 from tests.test_sweep import TINY_RECIPE  # noqa: E402
 from tests import cluster_jobs  # noqa: E402,F401  registers the test measurements here and in workers
 
@@ -138,11 +138,11 @@ def test_timing_jobs_have_their_node_to_themselves(ray_cluster):
 
 
 def test_what_a_job_says_reaches_the_drivers_progress_line(ray_cluster):
-    """A job's progress message (e.g. what the quiet gate waits for) is relayed from its Ray worker to
+    """A job's progress message (e.g. what the quiet wait waits for) is relayed from its Ray worker to
     the driver's listeners before the job's rows are yielded, as from a fresh local process."""
-    from bench import status
+    from bench.run import progress
     said = []
-    with status.listening(said.append):
+    with progress.listening(said.append):
         [(job, rows)] = list(cluster.execute_ray([Job.make("_status_talker", "esp_dense_seg")]))
     assert rows[0]["status"] == "ok" and rows[0]["pid"] != os.getpid()
     assert said == [f"talking from {rows[0]['pid']}"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bench import columns as C
-from bench.jobs import Job, run_job
+from bench.run.jobs import Job, run_job
 from bench.measure.accuracy import EvalRecord
 from bench.measure.complexity import ComplexityRecord
 from bench.measure.latency import LatencyRecord, SpeedupRecord, compare_rounds, speedups, summarize

@@ -11,12 +11,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import bench.measurements  # noqa: F401  registers the "profile" job
+import bench.run.adapters  # noqa: F401  registers the "profile" job
 import run_bench
 from archs import create_arch, get_spec, list_archs
 from bench.measure import complexity as cx
-from bench.jobs import Job, run_job
-from bench.plan import PlanOptions, plan_all
+from bench.run.jobs import Job, run_job
+from bench.run.plan import PlanOptions, plan_all
 
 SMALL = 64  # side for the checks that do not need the reference size (multiple of 16 and 32)
 

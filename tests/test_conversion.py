@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 import bench.backends as backends
-import bench.measurements  # noqa: F401  registers the latency measurement
+import bench.run.adapters  # noqa: F401  registers the latency measurement
 from archs import LOGITS, SEG_ALPHA, list_archs
 from bench.backends import (ParityRecord, Runner, check_parity, conversion_key, read_param_io, state_dict_digest)
 from bench.cache import fill_once

@@ -25,16 +25,16 @@ import pytest
 import torch.nn as nn
 
 import bench.backends as backends
-import bench.check as gate_check  # `check` runs bench.check's reference to gate_jobs
-import bench.gate as gate
-import bench.measurements  # noqa: F401  registers the measurements
+import bench.gate.check as gate_check  # `check` runs bench.gate.check's reference to gate_jobs
+import bench.gate.rules as gate
+import bench.run.adapters  # noqa: F401  registers the measurements
 import run_bench
 from archs import create_arch, get_spec, registry
 from archs.residualdense_bisenet import ResidualDenseBiSeNet
 from bench.arm import runner as arm
-from bench.gate import (DEFAULT_RULES, GATE_REPEATS, check, compare, figures_from_rows, gate_jobs,
+from bench.gate.rules import (DEFAULT_RULES, GATE_REPEATS, check, compare, figures_from_rows, gate_jobs,
                         machine_mismatch, new_baseline)
-from bench.jobs import Job, execute
+from bench.run.jobs import Job, execute
 from reports.gate import write_baseline
 
 pytestmark = [pytest.mark.slow]  # gate runs with real jobs
@@ -249,7 +249,7 @@ def test_accuracy_drop_is_caught(models_dir, few_test_images):
 
 def test_other_machine_kind_skips_ratios_but_checks_counts(unmodified, models_dir, data_dir, tmp_path,
                                                           monkeypatch, capsys):
-    from bench.runinfo import run_meta
+    from bench.run.runinfo import run_meta
     meta = run_meta()
     other = {**meta["machine"], "cpu": "Some Other CPU @ 1.0GHz"}
     note = machine_mismatch(other, meta["machine"])
@@ -281,7 +281,7 @@ def test_other_machine_kind_skips_ratios_but_checks_counts(unmodified, models_di
 def test_strict_fails_a_baseline_figure_the_run_could_not_measure(tmp_path, monkeypatch, capsys):
     """Without --strict a figure whose job was skipped (say the ARM toolchain is missing) is only
     reported; CI runs the gate with --strict so that cannot pass silently."""
-    from bench.runinfo import run_meta
+    from bench.run.runinfo import run_meta
     meta = run_meta()
     figs = {BASE: {"params": get_spec(BASE).ref_params, "arm_instructions_m": 29.0}}
     path = write_baseline(tmp_path / "baseline.json", new_baseline(figs, meta["machine"], meta["versions"], "t"))
@@ -311,7 +311,7 @@ def test_update_baseline_needs_a_reason(tmp_path, capsys):
 
 
 def test_partial_rebaseline_keeps_every_other_figure():
-    from bench.gate import gate_jobs, merge_figures, only_jobs
+    from bench.gate.rules import gate_jobs, merge_figures, only_jobs
 
     jobs = gate_jobs(["esp_dense_seg", "seg_matting"], quick=True)
     picked = only_jobs(jobs, ["arm_instructions_m"])
@@ -329,8 +329,8 @@ def test_a_second_machine_kind_keeps_its_own_time_ratios(tmp_path):
     """The committed baseline comes from one machine kind; CI may run on another, where its time
     ratios mean nothing. `check --update-baseline --this-machine` there keeps that kind's ratios in
     the same file; later checks on either kind compare with their own, every other figure is shared."""
-    from bench.check import CheckRequest, conclude, plan_check
-    from bench.gate import BaselineError, gate_settings, load_baseline, machine_kind
+    from bench.gate.check import CheckRequest, conclude, plan_check
+    from bench.gate.rules import BaselineError, gate_settings, load_baseline, machine_kind
 
     def meta(cpu):
         return {"machine": {"cpu": cpu, "cores": 2, "arch": "x86_64"}, "versions": {"torch": "t"},

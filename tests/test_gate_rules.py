@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from bench.gate import (DEFAULT_RULES, BaselineError, check, compare, load_baseline, make_strict,
+from bench.gate.rules import (DEFAULT_RULES, BaselineError, check, compare, load_baseline, make_strict,
                         new_baseline, parse_baseline)
 
 BASE = {"d": {"params": 1000, "macs_g": 0.5, "arm_instructions_m": 100.0, "miou_trained": 0.85,
@@ -86,7 +86,7 @@ def test_baseline_roundtrip_and_errors(tmp_path):
 def test_accuracy_floors_are_not_compared_with_a_baseline_measured_on_other_images():
     """A baseline from before the floors moved to eg1800 test (no ``accuracy_set``: hsd val) must not
     have its hsd figures compared with eg1800-test ones, in either direction."""
-    from bench.gate import accuracy_mismatch, gate_settings
+    from bench.gate.rules import accuracy_mismatch, gate_settings
     now = gate_settings(quick=True)
     assert now["accuracy_set"] == "eg1800/test"
     assert accuracy_mismatch(now, now) is None
@@ -102,8 +102,8 @@ def test_accuracy_floors_are_not_compared_with_a_baseline_measured_on_other_imag
 def test_partial_rebaseline_of_accuracy_replaces_every_floor_and_records_the_images(tmp_path):
     """``--update-baseline --only miou_trained`` re-measures the floors together: a design's old
     figure from the other images is dropped, not kept beside the new ones."""
-    from bench.check import CheckPlan, CheckRequest, conclude
-    from bench.gate import Baseline, gate_settings
+    from bench.gate.check import CheckPlan, CheckRequest, conclude
+    from bench.gate.rules import Baseline, gate_settings
     old = Baseline({"a": {"params": 3, "miou_trained": 0.70, "miou_seed": 0.86}, "b": {"miou_trained": 0.72}},
                    {"cpu": "x"}, settings={"input_size": 256})
     req = CheckRequest(tmp_path / "b.json", update=True, reason="floors on eg1800 test", only=("miou_trained",))

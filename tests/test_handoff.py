@@ -7,7 +7,7 @@ import os
 import pytest
 
 import bench.measure.latency as latency
-from bench import status
+from bench.run import progress
 from bench.measure.handoff import HandoffHistory
 
 
@@ -69,8 +69,8 @@ def test_gate_stops_waiting_once_the_machines_budget_is_spent(tmp_path, monkeypa
     h.record(2, 30.0, apart=True)
     probes, said = [], []
     monkeypatch.setattr(latency, "handoff_ratio", lambda t: probes.append(t) or 2.3)
-    with status.listening(said.append):
-        best, n = latency.gated_attempts(lambda: "timed", threads=2, attempts=3, handoff_wait_s=30.0, history=h)
+    with progress.listening(said.append):
+        best, n = latency.quiet_attempts(lambda: "timed", threads=2, attempts=3, handoff_wait_s=30.0, history=h)
     assert (n, best.stats, best.quiet(), best.waited_out) == (1, "timed", False, True)
     assert len(probes) == 2  # before and after; no waiting in between
     assert any("not waiting longer than 0 s" in m and "60 s of hand-off waits" in m for m in said)
@@ -84,14 +84,14 @@ def test_gate_records_each_attempt_and_waits_while_waiting_pays_off(tmp_path, mo
         h.record(2, 30.0, apart=False)  # long waits, each followed by cooperating threads
     ratios = iter([2.3, 2.2, 1.1, 1.2])  # apart for two probes, then together through the attempt
     monkeypatch.setattr(latency, "handoff_ratio", lambda t: next(ratios))
-    best, n = latency.gated_attempts(lambda: "timed", threads=2, attempts=3, handoff_wait_s=30.0, history=h)
+    best, n = latency.quiet_attempts(lambda: "timed", threads=2, attempts=3, handoff_wait_s=30.0, history=h)
     assert (n, best.quiet(), best.waited_out, best.handoff_before) == (1, True, False, 1.1)
     assert len(h.entries()) == 6 and h.entries()[-1]["apart"] is False
     # a flapping host: the wait ends below the limit, the probe after the attempt is above it; the
     # redo is made (cheap once waiting stops) and every attempt's wait is recorded as wasted
     ratios = iter([1.5, 1.7] * 3)
     monkeypatch.setattr(latency, "handoff_ratio", lambda t: next(ratios))
-    best, n = latency.gated_attempts(lambda: "timed", threads=2, attempts=3, handoff_wait_s=30.0, history=h)
+    best, n = latency.quiet_attempts(lambda: "timed", threads=2, attempts=3, handoff_wait_s=30.0, history=h)
     assert (n, best.quiet()) == (3, False)
     assert [e["apart"] for e in h.entries()[-3:]] == [True, True, True]
 
@@ -112,7 +112,7 @@ def test_a_timing_loop_the_suite_does_not_own_waits_within_the_budget_too(tmp_pa
 
 def test_one_thread_leaves_no_history(tmp_path, quiet_cpu):
     h = HandoffHistory(tmp_path / "h.jsonl")
-    latency.gated_attempts(lambda: "timed", threads=1, attempts=1, history=h)
+    latency.quiet_attempts(lambda: "timed", threads=1, attempts=1, history=h)
     assert not (tmp_path / "h.jsonl").exists()
 
 

@@ -66,10 +66,10 @@ def _layer(mod: str) -> int:
 
 def test_graph_sees_known_imports():
     g = import_graph()
-    assert g.has_edge("cli.common", "bench.jobs")  # inside a function
+    assert g.has_edge("cli.common", "bench.run.jobs")  # inside a function
     assert g.has_edge("run_bench", "cli.parser")
-    assert g.has_edge("cli.runs", "bench.check")
-    assert g.has_edge("bench.measurements", "bench.jobs")  # relative, at the top
+    assert g.has_edge("cli.runs", "bench.gate.check")
+    assert g.has_edge("bench.run.adapters", "bench.run.jobs")  # relative, at the top
     assert g.has_edge("archs", "archs.registry")
     # the sub-packages of bench/ (issue 18's layout)
     assert g.has_edge("bench.arm.counts", "bench.arm.runner")

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-import bench.plan as plan
+import bench.run.plan as plan
 from archs import list_archs
-from bench.gate import gate_jobs
-from bench.jobs import Job
-from bench.settings import SETTINGS
-from bench.sweep import SWEEP_MEASUREMENTS, SweepMatrix, expand
+from bench.gate.rules import gate_jobs
+from bench.run.jobs import Job
+from bench.run.settings import SETTINGS
+from bench.run.sweep import SWEEP_MEASUREMENTS, SweepMatrix, expand
 
 EXPECTED = json.loads((Path(__file__).parent / "data" / "job_keys.json").read_text())
 SWEEP = SweepMatrix(archs=("seg_matting", "sinet"), measurements=SWEEP_MEASUREMENTS, seeds=(0, 1),
@@ -61,7 +61,7 @@ def test_job_keys_unchanged(name):
     assert [j.key for j in planned_jobs(name)] == EXPECTED[name]
 
 
-# built from their settings (bench.plan, bench.gate, bench.sweep): the settings alone make the job
+# built from their settings (bench.run.plan, bench.gate.rules, bench.run.sweep): the settings alone make the job
 BUILT_FROM_SETTINGS = {"arm_cost", "device_latency", "arm_estimate", "latency_repeat", "train"}
 
 

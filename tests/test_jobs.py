@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from bench.jobs import Job, Skip, execute, measurement, run_job
+from bench.run.jobs import Job, Skip, execute, measurement, run_job
 from reports.results import RunWriter, finished_jobs, load_rows
 
 CALLS: list[str] = []
@@ -84,7 +84,7 @@ def test_truncated_last_line_keeps_earlier_rows(tmp_path):
 @pytest.mark.slow
 def test_process_executor_runs_registered_measurements():
     """A worker process imports the module that registered the measurement in this process."""
-    import bench.measurements  # noqa: F401  registers "profile"
+    import bench.run.adapters  # noqa: F401  registers "profile"
     jobs = [Job.make("profile", "esp_dense_seg", input_size=128)]
     results = list(execute(jobs, workers=1))
     assert results[0][1][0]["status"] == "ok"
@@ -144,7 +144,7 @@ def test_plan_takes_the_published_checkpoints_from_the_specs():
     every published checkpoint and ours on the validation splits, and on all of HSD each published
     checkpoint that has a reference mIoU to reproduce (seg_matting's seed)."""
     from archs import get_spec, list_archs
-    from bench.plan import PlanOptions, plan_all
+    from bench.run.plan import PlanOptions, plan_all
 
     jobs = [j for j in plan_all(PlanOptions(peers=False, arm=False)) if j.measurement == "accuracy"]
     for arch in list_archs():
@@ -158,7 +158,7 @@ def test_plan_takes_the_published_checkpoints_from_the_specs():
 def test_peers_whole_hsd_accuracy_only_in_thorough_mode():
     """The default plan measures the peers on the headline and validation sets; the full-HSD figures
     of the peers (not in the report) come with --thorough."""
-    from bench.plan import PlanOptions, plan_all
+    from bench.run.plan import PlanOptions, plan_all
 
     def peers_full_hsd(opt):
         return {j.arch for j in plan_all(opt) if j.measurement == "accuracy" and j.get("split") == "all"}

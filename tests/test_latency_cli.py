@@ -11,11 +11,11 @@ import torch
 
 import bench.backends as backends
 import bench.measure.latency as latency
-import bench.measurements  # noqa: F401  registers the latency measurement
+import bench.run.adapters  # noqa: F401  registers the latency measurement
 import run_bench
 from archs import LOGITS, SEG_ALPHA, list_archs
 from bench.measure.latency import CalibRecord, default_thread_counts, summarize, time_callable
-from bench.plan import PlanOptions, latency_jobs
+from bench.run.plan import PlanOptions, latency_jobs
 
 # ----------------------------------------------------------------------------- plan and CLI
 
@@ -74,9 +74,9 @@ def test_cli_latency_rejects_unknown_backend(capsys):
 
 
 def test_peer_latency_follows_the_same_protocol(fake_backend, models_dir):
-    """A peer's row (its own runtime) goes through the same quiet gate, calibration and statistics
+    """A peer's row (its own runtime) goes through the same quiet wait, calibration and statistics
     as a design's, so the two can share one table."""
-    from bench import peers
+    from bench.models import peers
     spec = peers.get_peer("mediapipe_selfie")
     if peers.runtime_missing(spec.runtime) or not (models_dir / spec.relpath).is_file():
         pytest.skip("MediaPipe model or its runtime not available")

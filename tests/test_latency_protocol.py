@@ -1,4 +1,4 @@
-"""Latency protocol: statistics, the timing loop (a fake clock), the quiet gate and the thread
+"""Latency protocol: statistics, the timing loop (a fake clock), the quiet wait and the thread
 hand-off check. Nothing here asserts on a measured time.
 
 (Split by topic from the one latency test module; shared stand-ins are in helpers.py.)
@@ -15,8 +15,8 @@ import torch
 
 import bench.backends as backends
 import bench.measure.latency as latency
-import bench.measurements  # noqa: F401  registers the latency measurement
-from bench.jobs import Job, run_job
+import bench.run.adapters  # noqa: F401  registers the latency measurement
+from bench.run.jobs import Job, run_job
 from bench.measure.latency import CalibRecord, default_thread_counts, summarize, time_callable
 
 # ----------------------------------------------------------------------------- statistics
@@ -140,37 +140,37 @@ def test_a_disturbed_attempt_after_a_wait_that_found_no_quiet_is_not_redone():
 
 
 def test_gate_on_a_saturated_machine_probes_once_measures_once_and_says_so(monkeypatch):
-    from bench import status
+    from bench.run import progress
 
     probes, said = [], []
     monkeypatch.setattr(latency, "load_avg", lambda: 2.0 * (os.cpu_count() or 1))  # saturated a minute
     monkeypatch.setattr(latency, "cpu_busy_fraction", lambda s: probes.append(s) or 0.9)
     monkeypatch.setattr(latency, "cpu_other_share", lambda a, b: 0.9)
     t0 = time.monotonic()
-    with status.listening(said.append):
-        best, n = latency.gated_attempts(lambda: "timed", threads=1, attempts=3, quiet_wait_s=30.0)
+    with progress.listening(said.append):
+        best, n = latency.quiet_attempts(lambda: "timed", threads=1, attempts=3, quiet_wait_s=30.0)
     assert time.monotonic() - t0 < 5.0  # not 3 x 30 s of waiting
     assert (n, len(probes), best.stats, best.quiet(), best.waited_out) == (1, 1, "timed", False, True)
     assert any("machine busy" in m and "measuring anyway" in m for m in said)
 
 
 def test_quiet_wait_says_what_it_waits_for(monkeypatch):
-    from bench import status
+    from bench.run import progress
 
     shares, said = iter([0.4, 0.3, 0.01]), []
-    with status.listening(said.append):
+    with progress.listening(said.append):
         got = latency.wait_for_quiet(60.0, probe=lambda s: next(shares))
     assert got == 0.01
     assert len(said) == 2 and "other processes use 40%" in said[0] and "at most 5%" in said[0]
 
 
 def test_a_fresh_process_job_reaches_the_parents_progress_line():
-    from bench import status
-    from bench.jobs import Job, execute
+    from bench.run import progress
+    from bench.run.jobs import Job, execute
     import tests.cluster_jobs  # noqa: F401  registers _status_talker
 
     said = []
-    with status.listening(said.append):
+    with progress.listening(said.append):
         [(job, rows)] = list(execute([Job.make("_status_talker", "esp_dense_seg")]))
         deadline = time.monotonic() + 5
         while not said and time.monotonic() < deadline:
@@ -205,15 +205,15 @@ def test_handoff_ratio_above_its_limit_disturbs_an_otherwise_quiet_attempt():
 def test_gate_measures_once_when_the_threads_stay_apart_through_the_wait(monkeypatch):
     """A host that keeps the two vCPUs apart for longer than the hand-off wait: one wait, one
     attempt, marked not quiet (not three attempts of a full wait each); a quiet CPU otherwise."""
-    from bench import status
+    from bench.run import progress
 
     probes, said = [], []
     monkeypatch.setattr(latency, "load_avg", lambda: 0.1)
     monkeypatch.setattr(latency, "cpu_busy_fraction", lambda s: 0.0)
     monkeypatch.setattr(latency, "cpu_other_share", lambda a, b: 0.0)
     monkeypatch.setattr(latency, "handoff_ratio", lambda t: probes.append(t) or 2.3)
-    with status.listening(said.append):
-        best, n = latency.gated_attempts(lambda: "timed", threads=2, attempts=3, handoff_wait_s=0.01)
+    with progress.listening(said.append):
+        best, n = latency.quiet_attempts(lambda: "timed", threads=2, attempts=3, handoff_wait_s=0.01)
     assert (n, best.stats, best.quiet(), best.waited_out, best.handoff_before) == (1, "timed", False, True, 2.3)
     assert any("do not share a cache" in m and "measuring once" in m for m in said)
     assert 2 <= len(probes) <= 3  # one wait (one or two probes) and the probe after; three attempts make 6+
@@ -221,7 +221,7 @@ def test_gate_measures_once_when_the_threads_stay_apart_through_the_wait(monkeyp
     ratios = iter([2.3, 1.1, 1.2])
     monkeypatch.setattr(latency, "handoff_ratio", lambda t: next(ratios))
     monkeypatch.setattr(latency.time, "sleep", lambda s: None)
-    best, n = latency.gated_attempts(lambda: "timed", threads=2, attempts=3, handoff_wait_s=60.0)
+    best, n = latency.quiet_attempts(lambda: "timed", threads=2, attempts=3, handoff_wait_s=60.0)
     assert (n, best.quiet(), best.waited_out) == (1, True, False)
 
 

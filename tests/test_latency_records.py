@@ -14,8 +14,8 @@ import torch
 
 import bench.backends as backends
 import bench.measure.latency as latency
-import bench.measurements  # noqa: F401  registers the latency measurement
-from bench.jobs import Job, run_job
+import bench.run.adapters  # noqa: F401  registers the latency measurement
+from bench.run.jobs import Job, run_job
 from helpers import FIXED_STATS  # shared stand-ins (and the fake_backend fixture)
 
 # ----------------------------------------------------------------------------- records and rows

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import bench.measure.latency as latency
-import bench.measurements  # noqa: F401  registers the latency measurement
+import bench.run.adapters  # noqa: F401  registers the latency measurement
 import run_bench
-from bench.jobs import Job, run_job
+from bench.run.jobs import Job, run_job
 
 # ----------------------------------------------------------------------------- repeatability
 
@@ -71,7 +71,7 @@ def test_latency_repeat_job_runs_fresh_processes():
 def test_latency_repeat_job_needs_two_runs_and_skips_a_missing_backend(monkeypatch):
     rows = run_job(Job.make("latency_repeat", "residualdense_bisenet", backend="torch", runs=1))
     assert rows[0]["status"].startswith("error") and "at least 2 runs" in rows[0]["status"]
-    import bench.jobs as jobs
+    import bench.run.jobs as jobs
     monkeypatch.setattr(jobs, "run_in_fresh_process",
                         lambda job: [{"status": "skipped: ncnn backend needs the ncnn package(s)"}])
     rows = run_job(Job.make("latency_repeat", "residualdense_bisenet", backend="ncnn", runs=3))
@@ -79,7 +79,7 @@ def test_latency_repeat_job_needs_two_runs_and_skips_a_missing_backend(monkeypat
 
 
 def test_fresh_process_returns_the_jobs_rows():
-    from bench.jobs import run_in_fresh_process
+    from bench.run.jobs import run_in_fresh_process
     rows = run_in_fresh_process(Job.make("no_such_measurement", "x"))
     assert rows[0]["status"].startswith("error") and "unknown measurement" in rows[0]["status"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import bench.measurements  # noqa: F401  registers the latency measurement
+import bench.run.adapters  # noqa: F401  registers the latency measurement
 from archs import LOGITS, SEG_ALPHA, list_archs
 from bench.backends import (ParityRecord, Runner, check_parity, conversion_key, read_param_io, state_dict_digest)
 

@@ -1,5 +1,5 @@
 """Published peers: SINet and ExtremeC3Net rebuilt in PyTorch (the registry checks of test_archs.py,
-strict loading of the official weights, accuracy), and the runtime peers of bench/peers.py
+strict loading of the official weights, accuracy), and the runtime peers of bench/models/peers.py
 (MediaPipe selfie on LiteRT, PP-HumanSeg lite on onnxruntime and, converted with pnnx, on ncnn).
 
 Accuracy runs on a fixed subset of shared/data/hsd: every 11th stem in sorted order (20 images).
@@ -20,12 +20,12 @@ import torch
 import archs.extremec3  # noqa: F401  registers the peer designs even if archs/__init__ does not
 import archs.sinet  # noqa: F401
 from archs import LOGITS, create_arch, get_spec, list_archs
-from bench import peers
+from bench.models import peers
 from bench.measure.accuracy import evaluate
 from bench.measure.complexity import count_macs_fvcore
 from bench.data.samples import read_image, scan_folder
-from bench.jobs import Skip
-from bench.weights import load_model
+from bench.run.jobs import Skip
+from bench.models.weights import load_model
 
 PEER_ARCHS = ["sinet", "extremec3"]
 PAPER_PARAMS_M = {"sinet": 0.087, "extremec3": 0.038}  # the papers / the official README

@@ -39,7 +39,7 @@ def _row(measurement, arch, status="ok", **kw):
 
 
 def fake_rows(peer: bool = True) -> pd.DataFrame:
-    """A small but complete results table, in the row format of bench/jobs.py."""
+    """A small but complete results table, in the row format of bench/run/jobs.py."""
     rows = []
     for arch, (params, macs, miou, t_torch, t_ncnn, arm) in FAKE.items():
         for size in (128, 256, 512):
@@ -286,9 +286,9 @@ def test_examples_and_layer_shares_come_from_job_rows(tmp_path):
     table is written from the `layers` rows and sums to the profile's MACs."""
     import cv2
 
-    import bench.measurements  # noqa: F401  registers the measurements
-    from bench.jobs import run_job
-    from bench.settings import ExamplesSettings, LayersSettings, ProfileSettings
+    import bench.run.adapters  # noqa: F401  registers the measurements
+    from bench.run.jobs import run_job
+    from bench.run.settings import ExamplesSettings, LayersSettings, ProfileSettings
     from reports.report import layer_shares
 
     data = tmp_path / "data" / "photos"
@@ -667,7 +667,7 @@ def test_learning_curve_labels_name_the_recipe_when_designs_differ(tmp_path):
 
 def test_plan_evaluates_every_model_on_each_set_separately():
     from archs import list_archs
-    from bench.plan import ACCURACY_SETS, PlanOptions, plan_all
+    from bench.run.plan import ACCURACY_SETS, PlanOptions, plan_all
     acc = [j for j in plan_all(PlanOptions()) if j.measurement == "accuracy"]
     sets = {}
     for j in acc:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.jobs import Job, run_job
+from bench.run.jobs import Job, run_job
 from reports.results import (LOCK_FILE, RunLock, RunWriter, finished_jobs, job_counts, load_rows,
                              torn_lines)
 
@@ -177,7 +177,7 @@ def test_the_loader_keeps_each_jobs_last_attempt_by_number_not_by_position(tmp_p
     """The error row of a failed last job and its retry stand side by side in rows.jsonl: by
     adjacency they were one attempt (the old loader kept both); by attempt number the retry wins."""
     a, b = Job.make("profile", "esp_dense_seg", input_size=128), Job.make("profile", "esp_dense_seg", input_size=160)
-    import bench.measurements  # noqa: F401  registers "profile"
+    import bench.run.adapters  # noqa: F401  registers "profile"
     w1 = RunWriter(tmp_path, "r", 1)
     w1.append(run_job(a))
     w1.append([{"job": b.key, "measurement": "profile", "arch": "esp_dense_seg", "status": "error: boom"}])

@@ -8,7 +8,7 @@ import torch
 
 from bench.measure.accuracy import evaluate
 from bench.data.samples import scan_folder
-from bench.weights import WeightsError, load_model, verify_checkpoint
+from bench.models.weights import WeightsError, load_model, verify_checkpoint
 
 SEED = "seed-erd-seg-matting/ckpt_lastest.pth"
 # A fixed subset: every 11th HSD stem in sorted order (20 images).
@@ -71,7 +71,7 @@ def test_finetuned_weights_are_the_seed_retrained_beside_the_trained_ones(models
     """``--weights finetuned`` reads checkpoints/<design>-finetuned.pt (what `train --init seed`
     writes), its provenance is the .json beside it, and a missing file says how to make it."""
     from bench.train.checkpoints import provenance_of
-    from bench.weights import CHECKPOINTS_DIR
+    from bench.models.weights import CHECKPOINTS_DIR
     with pytest.raises(WeightsError, match=r"seg_matting-finetuned\.pt.*--init seed"):
         load_model("seg_matting", "finetuned", checkpoints_dir=tmp_path)
     fp16 = {k: v.half() if v.is_floating_point() else v

@@ -1,21 +1,21 @@
-"""Typed settings (bench.settings): one dataclass per measurement holds the defaults, reads a
+"""Typed settings (bench.run.settings): one dataclass per measurement holds the defaults, reads a
 job's settings (unknown ones are errors) and makes the job back."""
 from __future__ import annotations
 
 import pytest
 
-import bench.measurements  # noqa: F401  registers the measurements
-from bench.gate import gate_jobs
-from bench.jobs import Job, run_job
+import bench.run.adapters  # noqa: F401  registers the measurements
+from bench.gate.rules import gate_jobs
+from bench.run.jobs import Job, run_job
 from bench.measure.latency import DEFAULT_LOOPS, DEFAULT_ROUND_LOOPS, DEFAULT_WARMUP
-from bench.plan import PlanOptions, plan_all
-from bench.settings import (SETTINGS, ArmEstimateSettings, DeviceLatencySettings, LatencyRepeatSettings,
+from bench.run.plan import PlanOptions, plan_all
+from bench.run.settings import (SETTINGS, ArmEstimateSettings, DeviceLatencySettings, LatencyRepeatSettings,
                             LatencySettings, SpeedupSettings)
 
 
 def test_every_measurement_has_its_settings():
-    import bench.sweep  # noqa: F401  registers train
-    from bench.jobs import known_measurements
+    import bench.run.sweep  # noqa: F401  registers train
+    from bench.run.jobs import known_measurements
 
     # (tests register their own measurements, named with a leading underscore)
     assert sorted(SETTINGS) == [m for m in known_measurements() if not m.startswith("_")]

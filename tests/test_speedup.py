@@ -13,9 +13,9 @@ import torch
 
 import bench.backends as backends
 import bench.measure.latency as latency
-import bench.measurements  # noqa: F401  registers the latency measurement
+import bench.run.adapters  # noqa: F401  registers the latency measurement
 import run_bench
-from bench.jobs import Job, run_job
+from bench.run.jobs import Job, run_job
 from bench.measure.latency import CalibRecord, default_thread_counts, summarize, time_callable
 from helpers import HAVE_NCNN, needs_ncnn
 
@@ -153,7 +153,7 @@ def test_cli_speedup_json(fake_backend, monkeypatch, capsys):
 @pytest.mark.parametrize("name", ["sinet", "extremec3", "mediapipe_selfie", "pphumanseg_lite"])
 def test_cli_latency_takes_any_registered_name(name, fake_backend, capsys):
     """Designs and peers alike, on the model's reference backend by default (timing faked here)."""
-    from bench.sources import get_source
+    from bench.models.sources import get_source
     source = get_source(name)
     assert run_bench.main(["latency", "--arch", name, "--threads", "1", "--loops", "5", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
@@ -180,6 +180,6 @@ def test_cli_speedup_of_a_torch_peer(name, fake_backend, monkeypatch, capsys):
 def test_speedup_of_a_model_file_without_pytorch_is_a_usage_error_and_a_skipped_job(capsys):
     assert run_bench.main(["speedup", "--arch", "mediapipe_selfie", "--threads", "1"]) == 2  # before measuring
     assert "speedup needs a model in PyTorch; mediapipe_selfie is a published model file" in capsys.readouterr().err
-    from bench.jobs import Job, run_job
+    from bench.run.jobs import Job, run_job
     [row] = run_job(Job.make("speedup", "mediapipe_selfie", threads=1))  # a sweep's job: a stated skip
     assert row["status"].startswith("skipped: mediapipe_selfie is a published litert file with no PyTorch model")

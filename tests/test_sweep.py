@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from bench.sweep import SweepError, expand, load_matrix, seed_spread
+from bench.run.sweep import SweepError, expand, load_matrix, seed_spread
 from reports.sweep import sweep_doc
 
 TINY_RECIPE = """
@@ -109,7 +109,7 @@ def test_sweep_doc_groups_timings_by_machine():
 
 
 def test_cluster_simulation_against_hand_computed_schedules():
-    from bench.cluster import simulate
+    from bench.run.cluster import simulate
 
     jobs = [(10.0, True), (10.0, True), (4.0, False), (4.0, False), (4.0, False), (4.0, False)]
     # one node of 2 CPUs: the timing jobs in turn (20 s), then the others two at a time (8 s)

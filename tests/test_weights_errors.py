@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from archs import create_arch
-from bench.weights import WeightsError, load_model
+from bench.models.weights import WeightsError, load_model
 
 pytestmark = [pytest.mark.slow]  # processes of run_bench.py
 

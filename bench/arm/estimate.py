@@ -355,14 +355,14 @@ def ncnn_model_for(name: str, input_size: Optional[int] = None) -> tuple[Path, t
     """(param, input shape C,H,W, output names, size label) of a design or peer through the suite's
     own conversions: designs and the torch peers (SINet, ExtremeC3Net) by ``convert_to_ncnn`` at
     ``input_size`` (default: 256 for designs, the checkpoint's size for peers); the ONNX peer
-    (PP-HumanSeg lite) by ``bench.peers.convert_peer_to_ncnn`` at its native size. Weights do not
+    (PP-HumanSeg lite) by ``bench.models.peers.convert_peer_to_ncnn`` at its native size. Weights do not
     matter: counts run with zero weights, as for the calibration set."""
     from archs import get_spec, list_archs
 
-    from ..peers import PEERS
+    from ..models.peers import PEERS
 
     if name in PEERS:
-        from ..peers import convert_peer_to_ncnn
+        from ..models.peers import convert_peer_to_ncnn
 
         from . import runner as arm
 

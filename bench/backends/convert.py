@@ -27,7 +27,7 @@ from typing import Any, Optional
 import torch
 import torch.nn as nn
 
-from bench.cache import cache_folder, fill_once
+from ..cache import cache_folder, fill_once
 
 from .base import MB, BackendUnavailable, ConversionError
 from .table import package_version
@@ -65,8 +65,8 @@ def _example_input(input_size: int) -> torch.Tensor:
 
 
 def _load(arch: str, weights: str, models_dir: Optional[Path]) -> nn.Module:
-    from bench.paths import DEFAULT_MODELS_DIR
-    from bench.weights import load_model
+    from ..paths import DEFAULT_MODELS_DIR
+    from ..models.weights import load_model
     return load_model(arch, weights, Path(models_dir) if models_dir else DEFAULT_MODELS_DIR).model
 
 
@@ -167,7 +167,7 @@ def convert_module_to_ncnn(model: nn.Module, arch: str, input_size: int = 256, *
 def convert_to_ncnn(arch: str, weights: str = "random", input_size: int = 256, *,
                     fp16: bool = DEFAULT_PNNX_FP16, cache_dir: Optional[Path] = None,
                     models_dir: Optional[Path] = None) -> NcnnModel:
-    """Design ``arch`` with ``weights`` (see :func:`bench.weights.load_model`) as an ncnn model for
+    """Design ``arch`` with ``weights`` (see :func:`bench.models.weights.load_model`) as an ncnn model for
     ``input_size`` x ``input_size`` inputs; converted once, then read from the cache."""
     return convert_module_to_ncnn(_load(arch, weights, models_dir), arch, input_size, fp16=fp16,
                                   cache_dir=cache_dir)

@@ -153,7 +153,7 @@ def evaluate_fn(predict: Callable[[np.ndarray], np.ndarray], samples: Sequence[S
                 on_image: Optional[Callable[[int], None]] = None,
                 band_frac: float = BOUNDARY_BAND_FRAC) -> EvalRecord:
     """Accuracy of any predictor ``predict(image_rgb) -> H x W float32 foreground probability at
-    the image's own size`` (e.g. a runtime peer of :mod:`bench.peers`): the same metrics and CIs
+    the image's own size`` (e.g. a runtime peer of :mod:`bench.models.peers`): the same metrics and CIs
     as :func:`evaluate`. ``input_size`` is only recorded (the predictor does its own resizing)."""
     ious, bfs, inters, unions = [], [], [], []
     sads, mses, grads, shares = [], [], [], []

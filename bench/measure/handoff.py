@@ -1,7 +1,7 @@
 """The machine's recent hand-off outcomes: a budget for waiting on cooperating threads that outlives
 one timing job.
 
-Before a multi-thread attempt the quiet gate (:mod:`bench.measure.latency`) waits up to 30 s for the
+Before a multi-thread attempt the quiet wait (:mod:`bench.measure.latency`) waits up to 30 s for the
 threads to share a cache again. On a host that keeps the two vCPUs apart for minutes, or lets them
 hover at the limit, that wait rarely pays off, and every timing job runs in a fresh process that
 knows nothing of the jobs before it: a full run then waits 30 s per job (and per redo) and takes
@@ -9,7 +9,7 @@ twice as long. So every multi-thread attempt appends what it found to a small hi
 processes on the machine (``.cache/handoff/history.jsonl``, one JSON line per attempt: time, threads,
 seconds waited, whether a hand-off probe was above its limit). Waiting that ended in an attempt whose
 hand-off check failed is *wasted*; once the wasted waiting of the last ``window_s`` seconds reaches
-``budget_s``, the gate stops waiting (one probe, one attempt) until those waits age out of the window.
+``budget_s``, the quiet wait stops waiting (one probe, one attempt) until those waits age out of the window.
 Waits that were followed by cooperating threads cost nothing, so a host that recovers within the
 wait keeps being waited for.
 
@@ -29,7 +29,7 @@ from typing import Optional
 from ..cache import cache_folder
 
 WINDOW_S = 600.0  # the history looks back this far
-BUDGET_S = 60.0  # wasted hand-off waiting allowed per window before the gate stops waiting
+BUDGET_S = 60.0  # wasted hand-off waiting allowed per window before the quiet wait stops waiting
 KEEP_LINES = 2000  # the file is cut back to its newest lines when it grows past twice this
 
 

@@ -1,8 +1,8 @@
 """Latency on this CPU: the timing protocol, a calibration workload and per-design measurements.
 
-Longer than 600 lines because the protocol (quiet gate, calibration, hand-off check, steady malloc,
+Longer than 600 lines because the protocol (quiet wait, calibration, hand-off check, steady malloc,
 interleaving) and the records it fills are one piece; splitting the records out, and measuring a file
-model through the same function instead of ``bench.peers.measure_peer_latency``, is what issue 18 left.
+model through the same function instead of ``bench.models.peers.measure_peer_latency``, is what issue 18 left.
 
 Protocol (the ``protocol`` field of every row, printed first by the command line as benchncnn does):
 
@@ -25,7 +25,7 @@ Protocol (the ``protocol`` field of every row, printed first by the command line
   the design's MACs over its median latency, ``fraction_of_peak`` their ratio.
   The design's MACs at input size S are the spec's reference MACs scaled by (S / ref size)^2 (every
   design is fully convolutional, so its cost is proportional to the pixel count).
-- quiet gate (a shared machine): before an attempt, the share of the machine's CPU time used by
+- quiet wait (a shared machine): before an attempt, the share of the machine's CPU time used by
   other processes is probed in 0.5 s windows until it is at most 5% (``MAX_OTHER_CPU``) or 10 s
   have passed (one probe only when the 1-minute load average already reaches the CPU count: the
   machine has been saturated for a minute and waiting would only make the run last); the same
@@ -35,7 +35,7 @@ Protocol (the ``protocol`` field of every row, printed first by the command line
   passing disturbance): after a wait that ended with the machine still busy there is one attempt.
   So a timing job on a busy machine costs at most one wait and one attempt, and the run ends.
   ``cpu_busy_before``, ``cpu_other_during``, ``quiet`` and ``attempts`` say how it went; what the
-  gate waits for is on the progress line (:mod:`bench.status`). A row with ``quiet = False`` is
+  quiet wait is waiting for is on the progress line (:mod:`bench.run.progress`). A row with ``quiet = False`` is
   not a quiet-machine number (on 2 cores, one busy core makes 2-thread timings meaningless).
 - hand-off check (threads > 1): a virtual machine's vCPUs can be placed by the host on cores that
   share no cache, for tens of seconds at a time; then every layer's hand-over of data between
@@ -50,7 +50,7 @@ Protocol (the ``protocol`` field of every row, printed first by the command line
   three attempts of 30 s waits each would only make the run last). The wait has a budget across
   jobs (:mod:`bench.measure.handoff`; every timing job is a fresh process): once 60 s of hand-off
   waiting in the last 10 minutes on this machine ended in attempts whose hand-off check failed,
-  the gate stops waiting (one probe, and a probe above the limit means one attempt) until those
+  the wait stops (one probe, and a probe above the limit means one attempt) until those
   waits age out; waits that were followed by cooperating threads do not count.
 - allocator: glibc's malloc is put into its long-running steady state first (:func:`steady_malloc`,
   the ``malloc`` field), so that a PyTorch latency does not depend on what the process did before.
@@ -76,7 +76,7 @@ import torch
 
 from archs import get_spec
 
-from .. import status
+from ..run import progress
 from ..columns import speedup as speedup_of
 from ..backends import (BACKENDS, DEFAULT_NCNN_OPTIONS, DEFAULT_PNNX_FP16, NcnnOptions, ParityRecord,
                        backend_versions, check_parity, open_runner, torch_threads)
@@ -361,11 +361,11 @@ def wait_for_quiet(max_wait_s: float, max_other_cpu: float = MAX_OTHER_CPU, prob
                    probe: Optional[Callable[[float], Optional[float]]] = None) -> Optional[float]:
     """Probe the other processes' CPU share in ``probe_s`` windows until it is at most
     ``max_other_cpu`` or ``max_wait_s`` have passed (at least one probe); the last share measured.
-    Says on the progress line (:mod:`bench.status`) what it waits for."""
+    Says on the progress line (:mod:`bench.run.progress`) what it waits for."""
     probe = probe or cpu_busy_fraction
 
     def waiting(v: float, left: float) -> None:
-        status.say(f"waiting for a quiet CPU: other processes use {v:.0%} (at most {max_other_cpu:.0%}), "
+        progress.say(f"waiting for a quiet CPU: other processes use {v:.0%} (at most {max_other_cpu:.0%}), "
                    f"{left:.0f} s left, then measuring anyway")
 
     return _wait_until(lambda: probe(probe_s), lambda v: v <= max_other_cpu, max_wait_s, on_wait=waiting)
@@ -409,7 +409,7 @@ def wait_for_handoff(threads: int, max_wait_s: float = DEFAULT_HANDOFF_WAIT_S,
     probe = probe or handoff_ratio
 
     def waiting(v: float, left: float) -> None:
-        status.say(f"waiting for {threads} threads that share a cache: hand-off {v:.2f}x (at most "
+        progress.say(f"waiting for {threads} threads that share a cache: hand-off {v:.2f}x (at most "
                    f"{max_ratio:g}x), {left:.0f} s left")
 
     return _wait_until(lambda: probe(threads), lambda v: v <= max_ratio, max_wait_s, pause_s, on_wait=waiting)
@@ -439,12 +439,12 @@ def wait_for_handoff_in_budget(threads: int, history: Optional[HandoffHistory] =
     return ratio
 
 
-def gated_attempts(measure: Callable[[], Any], threads: int, attempts: int, *, calibrate: bool = False,
+def quiet_attempts(measure: Callable[[], Any], threads: int, attempts: int, *, calibrate: bool = False,
                    quiet_wait_s: float = DEFAULT_QUIET_WAIT_S, max_other_cpu: float = MAX_OTHER_CPU,
                    handoff_wait_s: float = DEFAULT_HANDOFF_WAIT_S,
                    max_handoff_ratio: float = MAX_HANDOFF_RATIO,
                    history: Optional[HandoffHistory] = None) -> tuple[Attempt, int]:
-    """Run ``measure()`` under the quiet gate: wait for a quiet machine and (threads > 1) for
+    """Run ``measure()`` under the quiet wait: wait for a quiet machine and (threads > 1) for
     cooperating threads, time the calibration kernel if ``calibrate``, measure the other processes'
     CPU share during ``measure`` and the hand-off ratio after it; redo a disturbed attempt (up to
     ``attempts``). Returns (the least disturbed attempt, attempts made); its ``stats`` is what
@@ -468,7 +468,7 @@ def gated_attempts(measure: Callable[[], Any], threads: int, attempts: int, *, c
             before, waited, wait_s = _budgeted_wait(threads, history, handoff_wait_s, max_handoff_ratio)
         if waited_out:
             why = f"load {load:.1f} on {cores} CPUs for the last minute" if saturated else f"after {quiet_wait_s:g} s"
-            status.say(f"machine busy (other processes use {busy:.0%}; {why}): measuring anyway, the row "
+            progress.say(f"machine busy (other processes use {busy:.0%}; {why}): measuring anyway, the row "
                        "is marked not quiet")
         elif before is not None and before > max_handoff_ratio and handoff_wait_s > 0:
             # the threads stayed apart through the whole wait, or waiting has stopped paying off on
@@ -478,7 +478,7 @@ def gated_attempts(measure: Callable[[], Any], threads: int, attempts: int, *, c
                    f"not waiting longer than {wait_s:.0f} s: in the last {history.window_s / 60:g} min, "
                    f"{history.wasted_s(threads):.0f} s of hand-off waits on this machine ended with the "
                    "threads apart")
-            status.say(f"{threads} threads do not share a cache ({why}; hand-off {before:.2f}x): measuring "
+            progress.say(f"{threads} threads do not share a cache ({why}; hand-off {before:.2f}x): measuring "
                        "once, the row is marked not quiet")
         calib = measure_calibration(threads) if calibrate else None
         t0 = _cpu_times()
@@ -503,7 +503,7 @@ def least_disturbed(run_once: Callable[[], Attempt], attempts: int) -> tuple[Att
     best, n = None, 0
     for n in range(1, attempts + 1):
         if n > 1:
-            status.say(f"attempt {n} of {attempts}: the last one was disturbed "
+            progress.say(f"attempt {n} of {attempts}: the last one was disturbed "
                        f"(worst check {best.disturbance():.1f}x its limit)")
         a = run_once()
         if best is None or a.disturbance() < best.disturbance():
@@ -535,7 +535,7 @@ def fixed_input(input_size: int, preprocess, data_dir: Optional[Path] = None) ->
 @dataclass(frozen=True)
 class TimedRun(LatencyStats):
     """What every latency row carries besides what was timed (designs: :class:`LatencyRecord`,
-    peers: ``bench.peers.PeerLatencyRecord``): statistics, protocol counts, calibration,
+    peers: ``bench.models.peers.PeerLatencyRecord``): statistics, protocol counts, calibration,
     efficiency, the machine and how quiet it was. Built by :func:`timed_run`."""
 
     warmup: int
@@ -570,13 +570,13 @@ def timed_run(fn: Optional[Callable[[], Any]], threads: int, macs_g: float, warm
               quiet_wait_s: float = DEFAULT_QUIET_WAIT_S, max_other_cpu: float = MAX_OTHER_CPU,
               load_avg_1m: Optional[float] = None, handoff_wait_s: float = DEFAULT_HANDOFF_WAIT_S,
               max_handoff_ratio: float = MAX_HANDOFF_RATIO) -> dict[str, Any]:
-    """Time ``fn`` under the protocol (quiet gate, hand-off check, calibration, warm-up, ``loops``
+    """Time ``fn`` under the protocol (quiet wait, hand-off check, calibration, warm-up, ``loops``
     timed iterations, least disturbed of up to ``attempts``) and return the :class:`TimedRun` fields
     as a dict. ``fn = None`` (nothing may be timed, e.g. parity failed): NaN timings, 0 attempts."""
     best, n_attempts, malloc = None, 0, ""
     if fn is not None:
         malloc = steady_malloc()
-        best, n_attempts = gated_attempts(lambda: time_callable(fn, warmup, loops), threads, attempts,
+        best, n_attempts = quiet_attempts(lambda: time_callable(fn, warmup, loops), threads, attempts,
                                           calibrate=calibrate, quiet_wait_s=quiet_wait_s,
                                           max_other_cpu=max_other_cpu, handoff_wait_s=handoff_wait_s,
                                           max_handoff_ratio=max_handoff_ratio)
@@ -650,7 +650,7 @@ def measure_latency(arch: str, backend: str = "torch", threads: int = 1, input_s
     ``ValueError`` for settings the protocol rejects; a parity failure is a record with an error
     status and NaN latencies."""
     from ..paths import DEFAULT_MODELS_DIR
-    from ..weights import load_model
+    from ..models.weights import load_model
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
@@ -734,7 +734,7 @@ class RepeatabilityRecord:
 
     runs: int  # runs attempted
     runs_ok: int  # runs that gave a latency
-    runs_quiet: int  # ok runs whose quiet gate held
+    runs_quiet: int  # ok runs whose quiet wait held
     run_medians_ms: str  # the ok runs' medians, in run order, space-separated
     latency_ms_median_of_runs: float
     latency_ms_min_of_runs: float
@@ -876,7 +876,7 @@ class SpeedupRecord(ComparisonStats):
     cpu_other_during: Optional[float]
     handoff_ratio_before: Optional[float]
     handoff_ratio_after: Optional[float]
-    quiet: Optional[bool]  # the quiet gate's checks over the whole comparison
+    quiet: Optional[bool]  # the quiet wait's checks over the whole comparison
     attempts: int  # comparisons made (a disturbed one is redone, the least disturbed is kept)
     malloc: str
     base_options: str
@@ -897,11 +897,11 @@ def measure_speedup(arch: str, other: str = "ncnn", threads: int = 1, input_size
                     quiet_wait_s: float = DEFAULT_QUIET_WAIT_S, max_other_cpu: float = MAX_OTHER_CPU) -> SpeedupRecord:
     """How much faster ``other`` runs design ``arch`` than ``base`` (PyTorch), both loaded in this
     process and timed interleaved (:func:`time_interleaved`) at the same thread count on the same
-    fixed input, after a parity check of ``other`` against ``base``. The quiet gate, hand-off check,
+    fixed input, after a parity check of ``other`` against ``base``. The quiet wait, hand-off check,
     attempts and steady malloc of :func:`timed_run` apply to the comparison as a whole (a comparison
     during which the threads stopped sharing a cache is redone). Raises like :func:`measure_latency`."""
     from ..paths import DEFAULT_MODELS_DIR
-    from ..weights import load_model
+    from ..models.weights import load_model
 
     for b in (base, other):
         if b not in BACKENDS:
@@ -918,15 +918,15 @@ def measure_speedup(arch: str, other: str = "ncnn", threads: int = 1, input_size
     with open_runner(base, lm.model, arch, input_size, threads, **runner_kw) as rb, \
             open_runner(other, lm.model, arch, input_size, threads, **runner_kw) as ro:
         parity = check_parity(rb.infer(x), ro.infer(x), spec.output_kind)
-        cmp, gate, n_attempts, malloc = None, None, 0, ""
+        cmp, waited, n_attempts, malloc = None, None, 0, ""
         if parity.ok:
             malloc = steady_malloc()
             fns = {base: rb.bind(x), other: ro.bind(x)}
             for fn in fns.values():  # the first warm-up (allocator, caches, JIT) out of the rounds
                 time_callable(fn, DEFAULT_WARMUP, 1, warmup_min_s=DEFAULT_WARMUP_MIN_S)
-            gate, n_attempts = gated_attempts(lambda: time_interleaved(fns, rounds, loops, warmup), threads,
+            waited, n_attempts = quiet_attempts(lambda: time_interleaved(fns, rounds, loops, warmup), threads,
                                               attempts, quiet_wait_s=quiet_wait_s, max_other_cpu=max_other_cpu)
-            cmp = compare_rounds(gate.stats[base], gate.stats[other])
+            cmp = compare_rounds(waited.stats[base], waited.stats[other])
         opts = (rb.options, ro.options, ro.converter)
     stats = _comparison_fields(cmp, rounds)
     v = backend_versions()
@@ -941,9 +941,9 @@ def measure_speedup(arch: str, other: str = "ncnn", threads: int = 1, input_size
                   + (f" handoff<={MAX_HANDOFF_RATIO:g}" if threads > 1 else "") + " malloc=steady"),
         parity_ok=parity.ok, parity_max_abs_diff=parity.max_abs_diff, parity_mask_iou=parity.mask_iou,
         parity_input=input_name, cpu_model=cpu_model(), cpu_count=os.cpu_count() or 1,
-        cpu_busy_before=gate.busy_before if gate else None, cpu_other_during=gate.other_during if gate else None,
-        handoff_ratio_before=gate.handoff_before if gate else None,
-        handoff_ratio_after=gate.handoff_after if gate else None, quiet=gate.quiet() if gate else None,
+        cpu_busy_before=waited.busy_before if waited else None, cpu_other_during=waited.other_during if waited else None,
+        handoff_ratio_before=waited.handoff_before if waited else None,
+        handoff_ratio_after=waited.handoff_after if waited else None, quiet=waited.quiet() if waited else None,
         attempts=n_attempts, malloc=malloc,
         base_options=opts[0], other_options=opts[1], converter=opts[2], torch_version=v["torch"],
         ncnn_version=v["ncnn"], pnnx_version=v["pnnx"], onnxruntime_version=v["onnxruntime"])

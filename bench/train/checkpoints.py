@@ -2,7 +2,7 @@
 here, in bench/, because they are model files, not rendered results; like bench.cache they are
 written complete or not at all).
 
-- ``<out>/<name>.pt``: fp16 state dict (``torch.save`` of a plain dict; ``bench.weights`` loads it
+- ``<out>/<name>.pt``: fp16 state dict (``torch.save`` of a plain dict; ``bench.models.weights`` loads it
   with ``weights_only=True`` and converts floating tensors to fp32); a tensor beyond fp16's range
   (a BatchNorm running variance above 65504) is stored fp32 and named in the provenance. ``train`` already rounded the
   model to fp16, so the validation metrics in the provenance are those of exactly these weights.
@@ -25,9 +25,9 @@ import torch
 import torch.nn as nn
 
 from ..data.datasets import split_files_sha256
-from ..runinfo import run_meta
+from ..run.runinfo import run_meta
 from .loop import TrainRecord, TrainState, fits_fp16
-from ..weights import OWN_WEIGHTS, own_checkpoint_path, sha256_file
+from ..models.weights import OWN_WEIGHTS, own_checkpoint_path, sha256_file
 
 
 def _clean(obj):

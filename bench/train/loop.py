@@ -474,7 +474,7 @@ def _pooled_summary(recs: Mapping[str, EvalRecord]) -> dict:
 
 def _train(arch, spec, pre, r: Recipe, train_sets, val_sets, steps, epochs, minutes, init_model, init,
            resume, on_progress, on_state, workers, dev, cache_dir, state_every_s=DEFAULT_STATE_EVERY_S):
-    from ..weights import load_model
+    from ..models.weights import load_model
 
     wall0 = time.perf_counter()
     if resume is not None:

@@ -16,7 +16,7 @@ from ..cache import cache_folder
 from ..data.datasets import open_dataset, split_path
 from ..data.samples import Sample
 from ..paths import SPLITS_DIR
-from ..weights import OWN_WEIGHTS, load_model
+from ..models.weights import OWN_WEIGHTS, load_model
 from .checkpoints import load_state, save_state, state_path, write_trained_checkpoint
 from .loop import Recipe, TrainProgress, TrainRecord, TrainState, resolve_device, train
 

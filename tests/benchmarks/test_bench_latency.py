@@ -5,7 +5,7 @@ The same protocol as ``run_bench.py latency`` (bench/measure/latency.py): batch 
 input, glibc malloc in its steady state, on several threads a wait for threads that share a cache
 within the machine's hand-off budget (``bench.measure.handoff``; the ratio is in ``extra_info``),
 ``BENCH_WARMUP`` untimed then ``BENCH_LOOPS`` timed rounds of one inference each; a backend whose
-outputs do not match PyTorch's fails its benchmark instead of being timed. (No quiet gate or redone attempts: pytest-benchmark owns the timing loop.)
+outputs do not match PyTorch's fails its benchmark instead of being timed. (No quiet wait or redone attempts: pytest-benchmark owns the timing loop.)
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from bench.backends import BACKENDS, backend_missing, check_parity, open_runner,
 from bench.measure.latency import (CALIB_N, design_macs_g, fixed_input, steady_malloc,
                                    wait_for_handoff_in_budget)
 from bench.paths import DEFAULT_MODELS_DIR
-from bench.weights import load_model
+from bench.models.weights import load_model
 
 pytestmark = [pytest.mark.timing]  # real timings (opt-in: --benchmark-enable)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench.sources import get_source, list_sources
+from bench.models.sources import get_source, list_sources
 
 from .common import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _one_job, _print_json, _print_row
 
@@ -34,7 +34,7 @@ def cmd_list(args) -> int:
 def _bad_request(name: str, **request) -> bool:
     """Whether the flags do not fit model ``name`` (an input side, weights or backend it does not
     take); says why in one line. Checked before anything is measured: a usage error, not a failure."""
-    from bench.sources import RequestError
+    from bench.models.sources import RequestError
     try:
         get_source(name).check_request(**request)
     except RequestError as exc:
@@ -52,7 +52,7 @@ def _torch_model(name: str, option: str) -> bool:
 
 
 def cmd_profile(args) -> int:
-    from bench.jobs import Job, run_job, status_of
+    from bench.run.jobs import Job, run_job, status_of
     keys = ["arch", "input_size", "native_input", "params", "params_trainable", "size_mb_fp32", "size_mb_fp16",
             "size_mb_ncnn_bin", "macs", "macs_g", "macs_g_thop", "thop_rel_diff", "elementwise_g",
             "act_peak_mb", "act_largest_mb", "act_largest_shape", "ref_params", "ref_macs_g",
@@ -66,7 +66,7 @@ def cmd_profile(args) -> int:
     if not args.layers:
         return _one_job(job, args.json, keys)
     from bench.measure.complexity import layer_table
-    from bench.weights import load_model
+    from bench.models.weights import load_model
     rows = run_job(job)
     status = status_of(rows)
     if status != "ok":
@@ -84,7 +84,7 @@ def cmd_profile(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from bench.jobs import Job
+    from bench.run.jobs import Job
     from bench.data.datasets import DataError, open_dataset
     spec = get_source(args.arch).spec
     if _bad_request(args.arch, input_size=args.size, weights=args.weights):
@@ -122,7 +122,7 @@ def cmd_eval(args) -> int:
 def cmd_latency(args) -> int:
     import os
 
-    from bench.settings import DeviceLatencySettings, LatencyRepeatSettings, LatencySettings
+    from bench.run.settings import DeviceLatencySettings, LatencyRepeatSettings, LatencySettings
     threads = args.threads or os.cpu_count() or 1
     if _bad_request(args.arch, input_size=args.size, weights=args.weights,
                     backend=args.backend if args.backend != "ncnn-arm" else None):
@@ -168,7 +168,7 @@ def cmd_latency(args) -> int:
         return code
     from bench.backends import convert_module_to_ncnn, ncnn_layer_times, time_by_type, torch_op_times
     from bench.measure.latency import fixed_input
-    from bench.weights import load_model
+    from bench.models.weights import load_model
     lm = load_model(args.arch, args.weights, args.models_dir)
     x, _ = fixed_input(args.size, lm.preprocess, Path(args.data_dir) / "hsd")
     if args.backend == "ncnn":
@@ -187,7 +187,7 @@ def cmd_latency(args) -> int:
 def cmd_speedup(args) -> int:
     import os
 
-    from bench.jobs import Job
+    from bench.run.jobs import Job
     if not _torch_model(args.arch, "speedup") or _bad_request(args.arch, input_size=args.size,
                                                               weights=args.weights, backend=args.backend):
         return EXIT_USAGE
@@ -232,8 +232,8 @@ ARM_COST_KEYS = ["arch", "status", "input_size", "weights", "threads", "arm_inst
 def cmd_arm(args) -> int:
     """The ARM figures of one model, as ``all`` measures them: emulated aarch64 ncnn (parity and
     instruction counts) and the estimated ms on the calibrated devices (estimates, labelled)."""
-    from bench.jobs import run_job, status_of
-    from bench.plan import model_arm_jobs
+    from bench.run.jobs import run_job, status_of
+    from bench.run.plan import model_arm_jobs
     from reports.arm_estimate import estimates_markdown
 
     if _bad_request(args.arch, input_size=args.size):
@@ -319,7 +319,7 @@ def cmd_arm_estimate(args) -> int:
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
-    from bench.jobs import stop_on_signals
+    from bench.run.jobs import stop_on_signals
     from bench.train.session import TrainRequest, prepare, run
 
     req = TrainRequest(args.arch, Path(args.train_data_dir or args.data_dir), args.splits_dir, args.models_dir,

@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from archs import ArchSpec, Preprocess, create_arch, get_spec
 
-from .paths import CHECKPOINTS_DIR, DEFAULT_MODELS_DIR
+from ..paths import CHECKPOINTS_DIR, DEFAULT_MODELS_DIR
 
 
 

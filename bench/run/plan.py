@@ -8,12 +8,12 @@ from typing import Any, Mapping, Optional, Sequence
 
 from archs import get_spec, list_archs
 
-from .measure.complexity import sweep_sizes
+from ..measure.complexity import sweep_sizes
 from .jobs import Job
-from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+from ..paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 from .settings import (ArmCostSettings, ArmEstimateSettings, DeviceLatencySettings, ExamplesSettings,
                        LatencyRepeatSettings, LatencySettings, LayersSettings)
-from .weights import own_checkpoint_path, trained_checkpoint_path
+from ..models.weights import own_checkpoint_path, trained_checkpoint_path
 
 # the data sets every design and peer is evaluated on, each on its own (never pooled): (folder of the
 # data dir, split). eg1800 test (the authors' 264 test images) is the headline; the others are the
@@ -189,7 +189,7 @@ def model_arm_jobs(name: str, size: Optional[int] = None, models_dir: Path = DEF
     emulated aarch64 ncnn (parity and guest instructions, ``arm_cost``) and its estimated ms; a
     model file converted to ncnn, its estimated ms (parity checked first; native size). ``size``
     defaults to 256 for a design and to a peer's checkpoint size."""
-    from .sources import get_source
+    from ..models.sources import get_source
 
     if get_source(name).spec.form == "file":
         return [ArmEstimateSettings(models_dir=str(models_dir), data_dir=str(data_dir)).job(name)]
@@ -205,8 +205,8 @@ def peer_jobs(opt: PlanOptions) -> list[Job]:
     the designs get) and the file peers (MediaPipe selfie on LiteRT, PP-HumanSeg lite on
     onnxruntime and, converted, on ncnn). ``thorough`` adds their accuracy on all of HSD (about a
     minute of a default run's time for figures the report does not show)."""
-    from .backends import BACKENDS
-    from .peers import PEERS
+    from ..backends import BACKENDS
+    from ..models.peers import PEERS
 
     jobs: list[Job] = []
     models = str(opt.models_dir)
@@ -260,8 +260,8 @@ def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
     redone in ``DEFAULT_REPEATS`` fresh processes), the ncnn speed-up over PyTorch timed interleaved
     at those thread counts, and the size sweep at 2 threads on torch and ncnn (together about two
     thirds of a thorough run's time). ``quick``: 2 threads, 10 loops, nothing of the thorough part."""
-    from .backends import BACKENDS
-    from .measure.latency import DEFAULT_LOOPS, DEFAULT_REPEATS, DEFAULT_WARMUP, default_thread_counts
+    from ..backends import BACKENDS
+    from ..measure.latency import DEFAULT_LOOPS, DEFAULT_REPEATS, DEFAULT_WARMUP, default_thread_counts
 
     if opt.quick:
         thread_counts, loops, warmup = (min(2, default_thread_counts()[-1]),), 10, 3

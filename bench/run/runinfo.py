@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 
 import torch
 
-from .backends.table import package_version
-from .measure.latency import cpu_model
-from .paths import REPO_ROOT
+from ..backends.table import package_version
+from ..measure.latency import cpu_model
+from ..paths import REPO_ROOT
 
 VERSIONED = ("ncnn", "pnnx", "onnxruntime", "fvcore", "thop", "numpy", "pandas")
 

@@ -2,7 +2,7 @@
 
 Longer than 600 lines: the table of file models, their runners, graph statistics and ONNX -> ncnn
 conversion. The runners are to move into ``bench/backends`` and the accuracy / latency functions to
-merge with the designs' (issue 18, not done yet); ``bench.sources.FileSource`` is their one entry.
+merge with the designs' (issue 18, not done yet); ``bench.models.sources.FileSource`` is their one entry.
 
 SINet and ExtremeC3Net are rebuilt in PyTorch (``archs/sinet.py``, ``archs/extremec3.py``) and get
 every measurement the designs get. The peers here cannot be rebuilt, so they run on their own
@@ -14,8 +14,8 @@ runtime and are measured through it:
   at the image's own size, the accuracy protocol of :mod:`bench.measure.accuracy`), ``prepare`` /
   ``run`` / ``bind`` (the network input and one inference, for timing). The file's SHA-256 is
   checked against ``SHA256SUMS`` first. A missing runtime package or file raises
-  :class:`bench.jobs.Skip` (a ``skipped: ...`` row); a damaged file raises
-  :class:`bench.weights.WeightsError`.
+  :class:`bench.run.jobs.Skip` (a ``skipped: ...`` row); a damaged file raises
+  :class:`bench.models.weights.WeightsError`.
 - :func:`evaluate_peer`: :func:`bench.measure.accuracy.evaluate_fn` over a peer (same metrics and CIs).
 - :func:`measure_peer_latency`: the timing protocol of :mod:`bench.measure.latency` (``time_callable``,
   calibration GEMM) on the peer's runtime, threads set explicitly.
@@ -51,12 +51,12 @@ import numpy as np
 
 from archs import Preprocess
 
-from .jobs import Skip
-from .backends.base import MB, Runner
-from .backends.table import backend_missing, package_version
-from .cache import cache_folder, fill_once
-from .measure.latency import TimedRun
-from .paths import DEFAULT_MODELS_DIR
+from ..run.jobs import Skip
+from ..backends.base import MB, Runner
+from ..backends.table import backend_missing, package_version
+from ..cache import cache_folder, fill_once
+from ..measure.latency import TimedRun
+from ..paths import DEFAULT_MODELS_DIR
 from .weights import verify_checkpoint
 
 RUNTIMES = ("litert", "onnxruntime", "ncnn")  # the backends (bench.backends.table) a file peer runs on
@@ -169,7 +169,7 @@ class PeerRunner(Runner):
 
     def prepare(self, image_rgb: np.ndarray) -> np.ndarray:
         """The network input (batch 1, the peer's layout, float32) for an H x W x 3 uint8 RGB image."""
-        from .measure.accuracy import to_input
+        from ..measure.accuracy import to_input
         x = to_input(image_rgb, self.spec.input_hw, self.spec.preprocess).numpy()
         return np.ascontiguousarray(x.transpose(0, 2, 3, 1) if self.spec.input_layout == "NHWC" else x)
 
@@ -204,7 +204,7 @@ class LiteRTRunner(PeerRunner):
 
     def __init__(self, spec: PeerModel, path: Path, threads: int):
         super().__init__(spec, threads)
-        from .backends import litert_cpu
+        from ..backends import litert_cpu
         self.interp = litert_cpu.open_interpreter(path, self.threads)
         self._in = self.interp.get_input_details()[0]
         self._out = self.interp.get_output_details()[0]
@@ -232,7 +232,7 @@ class OnnxRuntimePeerRunner(PeerRunner):
 
     def __init__(self, spec: PeerModel, path: Path, threads: int):
         super().__init__(spec, threads)
-        from .backends.onnxruntime_cpu import open_session
+        from ..backends.onnxruntime_cpu import open_session
         self.sess = open_session(str(path), self.threads)
         self._in_name = self.sess.get_inputs()[0].name
         self._out_name = self.sess.get_outputs()[0].name
@@ -253,7 +253,7 @@ class NcnnPeerRunner(PeerRunner):
 
     def __init__(self, spec: PeerModel, nm, threads: int):
         super().__init__(spec, threads)
-        from .backends import DEFAULT_NCNN_OPTIONS, NcnnRunner
+        from ..backends import DEFAULT_NCNN_OPTIONS, NcnnRunner
         self._runner = NcnnRunner(nm, self.threads, DEFAULT_NCNN_OPTIONS)
         self.options = self._runner.options
         self.converter = self._runner.converter
@@ -279,7 +279,7 @@ class NcnnPeerRunner(PeerRunner):
 def load_peer(name: str, models_dir: Path = DEFAULT_MODELS_DIR, threads: int = 1,
               runtime: Optional[str] = None, cache_dir: Optional[Path] = None) -> PeerRunner:
     """Runner for peer ``name`` on ``runtime`` (default: the one it was published for; ``"ncnn"``
-    converts an ONNX peer with pnnx first). Raises :class:`bench.jobs.Skip` when the runtime
+    converts an ONNX peer with pnnx first). Raises :class:`bench.run.jobs.Skip` when the runtime
     package or the file is missing."""
     spec = get_peer(name)
     runtime = runtime or spec.runtime
@@ -308,7 +308,7 @@ def evaluate_peer(name: str, samples: Sequence, models_dir: Path = DEFAULT_MODEL
     """:class:`bench.measure.accuracy.EvalRecord` of peer ``name`` on ``samples`` (the protocol of
     :mod:`bench.measure.accuracy`; the image is stretched to the peer's input size, see :data:`PEERS`).
     ``input_size`` of the record is the (height, width) tuple."""
-    from .measure.accuracy import evaluate_fn
+    from ..measure.accuracy import evaluate_fn
     with load_peer(name, models_dir, threads, runtime, cache_dir) as runner:
         return evaluate_fn(runner.predict_prob, samples, tuple(runner.spec.input_hw), on_image=on_image)
 
@@ -335,8 +335,8 @@ class PeerLatencyRecord(TimedRun):
 
 def _timing_image(data_dir: Optional[Path]) -> tuple[np.ndarray, str]:
     """The first image (by stem) of ``data_dir`` (default shared/data/hsd), as bench.measure.latency uses."""
-    from .data.samples import read_image, scan_folder
-    from .paths import DEFAULT_DATA_DIR
+    from ..data.samples import read_image, scan_folder
+    from ..paths import DEFAULT_DATA_DIR
     folder = Path(data_dir) if data_dir else DEFAULT_DATA_DIR / "hsd"
     if folder.is_dir():
         s = scan_folder(folder)[0]
@@ -352,9 +352,9 @@ def measure_peer_latency(name: str, threads: int = 1, runtime: Optional[str] = N
                          quiet_wait_s: Optional[float] = None) -> PeerLatencyRecord:
     """Latency of one inference of peer ``name`` (input copy + run + output copy) under the
     protocol of :mod:`bench.measure.latency`, as for the designs: batch 1, fp32, one fixed real input,
-    quiet gate, untimed warm-up, ``loops`` timed iterations, calibration GEMM at the same thread
+    quiet wait, untimed warm-up, ``loops`` timed iterations, calibration GEMM at the same thread
     count."""
-    from .measure import latency as lat
+    from ..measure import latency as lat
 
     loops = lat.DEFAULT_LOOPS if loops is None else int(loops)
     warmup = lat.DEFAULT_WARMUP if warmup is None else int(warmup)
@@ -561,7 +561,7 @@ def convert_peer_to_ncnn(name: str, models_dir: Path = DEFAULT_MODELS_DIR, cache
     import onnx
     import pnnx
 
-    from .backends import DEFAULT_PNNX_FP16, NcnnModel, read_param_io
+    from ..backends import DEFAULT_PNNX_FP16, NcnnModel, read_param_io
     from .weights import sha256_file
 
     fp16 = DEFAULT_PNNX_FP16 if fp16 is None else bool(fp16)
@@ -616,7 +616,7 @@ def ncnn_parity(name: str, samples: Sequence, models_dir: Path = DEFAULT_MODELS_
                 min_iou: float = PARITY_MIN_IOU) -> PeerParityRecord:
     """Does the pnnx-converted ncnn model of ONNX peer ``name`` reproduce onnxruntime on ``samples``
     (real images with the peer's preprocessing)? Compares the foreground probability maps."""
-    from .data.samples import read_image
+    from ..data.samples import read_image
     spec = get_peer(name)
     diffs, ious = [], []
     with load_peer(name, models_dir, threads, "onnxruntime") as ref, \

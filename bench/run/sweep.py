@@ -28,11 +28,11 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from . import columns as C
+from .. import columns as C
 from .jobs import Job, measurement
-from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+from ..paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 from .settings import DEFAULT_RECIPE, ArmCostSettings, TrainSettings
-from .sources import get_source, list_sources
+from ..models.sources import get_source, list_sources
 
 SWEEP_MEASUREMENTS = ("profile", "latency", "speedup", "arm_cost", "train")
 
@@ -84,8 +84,8 @@ def load_matrix(path: Path) -> SweepMatrix:
 
 def check_matrix(m: SweepMatrix) -> None:
     """Raise ValueError for a matrix that would give failing jobs for a reason known now."""
-    from .backends.table import TABLE
-    from .train.loop import Recipe
+    from ..backends.table import TABLE
+    from ..train.loop import Recipe
 
     known = list_sources()
     for a in m.archs:
@@ -152,8 +152,8 @@ def train_job(job: Job) -> list[dict]:
     ``steps`` and validate it: one row with the validation mIoU, its bootstrap CI, and the cost.
     The weights are not kept (a sweep measures the recipe; ``run_bench.py train`` makes checkpoints).
     Settings: seed, steps, recipe (variant name), recipe_overrides, threads, data_dir."""
-    from .train.loop import Recipe, train
-    from .train.session import open_recipe_sets
+    from ..train.loop import Recipe, train
+    from ..train.session import open_recipe_sets
 
     s = TrainSettings.of(job)
     recipe = Recipe(**{**s.overrides, "seed": s.seed})

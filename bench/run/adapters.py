@@ -1,4 +1,4 @@
-"""Job adapters: each turns a :class:`~bench.jobs.Job` into result rows by calling the pure
+"""Job adapters: each turns a :class:`~bench.run.jobs.Job` into result rows by calling the pure
 measurement functions of ``bench/``. Importing this module registers them."""
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ from pathlib import Path
 
 from archs import get_spec
 
-from . import columns as C
+from .. import columns as C
 from .jobs import Job, Skip, measurement
-from .cache import cache_folder, read_entry, write_entry
+from ..cache import cache_folder, read_entry, write_entry
 from .settings import (AccuracySettings, ArmCostSettings, ArmEstimateSettings, DeviceLatencySettings,
                        ExamplesSettings, LatencyRepeatSettings, LatencySettings, LayersSettings, ProfileSettings,
                        SpeedupSettings)
-from .sources import get_source
-from .weights import WeightsError, load_model
+from ..models.sources import get_source
+from ..models.weights import WeightsError, load_model
 
 
 @measurement("profile")
 def profile_job(job: Job) -> list[dict]:
-    """Cost of any model source (:meth:`bench.sources.ModelSource.cost`). Settings: input_size
+    """Cost of any model source (:meth:`bench.models.sources.ModelSource.cost`). Settings: input_size
     (torch sources, default 256); ncnn_bin (optional path of the design's ncnn .bin, fills
     size_mb_ncnn_bin); models_dir (file models)."""
     s = ProfileSettings.of(job)
@@ -32,7 +32,7 @@ def accuracy_job(job: Job) -> list[dict]:
     """Settings: weights, input_size, data_dir, models_dir, threads and backend (file models), and
     optionally layout ("auto", see bench.data.datasets) and split (e.g. "val": only the validation stems
     listed in splits/; default: the layout's default, the whole folder for the shared format)."""
-    from .data.datasets import detect_layout, layout_splits, open_dataset
+    from ..data.datasets import detect_layout, layout_splits, open_dataset
 
     s = AccuracySettings.of(job)
     source = get_source(job.arch)
@@ -55,7 +55,7 @@ def accuracy_job(job: Job) -> list[dict]:
 def layers_job(job: Job) -> list[dict]:
     """Per-layer MACs and parameters of a torch model (``bench.measure.complexity.layer_rows``): one
     row per layer, for the report's MAC-share plot and ``layers/<design>_<size>.csv``."""
-    from .measure.complexity import layer_rows
+    from ..measure.complexity import layer_rows
 
     s = LayersSettings.of(job)
     if get_source(job.arch).spec.form != "torch":
@@ -67,7 +67,7 @@ def layers_job(job: Job) -> list[dict]:
 def examples_job(job: Job) -> list[dict]:
     """A model's predictions on a few fixed photos of ``data_dir`` (``bench.measure.examples``): one row
     per photo with its probability map, for the report's strip of examples."""
-    from .measure.examples import EXAMPLE_IMAGES, example_rows
+    from ..measure.examples import EXAMPLE_IMAGES, example_rows
 
     s = ExamplesSettings.of(job)
     source = get_source(job.arch)
@@ -86,7 +86,7 @@ def latency_job(job: Job) -> list[dict]:
     models_dir, data_dir (the folder of the fixed parity input), attempts and quiet_wait_s (quiet
     gate). A backend the source does not run on, or whose package is missing, is a ``skipped`` row;
     a parity failure an ``error: parity ...`` row with NaN latencies."""
-    from .backends import BackendUnavailable
+    from ..backends import BackendUnavailable
 
     settings = LatencySettings.of(job)
     source = get_source(job.arch)
@@ -104,7 +104,7 @@ def latency_repeat_job(job: Job) -> list[dict]:
     skipped (e.g. backend missing) is a skipped row; some failed, an error row with what the ok
     runs gave."""
     from .jobs import run_in_fresh_process
-    from .measure.latency import summarize_repeats
+    from ..measure.latency import summarize_repeats
 
     s = LatencyRepeatSettings.of(job)
     if s.runs < 2:
@@ -125,9 +125,9 @@ def speedup_job(job: Job) -> list[dict]:
     """A backend against PyTorch, both timed interleaved in one process
     (:func:`bench.measure.latency.measure_speedup`). Settings: backend (the other one: ncnn or onnxruntime),
     threads, input_size, rounds, loops (per round and backend), warmup, weights, models_dir,
-    data_dir, attempts and quiet_wait_s (quiet gate). A missing backend package, or a model with no
+    data_dir, attempts and quiet_wait_s (quiet wait). A missing backend package, or a model with no
     PyTorch form, is a ``skipped`` row; a parity failure an ``error: parity`` row with NaN figures."""
-    from .backends import BackendUnavailable
+    from ..backends import BackendUnavailable
 
     try:
         settings = SpeedupSettings.of(job)
@@ -146,9 +146,9 @@ def arm_cost_job(job: Job) -> list[dict]:
     Settings: input_size, weights, models_dir, data_dir, toolchain (gnu | zig)."""
     import torch
 
-    from .arm import runner as arm
-    from .backends import check_parity, convert_to_ncnn
-    from .measure.latency import fixed_input
+    from ..arm import runner as arm
+    from ..backends import check_parity, convert_to_ncnn
+    from ..measure.latency import fixed_input
 
     s = ArmCostSettings.of(job)
     why = arm.toolchain_status(s.toolchain_name)
@@ -220,8 +220,8 @@ def device_latency_job(job: Job) -> list[dict]:
     """ncnn latency on a real ARM device (``adb[:SERIAL]`` or ``ssh:user@host[:port]``). Without a
     device this is a ``skipped: no device`` row: emulated time is not ARM latency.
     Settings: device, threads, input_size, loops, warmup, powersave, weights, models_dir."""
-    from .arm import runner as arm
-    from .backends import convert_to_ncnn
+    from ..arm import runner as arm
+    from ..backends import convert_to_ncnn
 
     s = DeviceLatencySettings.of(job)
     device = s.device
@@ -249,7 +249,7 @@ def arm_estimate_job(job: Job) -> list[dict]:
     ``arm_est_ms`` with an 80% band and the fit's leave-one-out error), never a measured latency.
     Settings: input_size (designs; peers use their native size), device_models and thread_counts
     (comma lists; default: all calibrated devices, 1 and 4 threads)."""
-    from .arm import estimate as arm_estimate, runner as arm
+    from ..arm import estimate as arm_estimate, runner as arm
 
     why = arm.toolchain_status("gnu")
     if why:
@@ -261,8 +261,8 @@ def arm_estimate_job(job: Job) -> list[dict]:
         if "ncnn" not in source.spec.backends:
             raise Skip(f"{job.arch} has no ncnn conversion (runtime {source.spec.backends[0]})")
         source.check_backend("ncnn")
-        from .data.samples import scan_folder
-        from .peers import ncnn_parity
+        from ..data.samples import scan_folder
+        from ..models.peers import ncnn_parity
         samples = scan_folder(Path(s.data_dir))[:4]
         # the conversion bench.arm.estimate counts (same cache folder)
         pr = ncnn_parity(job.arch, samples, s.models_path, cache_dir=arm.default_cache_dir())

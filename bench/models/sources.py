@@ -2,7 +2,7 @@
 
 A name is either a **torch design** (registered in ``archs/``: the five designs and the peers rebuilt
 in PyTorch, SINet and ExtremeC3Net) or a **file model** (a published ``.tflite`` / ``.onnx`` peer
-that runs on its own runtime, :data:`bench.peers.PEERS`). Both implement :class:`ModelSource`:
+that runs on its own runtime, :data:`bench.models.peers.PEERS`). Both implement :class:`ModelSource`:
 
 - ``spec``: a :class:`SourceSpec` (kind ``design`` or ``peer``, form ``torch`` or ``file``, the
   backends it runs on, its input sizes);
@@ -10,7 +10,7 @@ that runs on its own runtime, :data:`bench.peers.PEERS`). Both implement :class:
 - ``cost(input_size)``: the profile row (parameters, MACs, sizes);
 - ``open_runner(backend, threads, ...)``: one loaded model on one backend (``bench.backends``);
 - ``accuracy``, ``latency``, ``speedup``: the measurements' rows, so that the job adapters
-  (``bench/measurements.py``) and every command take any registered name.
+  (``bench/run/adapters.py``) and every command take any registered name.
 
 :func:`get_source` finds one by name (a ``KeyError`` listing the known names), :func:`list_sources`
 lists them, optionally by shell pattern and kind.
@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from archs import Preprocess, get_spec, list_archs
 
-from .jobs import Skip
-from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+from ..run.jobs import Skip
+from ..paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 
 if TYPE_CHECKING:
-    from .settings import LatencySettings, SpeedupSettings, TimingSettings
+    from ..run.settings import LatencySettings, SpeedupSettings, TimingSettings
 
 KINDS = ("design", "peer")
 
@@ -92,7 +92,7 @@ class ModelSource(ABC):
         """:class:`RequestError` saying what does not fit this model, for each argument given (None:
         the model's own default): an input side, weights, a backend it never runs on."""
         if backend is not None:
-            from .backends.table import TABLE
+            from ..backends.table import TABLE
             if backend not in TABLE:
                 raise RequestError(f"--backend {backend}: unknown backend; known: {', '.join(TABLE)}")
             if backend not in self.spec.backends:
@@ -101,8 +101,8 @@ class ModelSource(ABC):
 
     def check_backend(self, backend: str) -> None:
         """Skip (a ``skipped`` row) when this model does not run on ``backend`` here."""
-        from .backends import backend_missing
-        from .backends.table import get_backend
+        from ..backends import backend_missing
+        from ..backends.table import get_backend
         get_backend(backend)  # an unknown name is an error, not a skip
         if backend not in self.spec.backends:
             raise Skip(f"{self.spec.name} does not run on {backend} (it runs on {', '.join(self.spec.backends)})")
@@ -121,7 +121,7 @@ class TorchSource(ModelSource):
 
     def __init__(self, name: str):
         a = get_spec(name)
-        from .backends.table import BACKENDS
+        from ..backends.table import BACKENDS
         size = a.checkpoints[0].input_size if a.peer and a.checkpoints else 256
         weights = "trained" if not a.peer else a.checkpoints[0].name if a.checkpoints else "random"
         self.arch = a
@@ -166,7 +166,7 @@ class TorchSource(ModelSource):
              ncnn_bin: Optional[str] = None) -> dict[str, Any]:
         """Paper cost (bench.measure.complexity.profile_model) next to the reference numbers of
         ARCHITECTURES.md; ``macs_rel_diff`` only at the reference size."""
-        from .measure.complexity import profile_model
+        from ..measure.complexity import profile_model
         from .weights import load_model
 
         spec, size = self.arch, self._size(input_size)
@@ -181,7 +181,7 @@ class TorchSource(ModelSource):
 
     def open_runner(self, backend: str, threads: int, input_size: Optional[int] = None, weights: str = "random",
                     models_dir: Path = DEFAULT_MODELS_DIR):
-        from .backends import open_runner
+        from ..backends import open_runner
         from .weights import load_model
         size = self._size(input_size)
         return open_runner(backend, load_model(self.spec.name, weights, models_dir).model, self.spec.name, size,
@@ -189,7 +189,7 @@ class TorchSource(ModelSource):
 
     def accuracy(self, samples: Sequence, input_size: Optional[int], weights: str, models_dir: Path,
                  threads: int) -> dict[str, Any]:
-        from .measure.accuracy import evaluate
+        from ..measure.accuracy import evaluate
         from .weights import load_model
         lm = load_model(self.spec.name, weights, models_dir)
         rec = evaluate(lm.model, samples, int(input_size or self.spec.default_size), lm.preprocess,
@@ -207,16 +207,16 @@ class TorchSource(ModelSource):
         """The settings a timing passes on, after the checks every timing makes first."""
         self.check_backend(backend)
         return dict(threads=s.threads_for(self.spec.form), input_size=self._size(s.input_size), weights=s.weights,
-                    models_dir=s.models_path, data_dir=s.data_path, **s.quiet_gate())
+                    models_dir=s.models_path, data_dir=s.data_path, **s.quiet_wait())
 
     def latency(self, backend: str, settings: LatencySettings) -> dict[str, Any]:
-        from .measure.latency import measure_latency, record_row
+        from ..measure.latency import measure_latency, record_row
         rec = measure_latency(self.spec.name, backend, loops=settings.loops, warmup=settings.warmup,
                               **self._timing(backend, settings))
         return record_row(rec)
 
     def speedup(self, other: str, settings: SpeedupSettings) -> dict[str, Any]:
-        from .measure.latency import measure_speedup
+        from ..measure.latency import measure_speedup
         rec = measure_speedup(self.spec.name, other, rounds=settings.rounds, loops=settings.loops,
                               warmup=settings.warmup, **self._timing(other, settings))
         return dataclasses.asdict(rec)
@@ -288,7 +288,7 @@ class FileSource(ModelSource):
         models_dir = settings.models_path
         parity = {}
         if backend == "ncnn":
-            from .data.samples import scan_folder
+            from ..data.samples import scan_folder
             samples = scan_folder(settings.data_path or DEFAULT_DATA_DIR / "hsd")[:4]
             pr = ncnn_parity(self.spec.name, samples, models_dir)
             parity = {"parity_max_abs_diff": pr.max_abs_diff, "parity_mask_iou": pr.min_mask_iou,

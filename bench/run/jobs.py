@@ -20,7 +20,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from . import columns as C, status
+from .. import columns as C
+from . import progress
 
 Row = dict[str, Any]
 MeasureFn = Callable[["Job"], list[Row]]
@@ -62,7 +63,7 @@ def measurement(name: str, fresh_process: bool = False, timing: Optional[bool] =
     result depends on the state of the process it runs in (e.g. latency: allocator and thread-pool
     state left by earlier jobs), so :func:`execute` gives each such job a new process. ``timing``
     (default: the same as ``fresh_process``): it measures time, so an executor that runs jobs side
-    by side must give it a machine of its own (:mod:`bench.cluster`)."""
+    by side must give it a machine of its own (:mod:`bench.run.cluster`)."""
 
     def deco(fn: MeasureFn) -> MeasureFn:
         if name in _MEASUREMENTS:
@@ -177,10 +178,10 @@ def _in_pool(jobs: list[Job], workers: int, torch_threads: Optional[int] = None
 
 def _worker_pool(workers: int, torch_threads: Optional[int] = None) -> ProcessPoolExecutor:
     """Spawned worker processes that leave Ctrl-C to the parent (:func:`stop_workers` ends them) and
-    send their progress messages (:mod:`bench.status`) to it."""
+    send their progress messages (:mod:`bench.run.progress`) to it."""
     ctx = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                               initargs=(status.worker_queue(ctx), torch_threads))
+                               initargs=(progress.worker_queue(ctx), torch_threads))
 
 
 def _as_completed(futures: Iterable[Future]) -> Iterator[Future]:
@@ -221,7 +222,7 @@ def _init_worker(status_queue, torch_threads: Optional[int] = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
-    status.init_worker(status_queue)
+    progress.init_worker(status_queue)
     if torch_threads:
         import torch
 

@@ -17,7 +17,7 @@
 
 A metric missing on either side is reported (``skipped``), not silently passed.
 
-What is measured for the gate: :func:`gate_jobs` (jobs of ``bench.measurements``) and
+What is measured for the gate: :func:`gate_jobs` (jobs of ``bench.run.adapters``) and
 :func:`figures_from_rows` (their rows -> figures). Tolerances and the measured spread they come
 from: ``docs/gate.md``.
 """
@@ -31,8 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from . import columns as C
-from .jobs import Job
+from .. import columns as C
+from ..run.jobs import Job
 
 BASELINE_VERSION = 1
 GATE_SIZE = 256  # input side of every gate measurement
@@ -285,7 +285,7 @@ def with_machine_ratios(baseline: Baseline, current: Figures, machine: Mapping[s
 def gate_settings(quick: bool = False, input_size: int = GATE_SIZE, threads: Optional[int] = None,
                   repeats: int = GATE_REPEATS) -> dict[str, Any]:
     """The gate's measurement settings (recorded in the baseline and printed before a check)."""
-    from .measure.latency import DEFAULT_LOOPS, DEFAULT_WARMUP
+    from ..measure.latency import DEFAULT_LOOPS, DEFAULT_WARMUP
     timing = dict(QUICK_TIMING) if quick else {"loops": DEFAULT_LOOPS, "warmup": DEFAULT_WARMUP}
     return {"input_size": int(input_size), "threads": int(threads or GATE_THREADS), "repeats": int(repeats),
             "quick": bool(quick), "accuracy_set": GATE_ACCURACY_NAME, **timing,
@@ -328,9 +328,9 @@ def gate_jobs(archs: Sequence[str], quick: bool = False, models_dir: Optional[Pa
     :data:`QUICK_INTERLEAVED` / :data:`INTERLEAVED`)."""
     from archs import get_spec
 
-    from .plan import _latency_weights
-    from .settings import ArmCostSettings, LatencySettings
-    from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+    from ..run.plan import _latency_weights
+    from ..run.settings import ArmCostSettings, LatencySettings
+    from ..paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 
     models = str(models_dir or DEFAULT_MODELS_DIR)
     hsd = str(Path(data_dir or DEFAULT_DATA_DIR) / "hsd")  # the latency jobs' input images

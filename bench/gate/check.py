@@ -2,7 +2,7 @@
 :func:`plan_check` (baseline, settings, jobs, why time ratios cannot be compared) -> the jobs run
 (by the caller's executor) -> :func:`conclude` (the comparisons, or the new baseline).
 
-The rules themselves are :mod:`bench.gate`; printing and writing the files are ``reports/gate.py``.
+The rules themselves are :mod:`bench.gate.rules`; printing and writing the files are ``reports/gate.py``.
 """
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from typing import Any, Iterable, Mapping, Optional
 
 from archs import list_archs
 
-from .gate import (DEFAULT_RULES, Baseline, BaselineError, Comparison, accuracy_mismatch, compare, figures_from_rows,
+from .rules import (DEFAULT_RULES, Baseline, BaselineError, Comparison, accuracy_mismatch, compare, figures_from_rows,
                    gate_jobs, gate_settings, is_accuracy_floor, load_baseline, machine_kind, make_strict,
                    merge_figures, new_baseline, only_jobs, rebaselined_figures, reference_for, with_machine_ratios)
-from .jobs import Job
-from .runinfo import run_meta
+from ..run.jobs import Job
+from ..run.runinfo import run_meta
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class CheckPlan:
     archs: list[str]
     settings: dict[str, Any]
     jobs: list[Job]
-    meta: dict[str, Any]  # where this check runs (bench.runinfo.run_meta)
+    meta: dict[str, Any]  # where this check runs (bench.run.runinfo.run_meta)
     note: Optional[str]  # why the time ratios are not compared (other machine kind or settings)
     accuracy_note: Optional[str] = None  # why the accuracy floors are not compared (other images)
     reference: Optional[dict[str, dict[str, Any]]] = None  # the figures compared with (ratios of this machine kind)
@@ -65,7 +65,7 @@ class CheckPlan:
 
 
 def plan_check(req: CheckRequest, meta: Optional[dict[str, Any]] = None) -> CheckPlan:
-    """Load the baseline (raises :class:`bench.gate.BaselineError`) and list the jobs (raises
+    """Load the baseline (raises :class:`bench.gate.rules.BaselineError`) and list the jobs (raises
     ValueError for an unknown ``--only`` figure)."""
     baseline = load_baseline(req.baseline_path) if (not req.update or req.only or req.this_machine) else None
     meta = meta if meta is not None else run_meta()

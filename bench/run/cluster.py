@@ -1,6 +1,6 @@
 """Run the job list on a Ray cluster: the same jobs, the same rows, placed by what they measure.
 
-:func:`execute_ray` has the contract of :func:`bench.jobs.execute`: it yields ``(job, rows)`` on the
+:func:`execute_ray` has the contract of :func:`bench.run.jobs.execute`: it yields ``(job, rows)`` on the
 driver as each job finishes (the caller appends them to ``rows.jsonl`` at once) and never raises for
 a job: a job whose worker or node died becomes an ``error: ...`` row after Ray's retries.
 
@@ -9,7 +9,7 @@ Placement (docs/cluster.md):
 * **anywhere** - jobs whose figures do not depend on the machine (parameters/MACs, accuracy,
   conversion and parity, ARM instruction counts under qemu, training): one CPU each, as many at once
   as the cluster has CPUs.
-* **timing** - latency, repeatability and speed-up jobs (:func:`bench.jobs.is_timing`): one at a time
+* **timing** - latency, repeatability and speed-up jobs (:func:`bench.run.jobs.is_timing`): one at a time
   per node, on a node that offers the :data:`TIMING_RESOURCE` custom resource, holding *every* CPU of
   that node, so nothing else of the run executes there meanwhile; each runs in a worker process of
   its own (``max_calls=1``), as the local executor gives it a fresh process. Every row of a job run
@@ -18,7 +18,7 @@ Placement (docs/cluster.md):
   :func:`device_resource` of that device, declared by the node it is attached to, one unit: one job
   per device at a time, so a device farm is a Ray cluster.
 
-What a job says on the progress line (:func:`bench.status.say`, e.g. what the quiet gate waits for)
+What a job says on the progress line (:func:`bench.run.progress.say`, e.g. what the quiet wait waits for)
 reaches the driver's listeners through a Ray queue that the driver drains while it waits for results,
 as a fresh local worker process's messages do (best effort, like them).
 
@@ -31,9 +31,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from . import status
+from . import progress
 from .jobs import Job, Row, defined_in, execute, failed_rows, is_timing, run_job
-from .paths import REPO_ROOT
+from ..paths import REPO_ROOT
 
 TIMING_RESOURCE = "timing_slot"
 MAX_UNTIMED_WORKERS = 8  # local executor: processes for the jobs that time nothing (each ~1 GB at most)
@@ -72,7 +72,7 @@ def parse_executor(text: str) -> ExecutorSpec:
 def make_executor(spec: ExecutorSpec, workers: int = 0, devices: Iterable[str] = ()
                   ) -> Callable[..., Iterator[tuple[Job, list[Row]]]]:
     """``run(jobs, skip_keys=()) -> iterator of (job, rows)`` for the chosen executor. ``local``:
-    :func:`bench.jobs.execute` with ``workers`` processes (0 = the jobs that time nothing side by side
+    :func:`bench.run.jobs.execute` with ``workers`` processes (0 = the jobs that time nothing side by side
     on the cores, up to :data:`MAX_UNTIMED_WORKERS` at once, then the timing jobs one after another);
     ``ray``: Ray, whose local instance gets ``workers`` CPUs when that is given (default all)."""
     if spec.kind == "local":
@@ -101,7 +101,7 @@ def _run_remote(job: Job, module: Optional[str], cwd: str, messages: Any = None)
         importlib.import_module(module)
     from .runinfo import machine
 
-    status.init_worker(messages)  # a reused worker process: this task's queue, not a former one's
+    progress.init_worker(messages)  # a reused worker process: this task's queue, not a former one's
     rows = run_job(job)
     node = {"node_id": ray.get_runtime_context().get_node_id(), "node_machine": machine()}
     for row in rows:
@@ -224,7 +224,7 @@ def _relay(messages: Any) -> None:
     except Exception:  # best effort: a message lost costs a stale progress line, never a result
         return
     for message in said:
-        status.say(message)
+        progress.say(message)
 
 
 __all__ = ["ExecutorSpec", "parse_executor", "make_executor", "execute_ray", "connect", "device_resource",

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Optional
 
 from .jobs import Job
-from .measure.latency import (DEFAULT_LOOPS, DEFAULT_REPEATS, DEFAULT_ROUND_LOOPS, DEFAULT_ROUND_WARMUP,
+from ..measure.latency import (DEFAULT_LOOPS, DEFAULT_REPEATS, DEFAULT_ROUND_LOOPS, DEFAULT_ROUND_WARMUP,
                               DEFAULT_ROUNDS, DEFAULT_WARMUP)
-from .paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
+from ..paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 
 _INTS = {"threads", "input_size", "loops", "warmup", "attempts", "repeat", "rounds", "runs", "powersave", "seed",
          "steps", "n_images"}
@@ -90,7 +90,7 @@ class TimingSettings(Settings):
     weights: str = "random"
     models_dir: str = str(DEFAULT_MODELS_DIR)
     data_dir: Optional[str] = None  # the fixed input's folder (None: shared/data/hsd)
-    attempts: Optional[int] = None  # None: the quiet gate's default (bench.measure.latency)
+    attempts: Optional[int] = None  # None: the quiet wait's default (bench.measure.latency)
     quiet_wait_s: Optional[float] = None
     repeat: Optional[int] = None  # the gate's round number: only tells otherwise equal jobs apart
 
@@ -101,7 +101,7 @@ class TimingSettings(Settings):
     def data_path(self) -> Optional[Path]:
         return Path(self.data_dir) if self.data_dir else None
 
-    def quiet_gate(self) -> dict[str, Any]:
+    def quiet_wait(self) -> dict[str, Any]:
         """``attempts`` / ``quiet_wait_s`` when set (else the timing functions' defaults apply)."""
         return {k: getattr(self, k) for k in ("attempts", "quiet_wait_s") if getattr(self, k) is not None}
 
