@@ -1,14 +1,15 @@
 """The row columns read by name away from the measurement that writes them (the gate, the report, the
 CLI), in one place, and the one definition of a speed-up.
 
-A row is a measurement's record (``dataclasses.asdict`` of the frozen dataclass it returns) plus the
+A row is a measurement's record (:func:`record_row` of the frozen dataclass it returns) plus the
 job's own columns (``bench.run.jobs``). Each name below is a field of the record named beside it;
 ``tests/test_columns.py`` fails when a record and this module drift apart.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -50,3 +51,14 @@ def speedup(base_ms: Number, other_ms: Number) -> Number:
         return np.asarray(base_ms, dtype=np.float64) / np.asarray(other_ms, dtype=np.float64)
     b, o = float(base_ms), float(other_ms)
     return b / o if math.isfinite(b) and math.isfinite(o) and o > 0 else math.nan
+
+
+PER_IMAGE: dict[str, Any] = {"per_image": True}  # metadata of a record field that holds one value per image
+
+
+def record_row(rec: Any) -> dict[str, Any]:
+    """A measurement record (a dataclass) as a result row: its fields, less those declared
+    ``field(metadata=PER_IMAGE)`` (per-image sequences; a row carries them encoded, if at all). The one
+    converter from records to rows."""
+    per_image = {f.name for f in dataclasses.fields(rec) if f.metadata.get("per_image")}
+    return {k: v for k, v in dataclasses.asdict(rec).items() if k not in per_image}

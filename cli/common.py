@@ -28,10 +28,10 @@ def _one_job(job, as_json: bool, keys: Sequence[str], on_ok: Optional[Callable[[
     from bench.run.jobs import run_job, status_of
     rows = run_job(job)
     status = status_of(rows)
-    if status.startswith("error"):
+    if status.error:
         print(f"{job.key}: {status}", file=sys.stderr)
         return EXIT_FAIL
-    if status != "ok":
+    if not status.ok:
         print(f"{job.key}: {status}", file=sys.stderr)
     elif on_ok is not None:
         on_ok(rows)
@@ -40,7 +40,7 @@ def _one_job(job, as_json: bool, keys: Sequence[str], on_ok: Optional[Callable[[
     else:
         for r in rows:
             _print_row(r, keys)
-    return EXIT_OK if status == "ok" else EXIT_FAIL
+    return EXIT_OK if status.ok else EXIT_FAIL
 
 
 def _consume(results, total: int, *sinks) -> tuple[list[str], int]:
@@ -51,6 +51,7 @@ def _consume(results, total: int, *sinks) -> tuple[list[str], int]:
 
     from bench.run import progress
     from bench.run.jobs import first_error
+    from bench.run.status import row_status
 
     errors, n_skip = [], 0
     try:
@@ -63,7 +64,7 @@ def _consume(results, total: int, *sinks) -> tuple[list[str], int]:
                 if bad:
                     errors.append(f"{job.key}: {bad}")
                     tqdm.write(errors[-1], file=sys.stderr)
-                elif rows and str(rows[0].get("status", "")).startswith("skipped"):
+                elif rows and row_status(rows[0]).skipped:
                     n_skip += 1
                 bar.set_postfix_str(job.key[:60])
                 bar.update(1)

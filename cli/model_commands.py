@@ -69,7 +69,7 @@ def cmd_profile(args) -> int:
     from bench.models.weights import load_model
     rows = run_job(job)
     status = status_of(rows)
-    if status != "ok":
+    if not status.ok:
         print(f"{job.key}: {status}", file=sys.stderr)
         return EXIT_FAIL
     table = layer_table(load_model(args.arch, "random").model, args.size)
@@ -210,9 +210,10 @@ def cmd_speedup(args) -> int:
 
 def cmd_build_arm(args) -> int:
     from bench.arm import runner as arm
+    from bench.run.status import Status
     why = arm.toolchain_status(args.toolchain)
     if why:
-        print(f"cannot build the aarch64 runner: {why.removeprefix('skipped: ')}", file=sys.stderr)
+        print(f"cannot build the aarch64 runner: {Status.parse(why).message}", file=sys.stderr)
         return EXIT_FAIL
     runner = arm.build_runner(toolchain=args.toolchain, jobs=args.jobs)
     plugin = arm.build_plugin()
@@ -244,9 +245,9 @@ def cmd_arm(args) -> int:
     if args.json:
         _print_json({job.measurement: rows for job, rows in results})
     for (job, rows), status in zip(results, statuses):
-        if status != "ok":
+        if not status.ok:
             print(f"{job.key}: {status}", file=sys.stderr)
-        if args.json or status != "ok":
+        if args.json or not status.ok:
             continue
         if job.measurement == "arm_cost":
             print("emulated aarch64 ncnn (qemu; instruction counts, not time):")
@@ -257,15 +258,16 @@ def cmd_arm(args) -> int:
             for t in sorted(set(est.threads)):
                 print(f"\nestimated ms, {t} thread(s) [80% band from LOO errors]; estimates, not measurements:\n")
                 print(estimates_markdown(est, t))
-    return EXIT_OK if all(s == "ok" for s in statuses) else EXIT_FAIL
+    return EXIT_OK if all(s.ok for s in statuses) else EXIT_FAIL
 
 
 def cmd_arm_calibrate(args) -> int:
     from bench.arm import counts as arm_counts, runner as arm
+    from bench.run.status import Status
     from reports.arm_estimate import write_calibration_table
     why = arm.toolchain_status("gnu")
     if why:
-        print(f"cannot count under qemu: {why.removeprefix('skipped: ')}", file=sys.stderr)
+        print(f"cannot count under qemu: {Status.parse(why).message}", file=sys.stderr)
         return EXIT_FAIL
     df = arm_counts.calibration_counts(args.models or None, tuple(args.cpu))
     path = write_calibration_table(df, Path(args.out))

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from bench.gate.check import CheckPlan
-from bench.gate.rules import Baseline, Comparison, machine_kind
+from bench.gate.rules import Baseline, Comparison
+from bench.run.runinfo import machine_kind
 
-NOT_MEASURED = "—"
+from .fmt import NOT_MEASURED
 COLUMNS = ("design", "metric", "baseline", "current", "change", "limit", "verdict")
 
 
@@ -51,7 +52,7 @@ def format_table(comparisons: Sequence[Comparison]) -> str:
 def summary_line(comparisons: Sequence[Comparison], n_errors: int = 0) -> str:
     """``gate: PASS ...`` or ``gate: FAIL ...`` with the counts behind it."""
     failed = [c for c in comparisons if c.failed]
-    skipped = sum(c.verdict.startswith("skipped") for c in comparisons)
+    skipped = sum(c.skipped for c in comparisons)
     ok = len(comparisons) - len(failed) - skipped
     counts = f"{ok} ok, {len(failed)} violations, {skipped} skipped, {n_errors} failed jobs"
     if not failed and not n_errors:

@@ -22,6 +22,7 @@ from typing import Any, Iterable, Optional
 import pandas as pd
 
 from bench.paths import RUNS_DIR
+from bench.run.status import kinds
 
 ROWS_FILE = "rows.jsonl"
 TORN_FILE = "rows.jsonl.torn"
@@ -303,7 +304,7 @@ def job_status(df: pd.DataFrame) -> pd.Series:
     if its rows say skipped, else ok."""
     if df is None or df.empty or "job" not in df.columns:
         return pd.Series(dtype=object)
-    word = df.get("status", pd.Series("ok", index=df.index)).fillna("ok").astype(str).str.split(":").str[0]
+    word = kinds(df["status"]) if "status" in df.columns else pd.Series("ok", index=df.index)
     order = {"error": 0, "skipped": 1}
     rank = word.map(lambda w: order.get(w, 2))
     worst = rank.groupby(df["job"], sort=False).min()

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bench.backends.table import TABLE as BACKEND_TABLE
+from bench.run.runinfo import machine_kind
 
 from .fmt import _finite
 
@@ -108,20 +109,6 @@ def input_label(frame: pd.DataFrame, default: Optional[int] = None) -> str:
         s = int(sizes.mode().max())
         return f"{s}x{s}"
     return f"{default}x{default}" if default else ""
-
-
-def machine_kind(machine: Any) -> str:
-    """A machine header (``bench.run.runinfo.machine()``: cpu, cores, arch; a dict or its JSON text) as
-    the kind timings are comparable within: "<cpu>, <cores> cores, <arch>"; "" when unknown."""
-    if isinstance(machine, str):
-        import json
-        try:
-            machine = json.loads(machine)
-        except ValueError:
-            return machine.strip()
-    if not isinstance(machine, Mapping) or not machine:
-        return ""
-    return f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, {machine.get('arch', '?')}"
 
 
 def with_machine_kind(df: pd.DataFrame, meta: Optional[Mapping] = None) -> pd.DataFrame:

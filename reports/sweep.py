@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from bench import columns as C
+from bench.run.status import kinds
 from bench.run.sweep import seed_spread
 
 from .report import Doc
@@ -48,9 +49,9 @@ def sweep_doc(df: pd.DataFrame) -> Doc:
     if df.empty:
         doc.p("No rows.")
         return doc
-    status = df["status"].astype(str)
+    status = kinds(df["status"])
     doc.p(f"{df['job'].nunique()} jobs: {int((status == 'ok').sum())} ok, "
-          f"{int(status.str.startswith('skipped').sum())} skipped, {int(status.str.startswith('error').sum())} failed.")
+          f"{int((status == 'skipped').sum())} skipped, {int((status == 'error').sum())} failed.")
     by = {m: g for m, g in df.groupby("measurement")}
     if "profile" in by:
         doc.h(2, "Cost")
@@ -89,7 +90,7 @@ def sweep_doc(df: pd.DataFrame) -> Doc:
         _table(doc, by["train"].sort_values(["arch", "recipe", "seed"]),
                ["arch", "recipe", "seed", C.TRAIN_STEPS, C.TRAIN_SECONDS, C.VAL_MIOU, C.VAL_MIOU_CI_LOW,
                 C.VAL_MIOU_CI_HIGH, "status"])
-    failed = df[status.str.startswith("error")]
+    failed = df[status == "error"]
     if not failed.empty:
         doc.h(2, "Failed jobs")
         _table(doc, failed, ["job", "status"])

@@ -330,7 +330,8 @@ def test_a_second_machine_kind_keeps_its_own_time_ratios(tmp_path):
     ratios mean nothing. `check --update-baseline --this-machine` there keeps that kind's ratios in
     the same file; later checks on either kind compare with their own, every other figure is shared."""
     from bench.gate.check import CheckRequest, conclude, plan_check
-    from bench.gate.rules import BaselineError, gate_settings, load_baseline, machine_kind
+    from bench.gate.rules import BaselineError, gate_settings, load_baseline
+    from bench.run.runinfo import machine_kind
 
     def meta(cpu):
         return {"machine": {"cpu": cpu, "cores": 2, "arch": "x86_64"}, "versions": {"torch": "t"},

@@ -106,3 +106,16 @@ def test_archs_needs_only_torch(mod):
         for n in names:
             top = n.split(".")[0]
             assert top in allowed or top == "archs", f"{path.name} imports {n}"
+
+
+def test_bench_is_grouped_by_role():
+    """bench/'s top holds only the modules every role uses (docs/architecture.md says why); the rest is
+    in the folder of its role, and no two modules share a word for different things."""
+    top = sorted(p.name for p in (REPO / "bench").glob("*.py"))
+    assert top == ["__init__.py", "cache.py", "columns.py", "paths.py"]
+    packages = sorted(p.parent.name for p in (REPO / "bench").glob("*/__init__.py"))
+    assert packages == ["arm", "backends", "data", "gate", "measure", "models", "run", "train"]
+    stems = [p.stem for p in (REPO / "bench").rglob("*.py") if p.stem != "__init__"]
+    assert not {"measurements", "measure"} & set(stems), "'measure' is the package bench/measure/ only"
+    assert not (REPO / "cli" / "measure.py").exists()
+    assert "gate" not in stems, "'gate' is the package bench/gate/ only (the latency wait is the quiet wait)"

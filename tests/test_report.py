@@ -548,7 +548,8 @@ def test_timings_of_two_machine_kinds_are_never_mixed(tmp_path):
     fast.append(dict(_row("speedup", "esp_dense_seg", backend="ncnn", threads=2, input_size=256, speedup=20.0,
                           speedup_min=19.0, speedup_max=21.0, quiet=True), node_machine=b, job="b/speedup"))
     df = pd.concat([df, pd.DataFrame(fast)], ignore_index=True)
-    from reports.rows import machine_kind, with_machine_kind
+    from bench.run.runinfo import machine_kind
+    from reports.rows import with_machine_kind
     kinds = with_machine_kind(df)
     s = summary_table(kinds, 256).set_index("name")
     assert s.at["esp_dense_seg", "latency_ms_ncnn"] == pytest.approx(8.9)  # machine a's, not b's 0.4

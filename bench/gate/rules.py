@@ -33,6 +33,8 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from .. import columns as C
 from ..run.jobs import Job
+from ..run.runinfo import machine_kind
+from ..run.status import Status, row_status
 
 BASELINE_VERSION = 1
 GATE_SIZE = 256  # input side of every gate measurement
@@ -96,22 +98,21 @@ class Comparison:
     def failed(self) -> bool:
         return self.verdict == "FAIL"
 
+    @property
+    def skipped(self) -> bool:
+        return Status.parse(self.verdict).skipped
+
 
 Violation = Comparison  # a comparison whose verdict is FAIL
-NOT_MEASURED = "skipped: not in the current run"  # a baseline figure this run did not produce
+NOT_IN_RUN = str(Status.skip("not in the current run"))  # the verdict on a baseline figure this run did not produce
 
 
 def make_strict(comparisons: Sequence[Comparison]) -> list[Comparison]:
     """``check --strict``: a figure of the baseline that this run did not produce (its measurement
     was skipped, e.g. the ARM toolchain or a checkpoint is missing) fails instead of being skipped.
     Ratios refused because the baseline comes from another machine kind stay skipped."""
-    return [replace(c, limit="must be measured (--strict)", verdict="FAIL") if c.verdict == NOT_MEASURED else c
+    return [replace(c, limit="must be measured (--strict)", verdict="FAIL") if c.verdict == NOT_IN_RUN else c
             for c in comparisons]
-
-
-def machine_kind(machine: Mapping[str, Any]) -> str:
-    """What makes time ratios comparable: CPU model, core count and ISA."""
-    return f"{machine.get('cpu', '?')} / {machine.get('cores', '?')} cores / {machine.get('arch', '?')}"
 
 
 def machine_mismatch(baseline_machine: Mapping[str, Any], current_machine: Mapping[str, Any]) -> Optional[str]:
@@ -144,7 +145,7 @@ def compare(current: Figures, baseline: Figures, rules: Mapping[str, Rule] = DEF
             b, c = base_m.get(metric), cur_m.get(metric)
             if b is None or c is None:
                 out.append(Comparison(arch, metric, b, c, None, _limit_text(rule),
-                                      "skipped: not in the baseline" if b is None else NOT_MEASURED))
+                                      str(Status.skip("not in the baseline")) if b is None else NOT_IN_RUN))
                 continue
             if rule.kind == "true":
                 out.append(Comparison(arch, metric, b, c, None, "must hold",
@@ -422,8 +423,8 @@ def figures_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, 
     rounds: dict[tuple[str, Any], dict[str, Mapping[str, Any]]] = {}
     for r in rows:
         arch, kind = str(r.get(C.ARCH)), r.get(C.MEASUREMENT)
-        status = str(r.get(C.STATUS, ""))
-        ok, parity_error = status == "ok", status.startswith("error: parity")
+        status = row_status(r)
+        ok, parity_error = status.ok, status.error and status.reason == "parity"
         f = figs.setdefault(arch, {})
         if kind == "profile" and ok:
             f["params"] = int(r[C.PARAMS])

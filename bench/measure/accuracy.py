@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 import cv2
@@ -28,6 +28,7 @@ import torch
 
 from archs import LOGITS, Preprocess
 
+from ..columns import PER_IMAGE
 from ..data.samples import Sample, iter_pairs
 from .metrics import (BOUNDARY_BAND_FRAC, band_px_for, boundary_f, bootstrap_ci, bootstrap_ratio_ci,
                       gradient_error, iou, mean_ci, mse, sad)
@@ -72,8 +73,8 @@ class EvalRecord:
     n_images: int
     input_size: int
     threshold: float
-    per_image_iou: tuple[float, ...]
-    stems: tuple[str, ...]
+    per_image_iou: tuple[float, ...] = field(metadata=PER_IMAGE)
+    stems: tuple[str, ...] = field(metadata=PER_IMAGE)
     # added with boundary and matting metrics (defaults keep older constructors working)
     iou_dataset_ci_low: float = float("nan")
     iou_dataset_ci_high: float = float("nan")
@@ -91,7 +92,7 @@ class EvalRecord:
     grad_k: float = float("nan")  # mean per-image gradient error, thousands
     grad_k_ci_low: float = float("nan")
     grad_k_ci_high: float = float("nan")
-    per_image_boundary_f: tuple[float, ...] = ()
+    per_image_boundary_f: tuple[float, ...] = field(default=(), metadata=PER_IMAGE)
     # the per-image IoUs in a form that survives a result row (rows drop tuples): see encode_per_image;
     # with stems_sha1 they let the report compare two models on the same images (paired bootstrap)
     per_image_iou_u16: str = ""

@@ -77,6 +77,7 @@ import torch
 from archs import get_spec
 
 from ..run import progress
+from ..run.status import OK, Status
 from ..columns import speedup as speedup_of
 from ..backends import (BACKENDS, DEFAULT_NCNN_OPTIONS, DEFAULT_PNNX_FP16, NcnnOptions, ParityRecord,
                        backend_versions, check_parity, open_runner, torch_threads)
@@ -676,7 +677,7 @@ def measure_latency(arch: str, backend: str = "torch", threads: int = 1, input_s
         options, converter, size_mb = runner.options, runner.converter, runner.model_size_mb
 
     v = backend_versions()
-    status = "ok" if parity is None or parity.ok else f"error: parity {parity.reason}"
+    status = str(OK if parity is None or parity.ok else Status.fail(parity.reason, "parity"))
     return LatencyRecord(
         **timed, arch=arch, backend=backend, weights=weights, threads=int(threads), input_size=int(input_size),
         status=status, protocol=protocol_string(warmup, loops, threads, input_size, calibrate, attempts,
@@ -688,11 +689,6 @@ def measure_latency(arch: str, backend: str = "torch", threads: int = 1, input_s
         backend_options=options, converter=converter, model_size_mb=size_mb,
         torch_version=v["torch"], ncnn_version=v["ncnn"], pnnx_version=v["pnnx"],
         onnxruntime_version=v["onnxruntime"])
-
-
-def record_row(rec: LatencyRecord) -> dict[str, Any]:
-    """A result row (plain dict) of a record."""
-    return asdict(rec)
 
 
 # ----------------------------------------------------------------------------- comparisons
@@ -933,7 +929,7 @@ def measure_speedup(arch: str, other: str = "ncnn", threads: int = 1, input_size
     return SpeedupRecord(
         **stats, arch=arch, base_backend=base, other_backend=other, weights=weights, threads=int(threads),
         input_size=int(input_size), loops_per_round=int(loops), warmup_per_round=int(warmup),
-        status="ok" if parity.ok else f"error: parity {parity.reason}",
+        status=str(OK if parity.ok else Status.fail(parity.reason, "parity")),
         protocol=(f"interleaved v{PROTOCOL_VERSION}: batch=1 fp32 input={input_size}x{input_size} threads={threads} "
                   f"rounds={rounds} per round and backend warmup={warmup}+{DEFAULT_ROUND_WARMUP_MIN_S:g}s "
                   f"loops={loops}, order turning each round; speedup=median over rounds of the round-median "

@@ -36,7 +36,6 @@ as :mod:`bench.backends`; ``ncnn`` the ``ncnn`` package with :data:`bench.backen
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -637,14 +636,6 @@ def ncnn_parity(name: str, samples: Sequence, models_dir: Path = DEFAULT_MODELS_
                             converter=converter)
 
 
-def record_row(rec) -> dict[str, Any]:
-    """A result row (plain dict) of any record of this module (tuples of per-image values dropped)."""
-    row = dataclasses.asdict(rec)
-    for k in ("per_image_iou", "per_image_boundary_f", "stems"):
-        row.pop(k, None)
-    return row
-
-
 __all__ = ["PeerModel", "PEERS", "list_peers", "get_peer", "runtime_missing", "load_peer", "PeerRunner",
            "evaluate_peer", "measure_peer_latency", "PeerLatencyRecord", "graph_stats", "GraphStats",
-           "prepare_onnx_for_pnnx", "convert_peer_to_ncnn", "ncnn_parity", "PeerParityRecord", "record_row"]
+           "prepare_onnx_for_pnnx", "convert_peer_to_ncnn", "ncnn_parity", "PeerParityRecord"]

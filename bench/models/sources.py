@@ -17,7 +17,6 @@ lists them, optionally by shell pattern and kind.
 """
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -26,7 +25,9 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from archs import Preprocess, get_spec, list_archs
 
+from ..columns import record_row
 from ..run.jobs import Skip
+from ..run.status import Status
 from ..paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 
 if TYPE_CHECKING:
@@ -111,11 +112,6 @@ class ModelSource(ABC):
             raise Skip(why)
 
 
-def _row(rec) -> dict[str, Any]:
-    """A record as a row, without its per-image tuples."""
-    return {k: v for k, v in dataclasses.asdict(rec).items() if not isinstance(v, tuple)}
-
-
 class TorchSource(ModelSource):
     """A design (or peer) registered in ``archs/``; converted for ncnn and onnxruntime as needed."""
 
@@ -171,7 +167,7 @@ class TorchSource(ModelSource):
 
         spec, size = self.arch, self._size(input_size)
         rec = profile_model(load_model(spec.name, "random").model, size, ncnn_bin=ncnn_bin)
-        row = dataclasses.asdict(rec)
+        row = record_row(rec)
         row.update(
             input_size=size, ref_params=spec.ref_params, params_rel_diff=rec.params / spec.ref_params - 1,
             ref_macs_g=spec.ref_macs_g, ref_macs_size=spec.ref_macs_size,
@@ -194,7 +190,7 @@ class TorchSource(ModelSource):
         lm = load_model(self.spec.name, weights, models_dir)
         rec = evaluate(lm.model, samples, int(input_size or self.spec.default_size), lm.preprocess,
                        lm.spec.output_kind)
-        return {**_row(rec), "weights": weights}
+        return {**record_row(rec), "weights": weights}
 
     def check_weights(self, weights: str) -> None:
         from .weights import OWN_WEIGHTS, own_checkpoint_path
@@ -210,7 +206,7 @@ class TorchSource(ModelSource):
                     models_dir=s.models_path, data_dir=s.data_path, **s.quiet_wait())
 
     def latency(self, backend: str, settings: LatencySettings) -> dict[str, Any]:
-        from ..measure.latency import measure_latency, record_row
+        from ..measure.latency import measure_latency
         rec = measure_latency(self.spec.name, backend, loops=settings.loops, warmup=settings.warmup,
                               **self._timing(backend, settings))
         return record_row(rec)
@@ -219,7 +215,7 @@ class TorchSource(ModelSource):
         from ..measure.latency import measure_speedup
         rec = measure_speedup(self.spec.name, other, rounds=settings.rounds, loops=settings.loops,
                               warmup=settings.warmup, **self._timing(other, settings))
-        return dataclasses.asdict(rec)
+        return record_row(rec)
 
 
 class FileSource(ModelSource):
@@ -255,7 +251,7 @@ class FileSource(ModelSource):
              ncnn_bin: Optional[str] = None) -> dict[str, Any]:
         """Parameters and MACs read from the graph (``macs_source`` = "graph": the torch counters
         cannot run these files)."""
-        from .peers import graph_stats, record_row
+        from .peers import graph_stats
         self.check_backend(self.peer.runtime)
         st = graph_stats(self.spec.name, models_dir)
         row = record_row(st)
@@ -272,7 +268,7 @@ class FileSource(ModelSource):
     def accuracy(self, samples: Sequence, input_size: Optional[int], weights: str, models_dir: Path,
                  threads: int, backend: Optional[str] = None) -> dict[str, Any]:
         """At its native input size, with its official weights."""
-        from .peers import evaluate_peer, record_row
+        from .peers import evaluate_peer
         backend = backend or self.peer.runtime
         self.check_backend(backend)
         rec = evaluate_peer(self.spec.name, samples, models_dir, threads=threads, runtime=backend)
@@ -283,7 +279,7 @@ class FileSource(ModelSource):
     def latency(self, backend: str, settings: LatencySettings) -> dict[str, Any]:
         """On its own runtime, or on ``ncnn`` after conversion with a parity check against the
         original runtime on a few validation images first."""
-        from .peers import measure_peer_latency, ncnn_parity, record_row
+        from .peers import measure_peer_latency, ncnn_parity
         self.check_backend(backend)
         models_dir = settings.models_path
         parity = {}
@@ -294,7 +290,7 @@ class FileSource(ModelSource):
             parity = {"parity_max_abs_diff": pr.max_abs_diff, "parity_mask_iou": pr.min_mask_iou,
                       "parity_ok": pr.ok, "parity_reference": pr.reference}
             if not pr.ok:
-                return {"status": f"error: parity {pr.reason}", "backend": backend, **parity}
+                return {"status": str(Status.fail(pr.reason, "parity")), "backend": backend, **parity}
         rec = measure_peer_latency(self.spec.name, threads=settings.threads_for(self.spec.form), runtime=backend,
                                    loops=settings.loops, warmup=settings.warmup, models_dir=models_dir,
                                    attempts=settings.attempts, quiet_wait_s=settings.quiet_wait_s)

@@ -2,7 +2,6 @@
 measurement functions of ``bench/``. Importing this module registers them."""
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from archs import get_spec
 
 from .. import columns as C
 from .jobs import Job, Skip, measurement
+from .status import OK, Status, row_status
 from ..cache import cache_folder, read_entry, write_entry
 from .settings import (AccuracySettings, ArmCostSettings, ArmEstimateSettings, DeviceLatencySettings,
                        ExamplesSettings, LatencyRepeatSettings, LatencySettings, LayersSettings, ProfileSettings,
@@ -111,11 +111,11 @@ def latency_repeat_job(job: Job) -> list[dict]:
         raise ValueError(f"runs={s.runs}: repeatability needs at least 2 runs")
     one = s.one_run().job(job.arch)
     rows = [run_in_fresh_process(one)[0] for _ in range(s.runs)]
-    if all(str(r.get("status", "")).startswith("skipped") for r in rows):
-        raise Skip(str(rows[0]["status"])[len("skipped: "):])
+    if all(row_status(r).skipped for r in rows):
+        raise Skip(row_status(rows[0]).message)
     rec = summarize_repeats(rows)
-    first = next((r for r in rows if r.get("status") == "ok"), rows[0])
-    row = dataclasses.asdict(rec)
+    first = next((r for r in rows if row_status(r).ok), rows[0])
+    row = C.record_row(rec)
     row.update({k: first.get(k) for k in ("protocol", "cpu_model", "cpu_count")})
     return [row]
 
@@ -153,7 +153,7 @@ def arm_cost_job(job: Job) -> list[dict]:
     s = ArmCostSettings.of(job)
     why = arm.toolchain_status(s.toolchain_name)
     if why:
-        raise Skip(why.removeprefix("skipped: "))
+        raise Skip(Status.parse(why).message)
     spec = get_spec(job.arch)
     size, weights = s.input_size, s.weights
     if size % spec.input_multiple:
@@ -184,10 +184,10 @@ def arm_cost_job(job: Job) -> list[dict]:
     cost = arm.count_instructions(runner, plugin, nm.param_path, nm.bin_path, x, threads=1,
                                   out_names=nm.out_names)
     ok = vs_x86.ok and vs_torch.ok
-    status = "ok" if ok else "error: parity " + "; ".join(
-        f"vs {name} {rec.reason}" for name, rec in (("x86 ncnn", vs_x86), ("PyTorch", vs_torch)) if not rec.ok)
+    status = OK if ok else Status.fail("; ".join(
+        f"vs {name} {rec.reason}" for name, rec in (("x86 ncnn", vs_x86), ("PyTorch", vs_torch)) if not rec.ok), "parity")
     row = {
-        "status": status, "input_size": size, "weights": weights, "threads": 1,
+        "status": str(status), "input_size": size, "weights": weights, "threads": 1,
         "arm_instructions_m": cost.arm_instructions_m, "setup_instructions_m": cost.setup_instructions_m,
         "cpu_model": cost.cpu_model, "qemu_version": cost.qemu_version, "ncnn_version": cost.ncnn_version,
         "toolchain": cost.toolchain, "compiler": cost.compiler,
@@ -233,10 +233,10 @@ def device_latency_job(job: Job) -> list[dict]:
     nm = convert_to_ncnn(job.arch, s.weights, size, models_dir=s.models_path)
     why = arm.toolchain_status(s.toolchain_name, need_qemu=False)
     if why:
-        raise Skip(why.removeprefix("skipped: "))
+        raise Skip(Status.parse(why).message)
     rec = arm.run_on_device(device, None, nm.param_path, nm.bin_path, input_shape=(3, size, size),
                             out_names=nm.out_names, **s.timing())
-    row = dataclasses.asdict(rec)
+    row = C.record_row(rec)
     row.update(backend="ncnn-arm", input_size=size, weights=s.weights)
     return [row]
 
@@ -253,7 +253,7 @@ def arm_estimate_job(job: Job) -> list[dict]:
 
     why = arm.toolchain_status("gnu")
     if why:
-        raise Skip(why.removeprefix("skipped: "))
+        raise Skip(Status.parse(why).message)
     s = ArmEstimateSettings.of(job)
     devices = tuple(str(s.device_models).split(",")) if s.device_models else tuple(arm_estimate.DEVICES)
     source = get_source(job.arch)

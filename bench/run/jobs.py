@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from .. import columns as C
 from . import progress
+from .status import OK, Status, row_status
 
 Row = dict[str, Any]
 MeasureFn = Callable[["Job"], list[Row]]
@@ -105,13 +106,13 @@ def run_job(job: Job) -> list[Row]:
         for r in rows:
             row = _base_row(job)
             row.update(r)
-            row.setdefault("status", "ok")
+            row.setdefault("status", str(OK))
             out.append(row)
     except Skip as exc:
-        out = [{**_base_row(job), "status": f"skipped: {exc}"}]
+        out = [{**_base_row(job), "status": str(Status.skip(str(exc)))}]
     except Exception as exc:  # a failed job must not stop the run
         msg = f"{type(exc).__name__}: {exc}".strip().replace("\n", " ")
-        out = [{**_base_row(job), "status": f"error: {msg[:500]}",
+        out = [{**_base_row(job), "status": str(Status.fail(msg[:500])),
                 "traceback": traceback.format_exc(limit=8)}]
     elapsed = time.perf_counter() - t0
     # when and under what load it was measured (a resumed run's parts may be hours apart)
@@ -268,7 +269,7 @@ def stop_on_signals():
 
 def failed_rows(job: Job, message: str) -> list[Row]:
     """The error row of a job that did not return rows (its worker process or node died)."""
-    return [{**_base_row(job), "status": f"error: {message}"}]
+    return [{**_base_row(job), "status": str(Status.fail(message))}]
 
 
 def run_in_fresh_process(job: Job) -> list[Row]:
@@ -296,16 +297,17 @@ def _run_in_worker(job: Job, module: Optional[str] = None) -> list[Row]:
     return run_job(job)
 
 
-def status_of(rows: list[Row]) -> str:
-    """'ok' if every row is ok, else the first non-ok status."""
+def status_of(rows: list[Row]) -> Status:
+    """Ok if every row is ok, else the status of the first row that is not."""
     for r in rows:
-        if r.get("status") != "ok":
-            return str(r.get("status"))
-    return "ok"
+        s = row_status(r)
+        if not s.ok:
+            return s
+    return OK
 
 
 def first_error(rows: list[Row]) -> Optional[str]:
     for r in rows:
-        if str(r.get("status", "")).startswith("error"):
+        if row_status(r).error:
             return str(r["status"])
     return None

@@ -48,6 +48,7 @@ import torch.nn.functional as F
 
 from archs import LOGITS, Preprocess, get_spec
 
+from ..columns import record_row
 from ..measure.accuracy import EvalRecord, evaluate
 from ..measure.metrics import bootstrap_ci
 from ..data.samples import Sample, load_pair
@@ -395,7 +396,7 @@ def round_to_fp16(model: nn.Module) -> nn.Module:
 
 def summarize_eval(rec: EvalRecord) -> dict:
     """Scalar fields of an EvalRecord (no per-image tuples), for records and JSON."""
-    return {k: v for k, v in dataclasses.asdict(rec).items() if not isinstance(v, tuple)}
+    return record_row(rec)
 
 
 # ----------------------------------------------------------------------------- the loop
