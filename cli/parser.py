@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .common import _arch_arg, _at_least, _executor_arg, _parsed
 from .model_commands import (cmd_arm, cmd_arm_calibrate, cmd_arm_estimate, cmd_build_arm, cmd_eval, cmd_latency,
-                      cmd_list, cmd_profile, cmd_speedup, cmd_train)
+                             cmd_list, cmd_profile, cmd_speedup, cmd_train)
 from .runs import cmd_all, cmd_check, cmd_compare, cmd_report, cmd_simulate, cmd_sweep
 
 def _device(text: str) -> str:

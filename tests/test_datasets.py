@@ -9,8 +9,8 @@ import pytest
 
 from bench.data.samples import DataError, load_pair, scan_folder
 from bench.data.datasets import (DUPLICATES_FILE, SPLITS_DIR, detect_layout, known_layouts, make_split, open_dataset,
-                            portrait_v2_splits, read_duplicates, read_stems,
-                            split_files_sha256, split_path, split_stems)
+                                 portrait_v2_splits, read_duplicates, read_stems,
+                                 split_files_sha256, split_path, split_stems)
 
 
 def _img(path: Path, h=24, w=16, value=100) -> None:

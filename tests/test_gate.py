@@ -33,7 +33,7 @@ from archs import create_arch, get_spec, registry
 from archs.residualdense_bisenet import ResidualDenseBiSeNet
 from bench.arm import runner as arm
 from bench.gate.rules import (DEFAULT_RULES, GATE_REPEATS, check, compare, figures_from_rows, gate_jobs,
-                        machine_mismatch, new_baseline)
+                              machine_mismatch, new_baseline)
 from bench.run.jobs import Job, execute
 from reports.gate import write_baseline
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from bench.gate.rules import (DEFAULT_RULES, BaselineError, check, compare, load_baseline, make_strict,
-                        new_baseline, parse_baseline)
+                              new_baseline, parse_baseline)
 
 BASE = {"d": {"params": 1000, "macs_g": 0.5, "arm_instructions_m": 100.0, "miou_trained": 0.85,
               "parity_ok_ncnn": True, "ncnn_over_torch": 0.5, "torch_over_calib": 10.0}}

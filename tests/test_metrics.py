@@ -11,7 +11,7 @@ from bench.measure import accuracy, metrics
 from bench.measure.accuracy import EvalRecord, evaluate
 from bench.data.samples import scan_folder
 from bench.measure.metrics import (band_px_for, boundary_f, bootstrap_ci, bootstrap_ratio_ci, gradient_error,
-                           iou, mask_boundary, mean_ci, mse, sad)
+                                   iou, mask_boundary, mean_ci, mse, sad)
 
 
 def _square(h=100, w=100, y0=20, x0=20, size=50) -> np.ndarray:

@@ -10,7 +10,7 @@ from bench.run.jobs import Job, run_job
 from bench.measure.latency import DEFAULT_LOOPS, DEFAULT_ROUND_LOOPS, DEFAULT_WARMUP
 from bench.run.plan import PlanOptions, plan_all
 from bench.run.settings import (SETTINGS, ArmEstimateSettings, DeviceLatencySettings, LatencyRepeatSettings,
-                            LatencySettings, SpeedupSettings)
+                                LatencySettings, SpeedupSettings)
 
 
 def test_every_measurement_has_its_settings():
@@ -70,3 +70,19 @@ def test_every_planned_job_reads_into_its_settings(jobs):
     for j in jobs:
         s = SETTINGS[j.measurement].of(j)  # no unknown setting
         assert s.job(j.arch).key == j.key  # the same job back (tests/test_job_keys.py: every plan)
+
+
+def test_given_settings_make_jobs_with_just_the_chosen_settings():
+    """The plan builds every job from typed settings: ``given`` checks the names and keeps the key to
+    what was chosen (the defaults stay out of it), so the keys of finished runs still match."""
+    from bench.run.jobs import Job
+    from bench.run.settings import AccuracySettings, ProfileSettings
+    job = AccuracySettings.given(weights="trained", dataset="eg1800", split="test").job("seg_matting")
+    assert job == Job.make("accuracy", "seg_matting", weights="trained", dataset="eg1800", split="test")
+    assert job.key == "accuracy/seg_matting/dataset=eg1800,split=test,weights=trained"
+    assert ProfileSettings.given().job("seg_matting").key == "profile/seg_matting"
+    with pytest.raises(TypeError, match="input_sise"):
+        ProfileSettings.given(input_sise=256)
+    # read back, a job's settings are its fields' declared types (JSON keeps 256 as 256.0 via pandas)
+    back = ProfileSettings.of(Job.make("profile", "seg_matting", input_size=256.0))
+    assert back.input_size == 256 and isinstance(back.input_size, int)

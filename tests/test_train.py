@@ -16,7 +16,7 @@ import run_bench
 from archs import get_spec
 from bench.data.samples import scan_folder
 from bench.train.loop import (CALIB_STEPS, Recipe, TrainState, _cache_item, _Item, compute_loss, lr_at,
-                         make_batch, make_example, train)
+                              make_batch, make_example, train)
 from bench.models.weights import load_model
 from bench.train.checkpoints import load_state, save_state, write_trained_checkpoint
 

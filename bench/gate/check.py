@@ -13,8 +13,8 @@ from typing import Any, Iterable, Mapping, Optional
 from archs import list_archs
 
 from .rules import (DEFAULT_RULES, Baseline, BaselineError, Comparison, accuracy_mismatch, compare, figures_from_rows,
-                   gate_jobs, gate_settings, is_accuracy_floor, load_baseline, make_strict,
-                   merge_figures, new_baseline, only_jobs, rebaselined_figures, reference_for, with_machine_ratios)
+                    gate_jobs, gate_settings, is_accuracy_floor, load_baseline, make_strict,
+                    merge_figures, new_baseline, only_jobs, rebaselined_figures, reference_for, with_machine_ratios)
 from ..run.jobs import Job
 from ..run.runinfo import machine_kind, run_meta
 

@@ -330,7 +330,8 @@ def gate_jobs(archs: Sequence[str], quick: bool = False, models_dir: Optional[Pa
     from archs import get_spec
 
     from ..run.plan import _latency_weights
-    from ..run.settings import ArmCostSettings, LatencySettings
+    from ..run.settings import (AccuracySettings, ArmCostSettings, LatencySettings, ProfileSettings,
+                                SpeedupSettings)
     from ..paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 
     models = str(models_dir or DEFAULT_MODELS_DIR)
@@ -342,12 +343,12 @@ def gate_jobs(archs: Sequence[str], quick: bool = False, models_dir: Optional[Pa
     weights = {arch: _latency_weights(arch, Path(models)) for arch in archs}
     jobs: list[Job] = []
     for arch in archs:
-        jobs.append(Job.make("profile", arch, input_size=input_size))
+        jobs.append(ProfileSettings.given(input_size=input_size).job(arch))
         jobs.append(ArmCostSettings(input_size=input_size, weights=weights[arch], models_dir=models,
                                     data_dir=hsd).job(arch))
         for w in ["trained", *(c.name for c in get_spec(arch).checkpoints)]:
-            jobs.append(Job.make("accuracy", arch, weights=w, input_size=input_size, dataset=acc_set,
-                                 data_dir=acc_dir, split=acc_split, models_dir=models))
+            jobs.append(AccuracySettings.given(weights=w, input_size=input_size, dataset=acc_set,
+                                 data_dir=acc_dir, split=acc_split, models_dir=models).job(arch))
     for rep in range(st["repeats"]):
         for arch in archs:
             for backend in ("torch", "ncnn"):
@@ -355,10 +356,10 @@ def gate_jobs(archs: Sequence[str], quick: bool = False, models_dir: Optional[Pa
                                             weights=weights[arch], models_dir=models, data_dir=hsd, repeat=rep,
                                             **timing).job(arch))
     for arch in archs:
-        jobs.append(Job.make("speedup", arch, backend="ncnn", threads=st["threads"], input_size=input_size,
+        jobs.append(SpeedupSettings.given(backend="ncnn", threads=st["threads"], input_size=input_size,
                              weights=weights[arch], models_dir=models, data_dir=hsd,
                              rounds=st["speedup_rounds"], loops=st["speedup_loops"], warmup=st["speedup_warmup"],
-                             **{k: timing[k] for k in ("attempts", "quiet_wait_s") if k in timing}))
+                             **{k: timing[k] for k in ("attempts", "quiet_wait_s") if k in timing}).job(arch))
     return jobs
 
 

@@ -80,7 +80,7 @@ from ..run import progress
 from ..run.status import OK, Status
 from ..columns import speedup as speedup_of
 from ..backends import (BACKENDS, DEFAULT_NCNN_OPTIONS, DEFAULT_PNNX_FP16, NcnnOptions, ParityRecord,
-                       backend_versions, check_parity, open_runner, torch_threads)
+                        backend_versions, check_parity, open_runner, torch_threads)
 from . import handoff
 from .handoff import HandoffHistory
 

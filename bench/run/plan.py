@@ -11,8 +11,9 @@ from archs import get_spec, list_archs
 from ..measure.complexity import sweep_sizes
 from .jobs import Job
 from ..paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
-from .settings import (ArmCostSettings, ArmEstimateSettings, DeviceLatencySettings, ExamplesSettings,
-                       LatencyRepeatSettings, LatencySettings, LayersSettings)
+from .settings import (AccuracySettings, ArmCostSettings, ArmEstimateSettings, DeviceLatencySettings,
+                       ExamplesSettings, LatencyRepeatSettings, LatencySettings, LayersSettings, ProfileSettings,
+                       SpeedupSettings)
 from ..models.weights import own_checkpoint_path, trained_checkpoint_path
 
 # the data sets every design and peer is evaluated on, each on its own (never pooled): (folder of the
@@ -103,7 +104,7 @@ def plan_all(opt: PlanOptions) -> list[Job]:
         multiple = get_spec(arch).input_multiple
         sizes = [opt.input_size] if opt.quick else sorted({*sweep_sizes(multiple), opt.input_size})
         for size in sizes:
-            jobs.append(Job.make("profile", arch, input_size=size))
+            jobs.append(ProfileSettings.given(input_size=size).job(arch))
     # accuracy: eg1800 test (headline) and the validation sides of hsd, ccp-person and aisegment-40, each its own set
     for arch in archs:
         weights = [c.name for c in get_spec(arch).checkpoints] + ["trained"]  # published ones, ours
@@ -117,9 +118,9 @@ def plan_all(opt: PlanOptions) -> list[Job]:
     for arch in archs if not opt.quick else []:
         for ck in get_spec(arch).checkpoints:
             if ck.reference_miou is not None:
-                jobs.append(Job.make("accuracy", arch, weights=ck.name, input_size=opt.input_size,
+                jobs.append(AccuracySettings.given(weights=ck.name, input_size=opt.input_size,
                                      dataset="hsd", data_dir=hsd_dir(opt), split="all",
-                                     models_dir=str(opt.models_dir)))
+                                     models_dir=str(opt.models_dir)).job(arch))
     if opt.arm:
         jobs.extend(arm_jobs(archs, opt, {a: opt.input_size for a in archs}))
     jobs.extend(report_jobs(archs, opt))
@@ -155,8 +156,8 @@ def accuracy_jobs(arch: str, opt: PlanOptions, **settings: Any) -> list[Job]:
     ``*_dir`` settings are not)."""
     # the small validation sets run first and the 264-image headline set last, so a run's first rows
     # come as quickly as before (the interrupt test waits for two finished jobs)
-    return [Job.make("accuracy", arch, dataset=name, data_dir=str(Path(opt.data_dir) / name), split=split,
-                     models_dir=str(opt.models_dir), **settings)
+    return [AccuracySettings.given(dataset=name, data_dir=str(Path(opt.data_dir) / name), split=split,
+                     models_dir=str(opt.models_dir), **settings).job(arch)
             for name, split in [*ACCURACY_SETS[1:], ACCURACY_SETS[0]]]
 
 
@@ -217,11 +218,11 @@ def peer_jobs(opt: PlanOptions) -> list[Job]:
         spec = get_spec(arch)
         size = spec.checkpoints[0].input_size if spec.checkpoints else opt.input_size
         weights = _latency_weights(arch, opt.models_dir)
-        jobs.append(Job.make("profile", arch, input_size=size))
+        jobs.append(ProfileSettings.given(input_size=size).job(arch))
         jobs.extend(accuracy_jobs(arch, opt, weights=weights, input_size=size))
         if opt.thorough:  # the peers never saw HSD: all 220 photos, beside the validation side's 44
-            jobs.append(Job.make("accuracy", arch, weights=weights, input_size=size, dataset="hsd",
-                                 data_dir=hsd_dir(opt), split="all", models_dir=models))
+            jobs.append(AccuracySettings.given(weights=weights, input_size=size, dataset="hsd",
+                                 data_dir=hsd_dir(opt), split="all", models_dir=models).job(arch))
         for backend in BACKENDS:
             for t in threads:
                 jobs.append(LatencySettings(backend=backend, threads=t, input_size=size, weights=weights,
@@ -230,18 +231,18 @@ def peer_jobs(opt: PlanOptions) -> list[Job]:
             jobs.extend(arm_jobs([arch], opt, {arch: size})[:1])  # cost + parity; no device rows
             jobs.append(arm_estimate_job(arch, size))
     for name, peer in sorted(PEERS.items()):
-        jobs.append(Job.make("profile", name, models_dir=models))
+        jobs.append(ProfileSettings.given(models_dir=models).job(name))
         jobs.extend(accuracy_jobs(name, opt))
         if opt.thorough:
-            jobs.append(Job.make("accuracy", name, dataset="hsd", data_dir=hsd_dir(opt), split="all",
-                                 models_dir=models))
+            jobs.append(AccuracySettings.given(dataset="hsd", data_dir=hsd_dir(opt), split="all",
+                                 models_dir=models).job(name))
         backends = [peer.runtime] + (["ncnn"] if peer.runtime == "onnxruntime" else [])
         if opt.arm and peer.runtime == "onnxruntime":  # converted to ncnn (parity checked first)
             jobs.append(ArmEstimateSettings(models_dir=models, data_dir=hsd_dir(opt)).job(name))
         for backend in backends:
             for t in threads:
-                jobs.append(Job.make("latency", name, backend=backend, threads=t, models_dir=models,
-                                     **loops))
+                jobs.append(LatencySettings.given(backend=backend, threads=t, models_dir=models,
+                                     **loops).job(name))
     return jobs
 
 
@@ -282,8 +283,8 @@ def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
                 jobs.append(LatencyRepeatSettings(backend=backend, threads=t, input_size=opt.input_size,
                                                   runs=DEFAULT_REPEATS, **common).job(arch))
         for t in thread_counts:  # the ncnn speed-up, timed interleaved with PyTorch (drift cancels)
-            jobs.append(Job.make("speedup", arch, backend="ncnn", threads=t, input_size=opt.input_size,
-                                 weights=common["weights"], models_dir=common["models_dir"]))
+            jobs.append(SpeedupSettings.given(backend="ncnn", threads=t, input_size=opt.input_size,
+                                 weights=common["weights"], models_dir=common["models_dir"]).job(arch))
         for size in sweep_sizes(get_spec(arch).input_multiple):
             if size == opt.input_size:
                 continue

@@ -3,6 +3,8 @@ settings and their defaults (in one place); :meth:`Settings.of` reads a job's se
 (an unknown setting is an error naming it, not silently ignored) and :meth:`Settings.job`
 makes the job, whose key follows from the fields set (those equal to ``None`` are left out).
 Settings read from a job make that same job back (the fields the job did not set stay out of its key).
+:meth:`Settings.given` makes settings with just the chosen fields; every job of the plan, a sweep and
+the gate is made from typed settings. A job's values are read back as the fields' declared types.
 
 Every measurement is typed: ``profile``, ``accuracy``, ``latency``, ``speedup``, ``latency_repeat``,
 ``arm_cost``, ``device_latency``, ``arm_estimate``, ``train``, ``layers`` and ``examples`` (:data:`SETTINGS`). A default that
@@ -10,18 +12,16 @@ would change the key of the jobs made without it is ``None`` here, with what it 
 """
 from __future__ import annotations
 
+import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Optional
 
 from .jobs import Job
 from ..measure.latency import (DEFAULT_LOOPS, DEFAULT_REPEATS, DEFAULT_ROUND_LOOPS, DEFAULT_ROUND_WARMUP,
-                              DEFAULT_ROUNDS, DEFAULT_WARMUP)
+                               DEFAULT_ROUNDS, DEFAULT_WARMUP)
 from ..paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 
-_INTS = {"threads", "input_size", "loops", "warmup", "attempts", "repeat", "rounds", "runs", "powersave", "seed",
-         "steps", "n_images"}
-_FLOATS = {"quiet_wait_s"}
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,18 @@ class Settings:
         if unknown:
             raise ValueError(f"{job.measurement}: unknown setting(s) {', '.join(unknown)}; known: "
                              f"{', '.join(sorted(names))}")
-        settings = cls(**{k: _typed(k, v) for k, v in job.settings})
+        settings = cls(**{k: _typed(cls, k, v) for k, v in job.settings})
         object.__setattr__(settings, "_given", frozenset(k for k, _ in job.settings))
         return settings
+
+    @classmethod
+    def given(cls, **settings: Any) -> "Settings":
+        """Settings with just ``settings`` chosen (checked: a name the measurement does not have is a
+        TypeError); their job carries only those, the others being the measurement's defaults, so a
+        planned job's key names what the plan chose and nothing more."""
+        made = cls(**settings)
+        object.__setattr__(made, "_given", frozenset(settings))
+        return made
 
     def job(self, arch: str) -> Job:
         """The job measuring ``arch`` with these settings: the fields not ``None`` (read from a job:
@@ -239,11 +248,21 @@ SETTINGS: dict[str, type[Settings]] = {cls.measurement: cls for cls in (
     DeviceLatencySettings, ArmEstimateSettings, TrainSettings, LayersSettings, ExamplesSettings)}
 
 
-def _typed(name: str, value: Any) -> Any:
+def _field_type(cls: type, name: str) -> Any:
+    """The declared type of a settings field, ``Optional[X]`` read as ``X``."""
+    hint = typing.get_type_hints(cls)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if typing.get_origin(hint) is typing.Union and len(args) == 1 else hint
+
+
+def _typed(cls: type, name: str, value: Any) -> Any:
+    """A job's setting as its field's declared type (a job read back from JSON holds what JSON
+    keeps: e.g. an int written as a float by pandas)."""
     if value is None:
         return None
-    if name in _INTS:
+    kind = _field_type(cls, name)
+    if kind is int and not isinstance(value, bool):
         return int(value)
-    if name in _FLOATS:
+    if kind is float:
         return float(value)
     return str(value) if name.endswith("_dir") else value

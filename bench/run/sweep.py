@@ -31,7 +31,8 @@ import pandas as pd
 from .. import columns as C
 from .jobs import Job, measurement
 from ..paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
-from .settings import DEFAULT_RECIPE, ArmCostSettings, TrainSettings
+from .settings import (DEFAULT_RECIPE, ArmCostSettings, LatencySettings, ProfileSettings, SpeedupSettings,
+                       TrainSettings)
 from ..models.sources import get_source, list_sources
 
 SWEEP_MEASUREMENTS = ("profile", "latency", "speedup", "arm_cost", "train")
@@ -125,18 +126,18 @@ def expand(m: SweepMatrix) -> list[Job]:
     for arch in m.archs:
         for size in m.sizes:
             if "profile" in m.measurements:
-                jobs.append(Job.make("profile", arch, input_size=size))
+                jobs.append(ProfileSettings.given(input_size=size).job(arch))
             if "arm_cost" in m.measurements:
                 jobs.append(ArmCostSettings(input_size=size, weights="random", **models).job(arch))
             for t in m.threads:
                 if "latency" in m.measurements:
                     for b in m.backends:
-                        jobs.append(Job.make("latency", arch, backend=b, threads=t, input_size=size,
-                                             weights="random", loops=m.loops, warmup=m.warmup, **models))
+                        jobs.append(LatencySettings.given(backend=b, threads=t, input_size=size,
+                                             weights="random", loops=m.loops, warmup=m.warmup, **models).job(arch))
                 if "speedup" in m.measurements:
                     for b in (b for b in m.backends if b != "torch"):
-                        jobs.append(Job.make("speedup", arch, backend=b, threads=t, input_size=size,
-                                             weights="random", **models))
+                        jobs.append(SpeedupSettings.given(backend=b, threads=t, input_size=size,
+                                             weights="random", **models).job(arch))
         if "train" in m.measurements:
             for recipe, over in m.recipes.items():
                 for seed in m.seeds:
