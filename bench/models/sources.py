@@ -31,7 +31,7 @@ from ..run.status import Status
 from ..paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 
 if TYPE_CHECKING:
-    from ..run.settings import LatencySettings, SpeedupSettings, TimingSettings
+    from ..run.settings import AccuracySettings, LatencySettings, SpeedupSettings, TimingSettings
 
 KINDS = ("design", "peer")
 
@@ -75,9 +75,12 @@ class ModelSource(ABC):
     def check_weights(self, weights: str) -> None:
         """Skip when ``weights`` are absent in a way that is not an error (checked before the data)."""
 
+    def check_accuracy(self, settings: AccuracySettings) -> None:
+        """What an accuracy job checks before it reads the data: the weights (and a file's backend)."""
+        self.check_weights(settings.weights)
+
     @abstractmethod
-    def accuracy(self, samples: Sequence, input_size: Optional[int], weights: str, models_dir: Path,
-                 threads: int) -> dict[str, Any]:
+    def accuracy(self, samples: Sequence, settings: AccuracySettings) -> dict[str, Any]:
         """The accuracy row on ``samples`` (the protocol of :mod:`bench.measure.accuracy`)."""
 
     @abstractmethod
@@ -183,14 +186,14 @@ class TorchSource(ModelSource):
         return open_runner(backend, load_model(self.spec.name, weights, models_dir).model, self.spec.name, size,
                            threads)
 
-    def accuracy(self, samples: Sequence, input_size: Optional[int], weights: str, models_dir: Path,
-                 threads: int) -> dict[str, Any]:
+    def accuracy(self, samples: Sequence, settings: AccuracySettings) -> dict[str, Any]:
+        """In PyTorch, one thread, at ``settings.input_size`` with ``settings.weights``."""
         from ..measure.accuracy import evaluate
         from .weights import load_model
-        lm = load_model(self.spec.name, weights, models_dir)
-        rec = evaluate(lm.model, samples, int(input_size or self.spec.default_size), lm.preprocess,
+        lm = load_model(self.spec.name, settings.weights, settings.models_path)
+        rec = evaluate(lm.model, samples, int(settings.input_size or self.spec.default_size), lm.preprocess,
                        lm.spec.output_kind)
-        return {**record_row(rec), "weights": weights}
+        return {**record_row(rec), "weights": settings.weights}
 
     def check_weights(self, weights: str) -> None:
         from .weights import OWN_WEIGHTS, own_checkpoint_path
@@ -265,13 +268,19 @@ class FileSource(ModelSource):
         from .peers import load_peer
         return load_peer(self.spec.name, models_dir, threads, backend)
 
-    def accuracy(self, samples: Sequence, input_size: Optional[int], weights: str, models_dir: Path,
-                 threads: int, backend: Optional[str] = None) -> dict[str, Any]:
-        """At its native input size, with its official weights."""
+    def check_accuracy(self, settings: AccuracySettings) -> None:
+        super().check_accuracy(settings)
+        if settings.backend:
+            self.check_backend(settings.backend)
+
+    def accuracy(self, samples: Sequence, settings: AccuracySettings) -> dict[str, Any]:
+        """At its native input size, with its official weights, on ``settings.backend`` (default its
+        own runtime) at ``settings.threads`` (default 2, its published setting)."""
         from .peers import evaluate_peer
-        backend = backend or self.peer.runtime
+        backend = settings.backend or self.peer.runtime
         self.check_backend(backend)
-        rec = evaluate_peer(self.spec.name, samples, models_dir, threads=threads, runtime=backend)
+        rec = evaluate_peer(self.spec.name, samples, settings.models_path, threads=settings.threads or 2,
+                            runtime=backend)
         row = record_row(rec)
         row.update(input_size=None, native_input=self._native(), weights="official")
         return row

@@ -36,17 +36,12 @@ def accuracy_job(job: Job) -> list[dict]:
 
     s = AccuracySettings.of(job)
     source = get_source(job.arch)
-    source.check_weights(s.weights)
-    if source.spec.form == "file" and s.backend:
-        source.check_backend(s.backend)
+    source.check_accuracy(s)
     data_dir = Path(s.data_dir)
     layout = detect_layout(data_dir) if s.layout == "auto" else s.layout
     split = s.split or layout_splits(layout)[0]
     samples = open_dataset(data_dir, layout, split)
-    if source.spec.form == "file":
-        row = source.accuracy(samples, s.input_size, s.weights, s.models_path, s.threads or 2, s.backend)
-    else:
-        row = source.accuracy(samples, s.input_size, s.weights, s.models_path, 1)
+    row = source.accuracy(samples, s)
     row.update(dataset=data_dir.name, layout=layout, split=split)
     return [row]
 
