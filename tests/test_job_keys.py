@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import bench.models.weights as weights
 import bench.run.plan as plan
 from archs import list_archs
 from bench.gate.rules import gate_jobs
@@ -44,7 +45,7 @@ def planned_jobs(name: str) -> list[Job]:
 def pinned_machine(monkeypatch, tmp_path):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(plan, "trained_checkpoint_path", lambda name, *a, **k: tmp_path / f"{name}.pt")
-    monkeypatch.setattr(plan, "own_checkpoint_path", lambda name, weights, *a, **k: tmp_path / f"{name}-{weights}.pt")
+    monkeypatch.setattr(weights, "CHECKPOINTS_DIR", tmp_path)  # where the plan looks for the own weights
 
 
 def test_the_seed_fine_tune_is_planned_by_name_not_by_path(tmp_path):

@@ -327,8 +327,7 @@ def gate_jobs(archs: Sequence[str], quick: bool = False, models_dir: Optional[Pa
     round over every design (``repeat`` setting), so that one disturbance hits one round only; last,
     per design, ncnn against PyTorch timed interleaved in one process (``speedup``;
     :data:`QUICK_INTERLEAVED` / :data:`INTERLEAVED`)."""
-    from archs import get_spec
-
+    from ..models.weights import planned_weights
     from ..run.plan import _latency_weights
     from ..run.settings import (AccuracySettings, ArmCostSettings, LatencySettings, ProfileSettings,
                                 SpeedupSettings)
@@ -346,7 +345,7 @@ def gate_jobs(archs: Sequence[str], quick: bool = False, models_dir: Optional[Pa
         jobs.append(ProfileSettings.given(input_size=input_size).job(arch))
         jobs.append(ArmCostSettings(input_size=input_size, weights=weights[arch], models_dir=models,
                                     data_dir=hsd).job(arch))
-        for w in ["trained", *(c.name for c in get_spec(arch).checkpoints)]:
+        for w in planned_weights(arch, ("own", "published"), if_present=False):
             jobs.append(AccuracySettings.given(weights=w, input_size=input_size, dataset=acc_set,
                                  data_dir=acc_dir, split=acc_split, models_dir=models).job(arch))
     for rep in range(st["repeats"]):

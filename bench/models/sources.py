@@ -158,8 +158,9 @@ class TorchSource(ModelSource):
         return size
 
     def preprocess(self, weights: str = "random") -> Preprocess:
-        names = {c.name for c in self.arch.checkpoints}
-        return self.arch.checkpoint(weights).preprocess if weights in names else self.arch.preprocess
+        from .weights import weights_catalog
+        w = weights_catalog(self.arch).get(weights)
+        return w.preprocess if w is not None and w.preprocess is not None else self.arch.preprocess
 
     def cost(self, input_size: Optional[int] = None, models_dir: Path = DEFAULT_MODELS_DIR,
              ncnn_bin: Optional[str] = None) -> dict[str, Any]:
@@ -196,11 +197,10 @@ class TorchSource(ModelSource):
         return {**record_row(rec), "weights": settings.weights}
 
     def check_weights(self, weights: str) -> None:
-        from .weights import OWN_WEIGHTS, own_checkpoint_path
-        if weights in OWN_WEIGHTS:
-            path = own_checkpoint_path(self.spec.name, weights)
-            if not path.is_file():
-                raise Skip(f"no {weights} checkpoint checkpoints/{path.name}")
+        from .weights import weights_catalog
+        w = weights_catalog(self.arch).get(weights)
+        if w is not None and w.origin == "own" and not w.path().is_file():
+            raise Skip(f"no {weights} checkpoint checkpoints/{w.file}")
 
     def _timing(self, backend: str, s: TimingSettings) -> dict[str, Any]:
         """The settings a timing passes on, after the checks every timing makes first."""

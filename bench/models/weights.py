@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -165,9 +165,68 @@ class LoadedModel:
 OWN_WEIGHTS = {"trained": "", "finetuned": "-finetuned"}  # finetuned: the seed retrained (train --init seed)
 
 
+@dataclass(frozen=True)
+class Weights:
+    """One set of weights of a model, under the name every command takes (``--weights``, the plan,
+    the gate, the report's rows): where the file is, how inputs are prepared for it and what was
+    recorded about it, in one place (as torchvision's weights enums are the model's weights).
+
+    ``origin``: "random" (seeded initialisation), "published" (a file under the shared models
+    folder, hash-checked against its ``SHA256SUMS``; ``file`` is relative to that folder) or "own"
+    (a checkpoint ``train`` wrote under ``checkpoints/``; ``file`` is its name there, its provenance
+    beside it). ``planned``: whether ``all`` measures it always, only when its file is there, or
+    never (random weights have no accuracy to report)."""
+
+    name: str
+    origin: str
+    file: Optional[str] = None
+    preprocess: Optional[Preprocess] = None  # None: the design's own (ArchSpec.preprocess)
+    input_size: Optional[int] = None  # published: the side it was trained / evaluated at
+    reference_miou: Optional[float] = None  # published: the recorded mIoU on all of shared/data/hsd
+    state_dict_key: Optional[str] = "state_dict"
+    planned: str = "always"  # "always", "if present" or "never"
+    make: str = ""  # own: the command that makes it
+
+    def path(self, models_dir: Optional[Path] = None, checkpoints_dir: Optional[Path] = None) -> Optional[Path]:
+        """Its file (None for random weights); defaults: the shared models folder, ``checkpoints/``."""
+        if self.origin == "published":
+            return Path(models_dir or DEFAULT_MODELS_DIR) / str(self.file)
+        if self.origin == "own":
+            return Path(checkpoints_dir or CHECKPOINTS_DIR) / str(self.file)
+        return None
+
+
+def weights_catalog(spec: ArchSpec) -> dict[str, Weights]:
+    """Every named set of weights of a design, by name: random, its published checkpoints (from its
+    spec, ``archs/``), then the suite's own (``checkpoints/``)."""
+    out = {"random": Weights("random", "random", planned="never")}
+    for c in spec.checkpoints:
+        out[c.name] = Weights(c.name, "published", c.relpath, c.preprocess, c.input_size, c.reference_miou,
+                              c.state_dict_key)
+    for name, suffix in OWN_WEIGHTS.items():
+        how = f"python run_bench.py train --arch {spec.name}" + (" --init seed" if name == "finetuned" else "")
+        out[name] = Weights(name, "own", f"{spec.name}{suffix}.pt",
+                            planned="always" if name == "trained" else "if present", make=how)
+    return out
+
+
 def weights_names(spec: ArchSpec) -> list[str]:
     """The weights names ``load_model`` takes for a design (besides a path)."""
-    return ["random", *OWN_WEIGHTS, *(c.name for c in spec.checkpoints)]
+    cat = weights_catalog(spec)
+    return ["random", *(n for n, w in cat.items() if w.origin == "own"),
+            *(n for n, w in cat.items() if w.origin == "published")]
+
+
+def planned_weights(arch: str, origins: Sequence[str] = ("published", "own"), if_present: bool = True,
+                    checkpoints_dir: Optional[Path] = None) -> list[str]:
+    """The weights names a design is measured with, by origin in the order given: those planned
+    always and, with ``if_present``, those planned "if present" whose file is there. Names, not
+    paths, so that a job's key is the same in every clone. ``all``: published then own; the gate:
+    ``origins=("own", "published"), if_present=False``."""
+    cat = weights_catalog(get_spec(arch))
+    return [w.name for origin in origins for w in cat.values() if w.origin == origin and (
+        w.planned == "always" or (if_present and w.planned == "if present"
+                                  and w.path(checkpoints_dir=checkpoints_dir).is_file()))]
 
 
 def trained_checkpoint_path(arch: str, checkpoints_dir: Path = CHECKPOINTS_DIR) -> Path:
@@ -185,22 +244,22 @@ def load_model(arch: str, weights: str = "random", models_dir: Path = DEFAULT_MO
     published checkpoint of the design (e.g. ``seed``), ``trained`` (``checkpoints/<arch>.pt``),
     ``finetuned`` (``checkpoints/<arch>-finetuned.pt``) or a path to a state dict."""
     spec = get_spec(arch)
+    catalog = weights_catalog(spec)
     torch.manual_seed(seed)
     model = create_arch(arch)
     preprocess, source = spec.preprocess, ""
     if weights == "random":
         pass
-    elif weights in {c.name for c in spec.checkpoints}:
-        info = spec.checkpoint(weights)
-        path = verify_checkpoint(Path(models_dir), info.relpath)
+    elif weights in catalog and catalog[weights].origin == "published":
+        info = catalog[weights]
+        path = verify_checkpoint(Path(models_dir), str(info.file))
         load_into(model, read_state_dict(path, info.state_dict_key), path)
-        preprocess, source = info.preprocess, str(path)
-    elif weights in OWN_WEIGHTS:
-        path = own_checkpoint_path(arch, weights, checkpoints_dir)
+        preprocess, source = info.preprocess or preprocess, str(path)
+    elif weights in catalog and catalog[weights].origin == "own":
+        path = catalog[weights].path(checkpoints_dir=checkpoints_dir)
         if not path.is_file():
-            how = " --init seed" if weights == "finetuned" else ""
             raise WeightsError(f"{path}: no {weights} checkpoint for {arch} (train one with "
-                               f"`python run_bench.py train --arch {arch}{how}`)")
+                               f"`{catalog[weights].make}`)")
         load_into(model, read_state_dict(path), path)
         source = str(path)
     else:

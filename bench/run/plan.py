@@ -14,7 +14,7 @@ from ..paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
 from .settings import (AccuracySettings, ArmCostSettings, ArmEstimateSettings, DeviceLatencySettings,
                        ExamplesSettings, LatencyRepeatSettings, LatencySettings, LayersSettings, ProfileSettings,
                        SpeedupSettings)
-from ..models.weights import own_checkpoint_path, trained_checkpoint_path
+from ..models.weights import planned_weights, trained_checkpoint_path
 
 # the data sets every design and peer is evaluated on, each on its own (never pooled): (folder of the
 # data dir, split). eg1800 test (the authors' 264 test images) is the headline; the others are the
@@ -107,10 +107,7 @@ def plan_all(opt: PlanOptions) -> list[Job]:
             jobs.append(ProfileSettings.given(input_size=size).job(arch))
     # accuracy: eg1800 test (headline) and the validation sides of hsd, ccp-person and aisegment-40, each its own set
     for arch in archs:
-        weights = [c.name for c in get_spec(arch).checkpoints] + ["trained"]  # published ones, ours
-        if own_checkpoint_path(arch, "finetuned").is_file():  # optional: the seed fine-tuned
-            weights.append("finetuned")  # a name, not a path: the job key is the same in every clone
-        for w in weights:
+        for w in planned_weights(arch):  # published ones, ours (the seed fine-tuned when there)
             jobs.extend(accuracy_jobs(arch, opt, weights=w, input_size=opt.input_size))
     jobs.extend(latency_jobs(archs, opt))
     # a published checkpoint with a reference mIoU on all of HSD (seg_matting's seed: 0.860) is
