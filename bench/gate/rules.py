@@ -347,7 +347,7 @@ def gate_jobs(archs: Sequence[str], quick: bool = False, models_dir: Optional[Pa
                                     data_dir=hsd).job(arch))
         for w in planned_weights(arch, ("own", "published"), if_present=False):
             jobs.append(AccuracySettings.given(weights=w, input_size=input_size, dataset=acc_set,
-                                 data_dir=acc_dir, split=acc_split, models_dir=models).job(arch))
+                                               data_dir=acc_dir, split=acc_split, models_dir=models).job(arch))
     for rep in range(st["repeats"]):
         for arch in archs:
             for backend in ("torch", "ncnn"):
@@ -355,10 +355,11 @@ def gate_jobs(archs: Sequence[str], quick: bool = False, models_dir: Optional[Pa
                                             weights=weights[arch], models_dir=models, data_dir=hsd, repeat=rep,
                                             **timing).job(arch))
     for arch in archs:
+        waits = {k: timing[k] for k in ("attempts", "quiet_wait_s") if k in timing}
         jobs.append(SpeedupSettings.given(backend="ncnn", threads=st["threads"], input_size=input_size,
-                             weights=weights[arch], models_dir=models, data_dir=hsd,
-                             rounds=st["speedup_rounds"], loops=st["speedup_loops"], warmup=st["speedup_warmup"],
-                             **{k: timing[k] for k in ("attempts", "quiet_wait_s") if k in timing}).job(arch))
+                                          weights=weights[arch], models_dir=models, data_dir=hsd,
+                                          rounds=st["speedup_rounds"], loops=st["speedup_loops"],
+                                          warmup=st["speedup_warmup"], **waits).job(arch))
     return jobs
 
 

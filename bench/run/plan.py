@@ -116,8 +116,8 @@ def plan_all(opt: PlanOptions) -> list[Job]:
         for ck in get_spec(arch).checkpoints:
             if ck.reference_miou is not None:
                 jobs.append(AccuracySettings.given(weights=ck.name, input_size=opt.input_size,
-                                     dataset="hsd", data_dir=hsd_dir(opt), split="all",
-                                     models_dir=str(opt.models_dir)).job(arch))
+                                                   dataset="hsd", data_dir=hsd_dir(opt), split="all",
+                                                   models_dir=str(opt.models_dir)).job(arch))
     if opt.arm:
         jobs.extend(arm_jobs(archs, opt, {a: opt.input_size for a in archs}))
     jobs.extend(report_jobs(archs, opt))
@@ -154,7 +154,7 @@ def accuracy_jobs(arch: str, opt: PlanOptions, **settings: Any) -> list[Job]:
     # the small validation sets run first and the 264-image headline set last, so a run's first rows
     # come as quickly as before (the interrupt test waits for two finished jobs)
     return [AccuracySettings.given(dataset=name, data_dir=str(Path(opt.data_dir) / name), split=split,
-                     models_dir=str(opt.models_dir), **settings).job(arch)
+                                   models_dir=str(opt.models_dir), **settings).job(arch)
             for name, split in [*ACCURACY_SETS[1:], ACCURACY_SETS[0]]]
 
 
@@ -219,7 +219,7 @@ def peer_jobs(opt: PlanOptions) -> list[Job]:
         jobs.extend(accuracy_jobs(arch, opt, weights=weights, input_size=size))
         if opt.thorough:  # the peers never saw HSD: all 220 photos, beside the validation side's 44
             jobs.append(AccuracySettings.given(weights=weights, input_size=size, dataset="hsd",
-                                 data_dir=hsd_dir(opt), split="all", models_dir=models).job(arch))
+                                               data_dir=hsd_dir(opt), split="all", models_dir=models).job(arch))
         for backend in BACKENDS:
             for t in threads:
                 jobs.append(LatencySettings(backend=backend, threads=t, input_size=size, weights=weights,
@@ -232,14 +232,14 @@ def peer_jobs(opt: PlanOptions) -> list[Job]:
         jobs.extend(accuracy_jobs(name, opt))
         if opt.thorough:
             jobs.append(AccuracySettings.given(dataset="hsd", data_dir=hsd_dir(opt), split="all",
-                                 models_dir=models).job(name))
+                                               models_dir=models).job(name))
         backends = [peer.runtime] + (["ncnn"] if peer.runtime == "onnxruntime" else [])
         if opt.arm and peer.runtime == "onnxruntime":  # converted to ncnn (parity checked first)
             jobs.append(ArmEstimateSettings(models_dir=models, data_dir=hsd_dir(opt)).job(name))
         for backend in backends:
             for t in threads:
                 jobs.append(LatencySettings.given(backend=backend, threads=t, models_dir=models,
-                                     **loops).job(name))
+                                                  **loops).job(name))
     return jobs
 
 
@@ -281,7 +281,7 @@ def latency_jobs(archs: Sequence[str], opt: PlanOptions) -> list[Job]:
                                                   runs=DEFAULT_REPEATS, **common).job(arch))
         for t in thread_counts:  # the ncnn speed-up, timed interleaved with PyTorch (drift cancels)
             jobs.append(SpeedupSettings.given(backend="ncnn", threads=t, input_size=opt.input_size,
-                                 weights=common["weights"], models_dir=common["models_dir"]).job(arch))
+                                              weights=common["weights"], models_dir=common["models_dir"]).job(arch))
         for size in sweep_sizes(get_spec(arch).input_multiple):
             if size == opt.input_size:
                 continue

@@ -132,12 +132,12 @@ def expand(m: SweepMatrix) -> list[Job]:
             for t in m.threads:
                 if "latency" in m.measurements:
                     for b in m.backends:
-                        jobs.append(LatencySettings.given(backend=b, threads=t, input_size=size,
-                                             weights="random", loops=m.loops, warmup=m.warmup, **models).job(arch))
+                        jobs.append(LatencySettings.given(backend=b, threads=t, input_size=size, weights="random",
+                                                          loops=m.loops, warmup=m.warmup, **models).job(arch))
                 if "speedup" in m.measurements:
                     for b in (b for b in m.backends if b != "torch"):
                         jobs.append(SpeedupSettings.given(backend=b, threads=t, input_size=size,
-                                             weights="random", **models).job(arch))
+                                                          weights="random", **models).job(arch))
         if "train" in m.measurements:
             for recipe, over in m.recipes.items():
                 for seed in m.seeds:
