@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from .common import _consume
 
@@ -22,10 +22,16 @@ class RunSession:
     done: set = field(default_factory=set)  # keys of the jobs an earlier attempt finished
     interrupted: bool = False
 
-    def drain(self, results: Iterable, total: int, *more_sinks: Callable) -> None:
-        """Save each finished job's rows at once; Ctrl-C or SIGTERM ends the drain (``interrupted``).
-        (The failures are counted from the rows afterwards, by :meth:`finish`.)"""
-        _, self.interrupted = drain(results, total, self.writer.append, *more_sinks)
+    def run(self, executor: Callable, jobs: Sequence, *more_sinks: Callable) -> list:
+        """Run the ``jobs`` an earlier attempt did not finish (``done``) on ``executor`` (a
+        ``bench.run.cluster.make_executor`` result), saving each job's rows as it ends; Ctrl-C or
+        SIGTERM ends it (``interrupted``). The one way ``all``, ``sweep`` and ``check --out`` run
+        their jobs. Returns the failures as ``key: status`` (counted again from the rows by
+        :meth:`finish`)."""
+        total = sum(j.key not in self.done for j in jobs)
+        errors, self.interrupted = drain(executor(jobs, skip_keys=self.done), total, self.writer.append,
+                                         *more_sinks)
+        return errors
 
     def finish(self, planned: int):
         """Write the tables; an interrupted run's meta says how far it got. Returns (rows, counts)."""

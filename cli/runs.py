@@ -80,9 +80,8 @@ def cmd_all(args) -> int:
     if session is None:
         return code
     try:
-        todo = [j for j in jobs if j.key not in session.done]
-        run = make_executor(args.executor, args.workers, [args.device] if getattr(args, "device", None) else [])
-        session.drain(run(todo), len(todo))
+        session.run(make_executor(args.executor, args.workers, [args.device] if getattr(args, "device", None) else []),
+                    jobs)
         df, counts = session.finish(len(jobs))
         print(summary_line(df, counts, len(session.done), run_dir))
         for name in ("results.csv", "results.json"):
@@ -138,7 +137,7 @@ def cmd_sweep(args) -> int:
         done = session.done
         print(f"sweep: {len(jobs)} jobs ({len(done)} done before) from {args.matrix}, executor "
               f"{args.executor.kind}{':' + args.executor.address if args.executor.address else ''}", file=sys.stderr)
-        session.drain(make_executor(args.executor, args.workers)(jobs, skip_keys=done), len(jobs) - len(done))
+        session.run(make_executor(args.executor, args.workers), jobs)
         df, counts = session.finish(len(jobs))
         resume = f"python run_bench.py sweep {args.matrix} --resume {run_dir}"
         if session.interrupted:
@@ -210,11 +209,12 @@ def cmd_check(args) -> int:
             return code
     try:
         rows: list[dict] = []
-        errors, interrupted = drain(make_executor(args.executor)(plan.jobs), len(plan.jobs), rows.extend,
-                                    *([session.writer.append] if session else []))
-        if session:
-            session.interrupted = interrupted
+        if session:  # --out: the rows saved as they come, as in all and sweep
+            errors = session.run(make_executor(args.executor), plan.jobs, rows.extend)
+            interrupted = session.interrupted
             session.finish(len(plan.jobs))
+        else:
+            errors, interrupted = drain(make_executor(args.executor)(plan.jobs), len(plan.jobs), rows.extend)
     finally:
         if session:
             session.close()

@@ -2,7 +2,7 @@
 
 Three kinds of figures, never mixed:
 
-* **Parity** (``run_emulated`` + ``compare_outputs``): the aarch64 runner under ``qemu-aarch64 -cpu
+* **Parity** (``run_emulated`` + ``bench.backends.check_parity``, the one parity check): the aarch64 runner under ``qemu-aarch64 -cpu
   cortex-a72`` must reproduce the x86 ``ncnn`` package's output (and PyTorch's within tolerance).
 * **Deterministic cost** (``count_instructions``): guest instructions per inference, counted by our
   QEMU TCG plugin between marker syscalls around the inference, recorded with the QEMU version.
@@ -46,8 +46,6 @@ import numpy as np
 SRC_DIR = Path(__file__).resolve().parent
 DEFAULT_NCNN_VERSION = "1.0.20261020"
 QEMU_CPU = "cortex-a72"  # the default qemu CPU model ("max") selects fp16 kernels: never use it here
-PARITY_TOL_X86 = 1e-4  # aarch64 (cortex-a72 kernels) vs the x86 ncnn package; measured: 0.0
-PARITY_TOL_TORCH = 1e-3  # ncnn (fp16-stored pnnx weights) vs PyTorch eager fp32
 TOOLCHAINS = ("gnu", "zig")
 
 InputSpec = Union[Sequence[int], np.ndarray, str, Path]
@@ -116,18 +114,6 @@ class ArmCostRecord:
     input_shape: tuple[int, ...]
     toolchain: str  # counts depend on the compiler: compare only like with like
     compiler: str
-
-
-@dataclasses.dataclass(frozen=True)
-class ParityRecord:
-    """Max abs difference of each output against a reference (x86 ncnn or PyTorch)."""
-
-    reference: str
-    max_abs_diff: float
-    tolerance: float
-    passed: bool
-    per_output_max_abs_diff: tuple[float, ...]
-    output_names: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -758,24 +744,6 @@ def x86_ncnn_outputs(param: Union[str, Path], bin: Union[str, Path], input: Inpu
     if missing:
         raise RuntimeError(f"x86 ncnn: cannot extract {', '.join(missing)} from {param}")
     return outs
-
-
-def compare_outputs(arm: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray],
-                    reference_name: str = "x86 ncnn", tolerance: float = PARITY_TOL_X86) -> ParityRecord:
-    """Max abs difference per output (batch axes of size 1 are ignored); passed = all <= tolerance."""
-    names = tuple(arm)
-    diffs = []
-    for name in names:
-        a = np.asarray(arm[name], dtype=np.float64)
-        r = np.asarray(reference[name], dtype=np.float64)
-        a, r = a.reshape([d for d in a.shape if d != 1]), r.reshape([d for d in r.shape if d != 1])
-        if a.shape != r.shape:
-            diffs.append(float("inf"))
-        else:
-            diffs.append(float(np.max(np.abs(a - r))) if a.size else 0.0)
-    worst = max(diffs) if diffs else 0.0
-    return ParityRecord(reference=reference_name, max_abs_diff=worst, tolerance=tolerance,
-                        passed=worst <= tolerance, per_output_max_abs_diff=tuple(diffs), output_names=names)
 
 
 # --------------------------------------------------------------------------------------------
