@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -153,10 +153,29 @@ def _fmt_diff(r) -> str:
     return f"{r['diff_miou']:+.3f} [{r['diff_ci_low']:+.3f}, {r['diff_ci_high']:+.3f}]"
 
 
+def seed_verdict(models: pd.DataFrame, a: str, b: str, diff: float, spreads: Mapping[str, Any]) -> str:
+    """Whether the mIoU difference of models ``a`` and ``b`` (names of ``models``) exceeds the
+    training-seed spread (``spreads``: ``bench.train.checkpoints.seed_spreads``, measured on this
+    set): only for two of the suite's own trained weights, each one training run. The spread is the
+    larger sd of the two designs where measured, else the largest measured of any design."""
+    if not spreads or models.empty:
+        return NOT_MEASURED
+    by_name = {r["name"]: r for _, r in models.iterrows()}
+    ra, rb = by_name.get(a), by_name.get(b)
+    if ra is None or rb is None or str(ra.get("weights")) != "trained" or str(rb.get("weights")) != "trained":
+        return NOT_MEASURED
+    own = [spreads[x].sd for x in (str(ra["arch"]), str(rb["arch"])) if x in spreads]
+    sd = max(own) if own else max(s.sd for s in spreads.values())
+    how = "" if own else ", another design's"
+    return "yes" if abs(diff) > sd else f"no (sd {sd:.3f}{how})"
+
+
 def paired_section(doc: Doc, models: pd.DataFrame, paired: pd.DataFrame, set_name: str,
-                   ci_pairs: Sequence[tuple[str, str]] = ()) -> None:
+                   ci_pairs: Sequence[tuple[str, str]] = (), spreads: Optional[Mapping[str, Any]] = None) -> None:
     """Which models differ significantly (paired bootstrap); without per-image data, the pairs whose
-    separate CIs overlap (``ci_pairs``)."""
+    separate CIs overlap (``ci_pairs``). ``spreads``: training-seed spreads measured on this set
+    (``bench.train.checkpoints.seed_spreads``), to say which differences of the suite's own trained
+    weights exceed them."""
     doc.h(3, f"Paired comparisons on {set_name}")
     if paired.empty:
         doc.p("No paired comparison: the accuracy rows of this run carry no per-image IoUs "
@@ -186,13 +205,25 @@ def paired_section(doc: Doc, models: pd.DataFrame, paired: pd.DataFrame, set_nam
     best = order[0]
     near = [p for _, p in paired.iterrows() if p["a"] == best or (p["b"] in order and p["a"] in order
                                                                      and order.index(p["b"]) == order.index(p["a"]) + 1)]
-    doc.table(["pair (more accurate first)", "images", "mIoU difference [95% CI]", "resolved"],
-              [[f"`{p['a']}` − `{p['b']}`", _fmt(p["n_images"]), _fmt_diff(p), "yes" if p["significant"] else "no"]
-               for p in near])
+    header = ["pair (more accurate first)", "images", "mIoU difference [95% CI]", "resolved"]
+    table = [[f"`{p['a']}` − `{p['b']}`", _fmt(p["n_images"]), _fmt_diff(p), "yes" if p["significant"] else "no"]
+             for p in near]
+    if spreads:
+        header.append("beyond training-seed spread")
+        for row, p in zip(table, near):
+            row.append(seed_verdict(models, p["a"], p["b"], float(p["diff_miou"]), spreads))
+    doc.table(header, table)
     doc.p(f"Paired bootstrap over the same images ({PAIRED_BOOT} resamples of the images, the same draw for both "
           "models): the CI is of the difference itself, much narrower than the two separate CIs when the models "
           "err on the same images. \"Resolved\": the 95% CI excludes 0. Listed: each model against the most "
           f"accurate, and each against the next in accuracy order; {len(paired)} pairs in all.")
+    if spreads:
+        measured = ", ".join(f"`{s.arch}` {s.sd:.3f} ({s.n_seeds} seeds)" for s in spreads.values())
+        doc.p("The bootstrap covers the choice of test images, not the training run: each of the suite's "
+              "own checkpoints is one training run. \"Beyond training-seed spread\": for two of them, whether "
+              "the difference exceeds the standard deviation of one design's mIoU over training seeds at the "
+              f"same budget (measured: {measured}; `checkpoints/seed_spread.json`, docs/training.md); "
+              "\"no\" means not separable by training seed.")
 
 
 # ----------------------------------------------------------------------------- tables

@@ -28,6 +28,7 @@ import pandas as pd
 from bench import columns as C
 from bench.backends.table import backend_column as _bk
 from bench.backends.table import backend_label
+from bench.train.checkpoints import seed_spreads
 
 from .accuracy_view import (CONVENTION, accuracy_by_model, headline_set, learning_curves, literature_table,
                             label_notes, paired_comparisons, paired_section, per_set_table, set_label)
@@ -293,7 +294,8 @@ def write_report(run_dir: Path, df: pd.DataFrame, meta: Optional[Mapping] = None
     doc.h(2, "Accuracy")
     per_set_table(doc, df, size, names)
     literature_table(doc, df, size)
-    paired_section(doc, accuracy_by_model(df, size), paired, set_name, indistinguishable(summary))
+    spreads = {a: s for a, s in seed_spreads(checkpoints_dir).items() if head and (s.dataset, s.split) == tuple(head)}
+    paired_section(doc, accuracy_by_model(df, size), paired, set_name, indistinguishable(summary), spreads)
     designs = [a for a, k in zip(summary.get("arch", []), summary.get("kind", [])) if k == "design"]
     curves, curve_note = learning_curves(list(dict.fromkeys(designs)), checkpoints_dir)
     figures = [(plots.plot_learning_curves(curves, run_dir / "plot_learning_curves.png", colors,

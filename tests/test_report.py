@@ -722,3 +722,28 @@ def test_point_labels_of_close_models_do_not_print_over_each_other():
     assert not any(boxes[i].overlaps(boxes[j]) for i in range(3) for j in range(i + 1, 3))
     centres = ax.transData.transform(np.c_[x, y])
     assert not any(b.contains(*c) for b in boxes for c in centres)
+
+
+def test_paired_differences_of_own_weights_are_marked_against_the_training_seed_spread():
+    """Issue 38: each committed checkpoint is one training run; the report says which paired
+    differences of two of them exceed the measured seed-to-seed sd (and never for published weights)."""
+    import pandas as pd
+
+    from bench.train.checkpoints import seed_spreads
+    from reports.accuracy_view import seed_verdict
+
+    spreads = seed_spreads()  # the committed record: residualdense_bisenet at recipe v2's budget
+    assert spreads["residualdense_bisenet"].n_seeds >= 3 and 0 < spreads["residualdense_bisenet"].sd < 0.02
+    sd = spreads["residualdense_bisenet"].sd
+    models = pd.DataFrame([
+        {"name": "mobilenet_dilate_unet", "arch": "mobilenet_dilate_unet", "weights": "trained"},
+        {"name": "residualdense_bisenet", "arch": "residualdense_bisenet", "weights": "trained"},
+        {"name": "seg_matting (seed weights)", "arch": "seg_matting", "weights": "seed"}])
+    assert seed_verdict(models, "mobilenet_dilate_unet", "residualdense_bisenet", 2 * sd, spreads) == "yes"
+    assert seed_verdict(models, "mobilenet_dilate_unet", "residualdense_bisenet", sd / 2, spreads) == f"no (sd {sd:.3f})"
+    assert "another design" in seed_verdict(
+        pd.DataFrame([{**models.iloc[0]}, {"name": "shuffle_seg_skipnet", "arch": "shuffle_seg_skipnet",
+                                           "weights": "trained"}]),
+        "mobilenet_dilate_unet", "shuffle_seg_skipnet", sd / 2, spreads)
+    assert seed_verdict(models, "seg_matting (seed weights)", "residualdense_bisenet", 0.0, spreads) == "—"
+    assert seed_verdict(models, "mobilenet_dilate_unet", "residualdense_bisenet", 0.0, {}) == "—"

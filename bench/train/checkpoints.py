@@ -19,6 +19,7 @@ import json
 import math
 import os
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import torch
@@ -134,3 +135,31 @@ def add_test_result(js: Path, key: str, row: dict) -> None:
     keep = {k: v for k, v in row.items() if not isinstance(v, (list, tuple)) or k == "input_size"}
     prov.setdefault("test", {})[key] = keep
     js.write_text(json.dumps(_clean(prov), indent=1) + "\n")
+
+
+SEED_SPREAD_FILE = "seed_spread.json"  # in checkpoints/: measured training-seed spreads (docs/training.md)
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """How much one design's mIoU moves between training seeds at one budget, on one set."""
+
+    arch: str
+    epochs: int
+    dataset: str
+    split: str
+    sd: float  # standard deviation over the seeds
+    n_seeds: int
+
+
+def seed_spreads(checkpoints_dir: Optional[Path] = None, epochs: int = 64) -> dict[str, SeedSpread]:
+    """The measured training-seed spreads at ``epochs`` (recipe v2's budget by default) from
+    ``checkpoints/seed_spread.json``, by design; {} when none are recorded."""
+    from ..paths import CHECKPOINTS_DIR
+    path = Path(checkpoints_dir or CHECKPOINTS_DIR) / SEED_SPREAD_FILE
+    if not path.is_file():
+        return {}
+    d = json.loads(path.read_text())
+    designs = d.get("budgets", {}).get(str(epochs), {}).get("designs", {})
+    return {a: SeedSpread(a, epochs, d["dataset"], d["split"], float(v["sd"]), len(v["miou_by_seed"]))
+            for a, v in designs.items() if len(v.get("miou_by_seed", {})) >= 2}
