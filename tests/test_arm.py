@@ -163,7 +163,6 @@ def test_param_io_and_layers(tiny):
     assert {"Convolution", "Deconvolution", "Interp", "PReLU"} <= set(arm.param_layer_types(param))
 
 
-
 @needs_toolchain
 def test_tiny_parity_with_x86_ncnn_and_torch(runner, tiny, tmp_path):
     import torch

@@ -153,11 +153,11 @@ def compare(current: Figures, baseline: Figures, rules: Mapping[str, Rule] = DEF
                 continue
             change = _rel(float(c), float(b))
             if rule.kind == "floor" and accuracy_note:
-                out.append(Comparison(arch, metric, b, c, change, _limit_text(rule), f"skipped: {accuracy_note}"))
+                out.append(Comparison(arch, metric, b, c, change, _limit_text(rule), str(Status.skip(accuracy_note))))
                 continue
             if rule.kind == "ratio" and not same_machine:
                 out.append(Comparison(arch, metric, b, c, change, _limit_text(rule),
-                                      f"skipped: baseline from another machine kind{machine_note}"))
+                                      str(Status.skip(f"baseline from another machine kind{machine_note}"))))
                 continue
             if rule.kind == "exact":
                 ok = c == b if rule.limit == 0 else abs(float(c) - float(b)) <= rule.limit * max(abs(float(b)), 1e-30)

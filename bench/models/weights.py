@@ -18,7 +18,6 @@ from archs import ArchSpec, Preprocess, create_arch, get_spec
 from ..paths import CHECKPOINTS_DIR, DEFAULT_MODELS_DIR
 
 
-
 class WeightsError(RuntimeError):
     """A checkpoint is missing, damaged or does not fit the design."""
 
@@ -203,9 +202,9 @@ def weights_catalog(spec: ArchSpec) -> dict[str, Weights]:
     for c in spec.checkpoints:
         out[c.name] = Weights(c.name, "published", c.relpath, c.preprocess, c.input_size, c.reference_miou,
                               c.state_dict_key)
-    for name, suffix in OWN_WEIGHTS.items():
+    for name in OWN_WEIGHTS:
         how = f"python run_bench.py train --arch {spec.name}" + (" --init seed" if name == "finetuned" else "")
-        out[name] = Weights(name, "own", f"{spec.name}{suffix}.pt",
+        out[name] = Weights(name, "own", _own_file(spec.name, name),
                             planned="always" if name == "trained" else "if present", make=how)
     return out
 
@@ -229,13 +228,18 @@ def planned_weights(arch: str, origins: Sequence[str] = ("published", "own"), if
                                   and w.path(checkpoints_dir=checkpoints_dir).is_file()))]
 
 
+def _own_file(arch: str, weights: str) -> str:
+    """The file name under ``checkpoints/`` of the suite's ``weights`` (a key of :data:`OWN_WEIGHTS`)."""
+    return f"{arch}{OWN_WEIGHTS[weights]}.pt"
+
+
 def trained_checkpoint_path(arch: str, checkpoints_dir: Path = CHECKPOINTS_DIR) -> Path:
-    return Path(checkpoints_dir) / f"{arch}.pt"
+    return Path(checkpoints_dir) / _own_file(arch, "trained")
 
 
 def own_checkpoint_path(arch: str, weights: str, checkpoints_dir: Path = CHECKPOINTS_DIR) -> Path:
     """Where the suite keeps its ``weights`` (a key of :data:`OWN_WEIGHTS`) of ``arch``."""
-    return trained_checkpoint_path(arch + OWN_WEIGHTS[weights], checkpoints_dir)
+    return Path(checkpoints_dir) / _own_file(arch, weights)
 
 
 def load_model(arch: str, weights: str = "random", models_dir: Path = DEFAULT_MODELS_DIR,

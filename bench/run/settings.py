@@ -12,6 +12,7 @@ would change the key of the jobs made without it is ``None`` here, with what it 
 """
 from __future__ import annotations
 
+import functools
 import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -21,7 +22,6 @@ from .jobs import Job
 from ..measure.latency import (DEFAULT_LOOPS, DEFAULT_REPEATS, DEFAULT_ROUND_LOOPS, DEFAULT_ROUND_WARMUP,
                                DEFAULT_ROUNDS, DEFAULT_WARMUP)
 from ..paths import DEFAULT_DATA_DIR, DEFAULT_MODELS_DIR
-
 
 
 @dataclass(frozen=True)
@@ -248,11 +248,16 @@ SETTINGS: dict[str, type[Settings]] = {cls.measurement: cls for cls in (
     DeviceLatencySettings, ArmEstimateSettings, TrainSettings, LayersSettings, ExamplesSettings)}
 
 
-def _field_type(cls: type, name: str) -> Any:
-    """The declared type of a settings field, ``Optional[X]`` read as ``X``."""
-    hint = typing.get_type_hints(cls)[name]
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if typing.get_origin(hint) is typing.Union and len(args) == 1 else hint
+@functools.lru_cache(maxsize=None)
+def _field_types(cls: type) -> dict[str, Any]:
+    """The declared type of each field of a settings class, ``Optional[X]`` read as ``X`` (resolved
+    once per class: every job read back goes through here)."""
+    out = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        out[name] = args[0] if typing.get_origin(hint) is typing.Union and len(args) == 1 else hint
+    return out
+
 
 
 def _typed(cls: type, name: str, value: Any) -> Any:
@@ -260,7 +265,7 @@ def _typed(cls: type, name: str, value: Any) -> Any:
     keeps: e.g. an int written as a float by pandas)."""
     if value is None:
         return None
-    kind = _field_type(cls, name)
+    kind = _field_types(cls)[name]
     if kind is int and not isinstance(value, bool):
         return int(value)
     if kind is float:
